@@ -1,0 +1,117 @@
+# poolbench's Makefile.
+#
+#   make            install missing Debian packages (see deps), build everything
+#   make deps       install what is missing: as root with apt-get, otherwise
+#                   print the exact command to run
+#   make test       build, then run every test, each case in its own process
+#   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make tsan       the tests under ThreadSanitizer
+#   make valgrind   the engine tests under valgrind (leaks, bad reads)
+#   make run        the main job
+#   make bench      the overhead benchmark (figures, not pass/fail)
+#   make clean
+#
+# Objects go to $(BUILD) (build/ by default); the sanitizer targets re-run
+# this Makefile with another BUILD directory and extra flags, so every
+# variant is built from the same rules.
+
+# Debian packages the project needs. pkg-config finds the libraries' flags.
+DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
+            libcmocka-dev valgrind
+PKG_LIBS := msgpack lua5.4 jansson
+
+BUILD   ?= build
+SAN     ?=
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iimpls -Ibench $(SAN)
+# Deferred (=): evaluated only once deps has installed pkg-config's files.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_LIBS))
+PKG_LDLIBS = $(shell pkg-config --libs $(PKG_LIBS))
+LDLIBS  = $(PKG_LDLIBS) -lpthread -lm
+
+ENGINE_SRC := $(wildcard impls/pool_*.c)
+ENGINE_OBJ := $(patsubst impls/%.c,$(BUILD)/impls/%.o,$(ENGINE_SRC))
+LIBPOOL    := $(BUILD)/libpool.a
+GLUE_OBJ   := $(BUILD)/bench/lua_values.o
+
+TEST_SRC   := $(wildcard tests/test_*.c)
+TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_BIN  := $(BUILD)/overhead
+
+.PHONY: all build deps test check sanitize tsan valgrind run bench clean
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(LIBPOOL) $(TEST_BIN) $(BENCH_BIN)
+
+# Installs the missing packages. dpkg-query tells what is installed; as root
+# we install, otherwise we print the one command a user must run.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "deps: missing Debian packages:$$missing"; \
+	    echo "deps: run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/impls/%.o: impls/%.c impls/pool.h impls/pool_internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h) impls/pool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(LIBPOOL): $(ENGINE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# Every test binary links the engine and the Lua glue; the linker keeps
+# only what a test uses.
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIBPOOL) $(GLUE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(GLUE_OBJ) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
+
+$(BENCH_BIN): bench/overhead.c $(LIBPOOL)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@
+
+# Each case in its own process (tests/run_cases.sh), so a crash cannot take
+# the runner down; the script ends with "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: build
+	tests/run_cases.sh $(TEST_BIN)
+
+sanitize: deps
+	@$(MAKE) --no-print-directory check BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+
+tsan: deps
+	@$(MAKE) --no-print-directory check BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread"
+
+# valgrind follows the test process only: workers are forked children that
+# _exit() without freeing, which is not a leak of the pool's.
+valgrind: deps
+	@$(MAKE) --no-print-directory build
+	VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
+	  tests/run_cases.sh $(filter $(BUILD)/tests/test_pool_%,$(TEST_BIN))
+
+run: all
+	$(BENCH_BIN)
+
+bench: all
+	$(BENCH_BIN)
+
+clean:
+	rm -rf build

@@ -1,0 +1,323 @@
+/*
+ * pool.h: poolbench's process pool engine, the public API.
+ *
+ * One engine runs every strategy poolbench compares, so that they all use the
+ * same workers and the same messages. Its semantics follow CPython's
+ * multiprocessing.Pool (Lib/multiprocessing/pool.py) closely enough that the
+ * same traps appear for the same reasons:
+ *
+ *   - workers are real processes that take tasks from ONE shared queue, so
+ *     whoever reads first gets the work (phenomenon P8);
+ *   - map splits its input into chunks, one message per chunk (P6, P7);
+ *   - one result-handler thread in the parent delivers results and runs the
+ *     callbacks, one at a time, in completion order (P2).
+ *
+ * It differs from CPython where CPython has known bugs: a worker that dies
+ * fails exactly the jobs it held and is replaced (CPython's Pool hangs,
+ * gh-66587), and a callback that fails is reported without killing the
+ * result handler (gh-83371).
+ *
+ * Values. Arguments and results cross processes as MessagePack (msgpack-c).
+ * A task's arguments are always one packed msgpack ARRAY, the positional
+ * arguments, like Python's f(*args). Allowed types: nil, boolean, integer,
+ * float, string, array, map (ext types are refused at submit). Results come
+ * back as msgpack_object views that live as long as the handle they came from.
+ *
+ * Threads. pool_create() forks a fork server first, while the caller still has
+ * a single thread, and refuses if it has more (a forked child would inherit
+ * locks held by the other threads forever). Every worker, including respawns,
+ * is forked by that single-threaded fork server. The pool then runs two
+ * threads in the parent: the task handler (feeds the shared queue) and the
+ * result handler (reads results, runs callbacks, notices dead workers).
+ *
+ * Errors. Functions that return int return POOL_OK (0) or a negative POOL_E*
+ * code; functions that return a pointer return NULL on error. Either way
+ * pool_last_error() describes the last error of the calling thread.
+ */
+#ifndef POOL_H
+#define POOL_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum pool_status {
+    POOL_OK = 0,
+    POOL_EINVAL = -1,      /* bad argument: see pool_last_error() */
+    POOL_ESTATE = -2,      /* wrong pool state (submit after close, join while running) */
+    POOL_ETIMEDOUT = -3,   /* a wait expired; the job keeps running */
+    POOL_ETASK = -4,       /* the task failed; the message is the task's */
+    POOL_EWORKER = -5,     /* the worker running the task died */
+    POOL_ETERMINATED = -6, /* the pool was terminated before the task finished */
+    POOL_ENOTREADY = -7,   /* successful() asked before the result is ready */
+    POOL_EEND = -8,        /* an iterator has no more items */
+    POOL_ESYS = -9,        /* a system call failed */
+    POOL_EBROKEN = -10,    /* the pool cannot serve: a worker initializer failed */
+};
+
+/* The last error of the calling thread, as a sentence. Never NULL. */
+const char *pool_last_error(void);
+/* A short name for a status code ("POOL_ETIMEDOUT"). */
+const char *pool_status_name(int status);
+
+/* ---- clocks ------------------------------------------------------------ */
+
+/* Seconds on CLOCK_MONOTONIC. The clock is system-wide, so times taken in a
+ * worker and in the parent are on one axis. */
+double pool_now(void);
+
+/* ---- tasks ------------------------------------------------------------- */
+
+typedef struct pool_task_ctx pool_task_ctx;
+
+/*
+ * A task: reads its positional arguments (a msgpack array), packs exactly one
+ * result value into `out`, returns 0. On failure it returns
+ * pool_task_fail(ctx, ...), which records the message and returns -1; it must
+ * not pack anything then.
+ */
+typedef int (*pool_task_fn)(const msgpack_object_array *args, msgpack_packer *out,
+                            pool_task_ctx *ctx);
+
+int pool_task_fail(pool_task_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The worker slot (0..workers-1) running this task, -1 when run in the parent. */
+int pool_task_slot(const pool_task_ctx *ctx);
+/* The `udata` given to pool_task_register. */
+void *pool_task_udata(const pool_task_ctx *ctx);
+
+/*
+ * Registers a task under `name` (process-wide). Call it before pool_create():
+ * workers see the registry as it was when their pool was created. Registering
+ * a name again replaces it. The built-in tasks are always there:
+ *   sleep(seconds)       sleeps, returns nil
+ *   spin(seconds)        burns CPU for that long, returns the loop count
+ *   square(x)            x*x (integer or float)
+ *   identity(x)          x
+ *   fail(message)        fails with that message
+ *   die(code)            code > 0: exit(code); code < 0: raise(-code)
+ *   getpid()             the worker's pid
+ *   init_count()         how many times this worker ran its initializer
+ */
+int pool_task_register(const char *name, pool_task_fn fn, void *udata);
+/* Whether a task of that name is registered. */
+bool pool_task_exists(const char *name);
+
+/*
+ * Runs a registered task here, in the calling process (no pool). Used by
+ * strategies that run a stage in the parent. On success packs the result into
+ * `out` and returns POOL_OK; on failure returns POOL_ETASK with the task's
+ * message in pool_last_error().
+ */
+int pool_task_call(const char *name, const void *args, size_t args_len, msgpack_sbuffer *out);
+
+/* ---- the pool ---------------------------------------------------------- */
+
+typedef struct pool pool;
+
+typedef struct pool_options {
+    int workers;             /* >= 1; pool_options_default() sets the online CPUs */
+    const char *initializer; /* task run once in each worker before its first task, or NULL */
+    const void *initargs;    /* its packed argument array (NULL: no arguments) */
+    size_t initargs_len;
+    long maxtasksperchild;   /* a worker exits after this many task messages; 0: never */
+    bool trace;              /* keep one trace record per task execution */
+    long imap_window;        /* chunks in flight per imap iterator; 0: 2 * workers */
+} pool_options;
+
+void pool_options_default(pool_options *opt);
+
+/* Creates a pool and starts its workers (it does not wait for them to be up). */
+pool *pool_create(const pool_options *opt);
+
+/* No more submissions; queued work still runs. */
+int pool_close(pool *p);
+/* Kills the workers now; every unfinished job fails with POOL_ETERMINATED.
+ * Safe to call from a callback (it then does not wait for the workers). */
+int pool_terminate(pool *p);
+/* Waits for the workers to exit. The pool must be closed or terminated
+ * (POOL_ESTATE otherwise, as CPython's "Pool is still running"). */
+int pool_join(pool *p);
+/* Terminates if still running, joins, frees. Leaves no process, descriptor or
+ * allocation behind. Result handles and iterators stay valid until freed. */
+void pool_destroy(pool *p);
+
+int pool_workers(const pool *p);
+/* Pids of the live workers, up to `max`; returns how many. */
+int pool_worker_pids(pool *p, pid_t *out, int max);
+/* The fork server's pid (the parent of every worker). */
+pid_t pool_forkserver_pid(const pool *p);
+
+typedef struct pool_stats {
+    uint64_t jobs_submitted;     /* apply/map/imap calls accepted */
+    uint64_t tasks_done;         /* task executions that returned a result */
+    uint64_t tasks_failed;       /* task executions that failed (task error or dead worker) */
+    uint64_t messages_sent;      /* task messages put on the shared queue */
+    uint64_t messages_received;  /* result messages read from workers */
+    uint64_t workers_started;    /* including respawns */
+    uint64_t worker_deaths;      /* workers that exited other than cleanly */
+    uint64_t callbacks_run;
+    uint64_t callback_errors;    /* callbacks that returned non-zero */
+    uint64_t errors_unobserved;  /* failed jobs whose handle was freed unread with no error callback */
+} pool_stats;
+
+void pool_get_stats(pool *p, pool_stats *out);
+
+/* ---- results: apply_async, map_async, futures -------------------------- */
+
+typedef struct pool_result pool_result;
+
+/*
+ * A callback runs in the parent, on the result-handler thread, one at a time,
+ * in completion order, before get() returns. It returns 0, or non-zero after
+ * writing a message into err (errlen bytes): the failure is counted in
+ * callback_errors, printed on stderr, and the result handler goes on.
+ */
+typedef int (*pool_callback)(pool_result *r, void *udata, char *err, size_t errlen);
+
+/* apply: blocks until done. Returns a ready handle (check pool_result_get). */
+pool_result *pool_apply(pool *p, const char *task, const void *args, size_t args_len);
+/* apply_async: callback on success, error_callback on failure, either may be NULL. */
+pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_t args_len,
+                              pool_callback callback, pool_callback error_callback, void *udata);
+
+/*
+ * map_async / starmap_async. `items` is one packed msgpack array; map calls
+ * task(item) for each, starmap calls task(*item) (each item an array).
+ * chunksize 0 picks CPython's default: ceil(n / (4 * workers)), so an empty
+ * input makes no chunk and is ready at once. The value is the array of
+ * results in input order. If a task fails, the result is the first error to
+ * arrive, and it is ready only after every chunk has ended, as in CPython.
+ */
+pool_result *pool_map_async(pool *p, const char *task, const void *items, size_t items_len,
+                            long chunksize, pool_callback callback,
+                            pool_callback error_callback, void *udata);
+pool_result *pool_starmap_async(pool *p, const char *task, const void *items,
+                                size_t items_len, long chunksize, pool_callback callback,
+                                pool_callback error_callback, void *udata);
+/* map / starmap: the same, blocking until done. */
+pool_result *pool_map(pool *p, const char *task, const void *items, size_t items_len,
+                      long chunksize);
+pool_result *pool_starmap(pool *p, const char *task, const void *items, size_t items_len,
+                          long chunksize);
+/* CPython's default chunksize for map over n items on `workers` workers. */
+long pool_default_chunksize(size_t n, int workers);
+
+/* Waits up to timeout seconds (< 0: forever). POOL_OK when ready, else POOL_ETIMEDOUT. */
+int pool_result_wait(pool_result *r, double timeout);
+/*
+ * Waits as wait() does, then: POOL_OK with *value set (valid until the handle
+ * is freed; value may be NULL), or the job's error status (POOL_ETASK,
+ * POOL_EWORKER, POOL_ETERMINATED, POOL_EBROKEN) with pool_result_error() set,
+ * or POOL_ETIMEDOUT (the job goes on).
+ */
+int pool_result_get(pool_result *r, double timeout, const msgpack_object **value);
+bool pool_result_ready(pool_result *r);
+/* 1 success, 0 failure, POOL_ENOTREADY if not ready (CPython raises there). */
+int pool_result_successful(pool_result *r);
+/* The error message of a failed job, or NULL. */
+const char *pool_result_error(pool_result *r);
+/* The value of a ready, successful job, or NULL. */
+const msgpack_object *pool_result_value(pool_result *r);
+/* The job's id (unique within its pool; trace records carry it). */
+uint64_t pool_result_job(const pool_result *r);
+/* Pid of the worker running this job right now (first busy one for a map), or 0. */
+pid_t pool_result_holder(pool_result *r);
+/* Releases the caller's reference. The job itself goes on if unfinished. */
+void pool_result_free(pool_result *r);
+
+/* ---- the concurrent.futures side ---------------------------------------- */
+
+/* submit: a future is a pool_result with no callbacks. */
+pool_result *pool_submit(pool *p, const char *task, const void *args, size_t args_len);
+/*
+ * Adds a done callback (run on success and failure alike). If the future is
+ * already done it runs at once, in the calling thread, as in CPython.
+ */
+int pool_result_add_done_callback(pool_result *r, pool_callback fn, void *udata);
+
+/* ---- iterators: imap, imap_unordered, executor map, as_completed -------- */
+
+typedef struct pool_iter pool_iter;
+
+/*
+ * An input source for imap: packs the next item into pk and returns 1, or
+ * returns 0 at the end, or -1 on error (message via pool_task_fail-like
+ * convention is not available here: write it into err). It is called only on
+ * the thread that calls pool_iter_next(), and only as far ahead as the window
+ * of chunks in flight requires, so an input of any length runs in flat memory.
+ */
+typedef int (*pool_input_fn)(void *ctx, msgpack_packer *pk, char *err, size_t errlen);
+
+/* imap (ordered) and imap_unordered (completion order). chunksize 0 means 1. */
+pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, long chunksize);
+pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, void *ctx,
+                               long chunksize);
+/* The same over a packed msgpack array of items. */
+pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
+                           long chunksize, bool ordered);
+/* Executor.map: every item submitted at once, results in order, chunksize 0 means 1. */
+pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_t items_len,
+                             long chunksize);
+
+/*
+ * Next item. POOL_OK with *value (valid until the next call or free), an
+ * error status for an item whose task failed (pool_iter_error() says why;
+ * the iteration can go on), POOL_EEND at the end, POOL_ETIMEDOUT.
+ * *index receives the item's input position (may be NULL).
+ */
+int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, size_t *index);
+const char *pool_iter_error(pool_iter *it);
+/* Stops iterating: nothing more is submitted; chunks in flight finish unseen. */
+void pool_iter_free(pool_iter *it);
+
+/*
+ * as_completed: yields the futures' indexes (into `futures`) as they finish.
+ * pool_iter_next then sets *index and returns POOL_OK (value NULL).
+ * The futures must outlive the iterator.
+ */
+pool_iter *pool_as_completed(pool_result *const *futures, size_t n);
+
+/* ---- trace ------------------------------------------------------------- */
+
+/* One record per task execution (one item of one chunk). Times are pool_now()
+ * seconds; 0 means "did not happen" (no callback, or never started). */
+typedef struct pool_trace_rec {
+    uint64_t job;        /* the job id (pool_result_job) */
+    uint32_t item;       /* the item's index within its job */
+    uint16_t task;       /* registry index: pool_task_name() */
+    int16_t slot;        /* worker slot, -1 if it never ran on a worker */
+    int32_t pid;         /* worker pid, 0 if unknown */
+    uint8_t ok;          /* 1 when the task returned a result */
+    double t_submit;     /* the submit call */
+    double t_start;      /* the worker began the task */
+    double t_end;        /* the worker finished the task */
+    double t_result;     /* the parent read the result */
+    double t_callback;   /* the job's callback returned (apply_async, map_async) */
+} pool_trace_rec;
+
+/* Number of records so far. */
+size_t pool_trace_count(pool *p);
+/* Copies up to max records from position `from`; returns how many. */
+size_t pool_trace_copy(pool *p, size_t from, pool_trace_rec *out, size_t max);
+/* The registered name of a task index. */
+const char *pool_task_name(unsigned index);
+
+/* ---- packing helpers ----------------------------------------------------- */
+
+/*
+ * Small helpers for building argument arrays in tests and drivers. Each
+ * clears `buf` and packs an array: () / (i) / (d) / (s).
+ */
+void pool_args0(msgpack_sbuffer *buf);
+void pool_args_int(msgpack_sbuffer *buf, int64_t i);
+void pool_args_double(msgpack_sbuffer *buf, double d);
+void pool_args_str(msgpack_sbuffer *buf, const char *s);
+/* Packs a C string as a msgpack str. */
+void pool_pack_str(msgpack_packer *pk, const char *s);
+
+#endif

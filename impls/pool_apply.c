@@ -1,0 +1,57 @@
+/*
+ * pool_apply.c: apply, apply_async and submit: one task, one message.
+ *
+ * apply_async is the building block of several traps in the documents:
+ * calling get() right after it makes the program sequential (documents 000,
+ * 001: phenomenon P1, P3), and dropping the handle without get() or an
+ * error callback loses the task's error silently (P10). apply is simply
+ * apply_async followed by get, and pays a full round trip per task (P6).
+ */
+#include "pool_internal.h"
+
+pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_t args_len,
+                              pool_callback callback, pool_callback error_callback, void *udata)
+{
+    int index = pool_check_submit(p, task);
+    if (index < 0)
+        return NULL;
+    if (pool_msg_check_value(args, args_len, true, "arguments") != POOL_OK)
+        return NULL;
+    pool_result *r = pool_result_new(p, (unsigned)index, false, 1, 1, callback, error_callback,
+                                     udata);
+    if (r == NULL) {
+        pool_seterr(POOL_ESYS, "apply_async: out of memory");
+        return NULL;
+    }
+    uint64_t id = pool_new_job(p);
+    pool_result_head(r)->id = id;
+    size_t start = 0;
+    pool_taskmsg *m = pool_taskmsg_new(id, 0, 0, (unsigned)index, args, &start, 1, args_len, false);
+    if (m == NULL) {
+        pool_result_free(r);
+        pool_seterr(POOL_ESYS, "apply_async: out of memory");
+        return NULL;
+    }
+    pool_result_ref(r); /* the job table's reference */
+    if (pool_register(p, pool_result_head(r), false) != POOL_OK) {
+        free(m);
+        pool_result_unref(r);
+        pool_result_free(r);
+        return NULL;
+    }
+    pool_enqueue(p, m, m, 1);
+    return r;
+}
+
+pool_result *pool_apply(pool *p, const char *task, const void *args, size_t args_len)
+{
+    pool_result *r = pool_apply_async(p, task, args, args_len, NULL, NULL, NULL);
+    if (r != NULL)
+        pool_result_wait(r, -1);
+    return r;
+}
+
+pool_result *pool_submit(pool *p, const char *task, const void *args, size_t args_len)
+{
+    return pool_apply_async(p, task, args, args_len, NULL, NULL, NULL);
+}

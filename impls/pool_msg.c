@@ -1,0 +1,183 @@
+/*
+ * pool_msg.c: the engine's messages, built and checked.
+ *
+ * Arguments arrive already packed by the caller (msgpack). The engine never
+ * re-encodes them: it checks them once at submit, so that a value a worker
+ * could not read is refused where the caller can see the error, and then
+ * copies their bytes into task messages as they are. A map's items are
+ * located inside their packed array by byte offset, so a chunk is a copy of
+ * a slice of the caller's buffer, with a one-byte array header per item.
+ */
+#include "pool_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Walks an unpacked value: every type but ext is allowed. */
+static bool msg_value_allowed(const msgpack_object *o, int depth)
+{
+    if (depth > 64)
+        return false;
+    switch (o->type) {
+    case MSGPACK_OBJECT_ARRAY:
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (!msg_value_allowed(&o->via.array.ptr[i], depth + 1))
+                return false;
+        return true;
+    case MSGPACK_OBJECT_MAP:
+        for (uint32_t i = 0; i < o->via.map.size; i++)
+            if (!msg_value_allowed(&o->via.map.ptr[i].key, depth + 1) ||
+                !msg_value_allowed(&o->via.map.ptr[i].val, depth + 1))
+                return false;
+        return true;
+    case MSGPACK_OBJECT_EXT:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Unpacks one value at *off and checks it. */
+static int msg_check_one(const char *buf, size_t len, size_t *off, bool want_array,
+                         const char *what)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    int rc = POOL_OK;
+    msgpack_unpack_return ur = msgpack_unpack_next(&u, buf, len, off);
+    if (ur != MSGPACK_UNPACK_SUCCESS)
+        rc = pool_seterr(POOL_EINVAL, "%s: not a serialized value (%s)", what,
+                         ur == MSGPACK_UNPACK_CONTINUE ? "truncated" : "malformed msgpack");
+    else if (!msg_value_allowed(&u.data, 0))
+        rc = pool_seterr(POOL_EINVAL, "%s: holds a value that cannot cross processes "
+                         "(an ext type, or nesting deeper than 64); allowed: nil, boolean, "
+                         "integer, float, string, array, map", what);
+    else if (want_array && u.data.type != MSGPACK_OBJECT_ARRAY)
+        rc = pool_seterr(POOL_EINVAL, "%s: must be an array (the positional arguments)", what);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int pool_msg_check_value(const char *buf, size_t len, bool want_array, const char *what)
+{
+    if (buf == NULL || len == 0)
+        return pool_seterr(POOL_EINVAL, "%s: empty buffer (pack an array, even an empty one)", what);
+    size_t off = 0;
+    int rc = msg_check_one(buf, len, &off, want_array, what);
+    if (rc == POOL_OK && off != len)
+        rc = pool_seterr(POOL_EINVAL, "%s: %zu bytes after the value", what, len - off);
+    return rc;
+}
+
+int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *count,
+                         bool elements_are_arrays)
+{
+    *starts = NULL;
+    *count = 0;
+    if (buf == NULL || len == 0)
+        return pool_seterr(POOL_EINVAL, "items: empty buffer (pack an array, even an empty one)");
+    const unsigned char *b = (const unsigned char *)buf;
+    size_t n, off;
+    if (b[0] >= 0x90 && b[0] <= 0x9f) {
+        n = b[0] & 0x0f;
+        off = 1;
+    } else if (b[0] == 0xdc && len >= 3) {
+        n = (size_t)b[1] << 8 | b[2];
+        off = 3;
+    } else if (b[0] == 0xdd && len >= 5) {
+        n = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+        off = 5;
+    } else {
+        return pool_seterr(POOL_EINVAL, "items: must be a packed array of items");
+    }
+    size_t *s = malloc((n ? n : 1) * sizeof *s);
+    if (s == NULL)
+        return pool_seterr(POOL_ESYS, "items: out of memory for %zu items", n);
+    char what[64];
+    for (size_t i = 0; i < n; i++) {
+        s[i] = off;
+        snprintf(what, sizeof what, "item %zu", i);
+        int rc = msg_check_one(buf, len, &off, elements_are_arrays, what);
+        if (rc != POOL_OK) {
+            free(s);
+            return rc;
+        }
+    }
+    if (off != len) {
+        free(s);
+        return pool_seterr(POOL_EINVAL, "items: %zu bytes after the array", len - off);
+    }
+    *starts = s;
+    *count = n;
+    return POOL_OK;
+}
+
+pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, unsigned task,
+                               const char *buf, const size_t *starts, size_t count, size_t end,
+                               bool wrap)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_unsigned_int(&pk, task);
+    msgpack_pack_array(&pk, count);
+    if (wrap) {
+        for (size_t i = 0; i < count; i++) {
+            size_t e = i + 1 < count ? starts[i + 1] : end;
+            msgpack_pack_array(&pk, 1);
+            msgpack_sbuffer_write(&sb, buf + starts[i], e - starts[i]);
+        }
+    } else if (count > 0) {
+        msgpack_sbuffer_write(&sb, buf + starts[0], end - starts[0]);
+    }
+    pool_taskmsg *m = malloc(sizeof *m + sb.size);
+    if (m != NULL) {
+        m->next = NULL;
+        m->hdr = (struct pool_wire_hdr){
+            .kind = POOL_WIRE_FIRST, .total = (uint32_t)sb.size, .job = job, .chunk = chunk,
+            .first = first,
+        };
+        m->len = sb.size;
+        memcpy(m->data, sb.data, sb.size);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return m;
+}
+
+/* ---- delivered chunks ---------------------------------------------------- */
+
+void pool_chunk_free(pool_chunk *c)
+{
+    if (c == NULL)
+        return;
+    if (c->zone)
+        msgpack_zone_free(c->zone);
+    free(c->raw);
+    free(c->errmsg);
+    free(c);
+}
+
+int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,
+                    const char **msg)
+{
+    *value = NULL;
+    *msg = NULL;
+    if (c->status != POOL_OK || c->items == NULL) {
+        *msg = c->errmsg ? c->errmsg : "chunk lost";
+        return c->status != POOL_OK ? c->status : POOL_EWORKER;
+    }
+    const msgpack_object *it = &c->items[i];
+    /* Shape checked by the result handler: [ok, value_or_message, t0, t1]. */
+    if (it->via.array.ptr[0].via.boolean) {
+        *value = &it->via.array.ptr[1];
+        return POOL_OK;
+    }
+    static const char fallback[] = "task failed";
+    const msgpack_object *m = &it->via.array.ptr[1];
+    /* The worker packs the message NUL-terminated inside the str (see
+     * pool_worker.c), so it can be handed out as a C string in place. */
+    *msg = m->type == MSGPACK_OBJECT_STR && m->via.str.size > 0 ? m->via.str.ptr : fallback;
+    return POOL_ETASK;
+}

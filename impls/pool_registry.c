@@ -1,0 +1,161 @@
+/*
+ * pool_registry.c: the table of named tasks.
+ *
+ * A worker cannot receive a C function pointer from its parent, but it can
+ * receive a number: workers are forked from a copy of the parent, so they
+ * hold the same table, and a task message names its task by index. That is
+ * why tasks must be registered before pool_create(): the fork server copies
+ * the table as it is at that moment, and every worker is forked from it.
+ */
+#include "pool_internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct pool_task_entry {
+    char name[POOL_TASK_NAME_MAX];
+    pool_task_fn fn;
+    void *udata;
+};
+
+struct pool_task_ctx {
+    int slot;
+    void *udata;
+    char *err;
+    size_t errlen;
+    bool failed;
+};
+
+/* Guarded by registry_lock for writers; readers run after registration. */
+static struct pool_task_entry registry[POOL_MAX_TASKS];
+static unsigned registry_len;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void registry_init(void)
+{
+    pool_builtin_register();
+}
+
+static int registry_find(const char *name)
+{
+    for (unsigned i = 0; i < registry_len; i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int pool_task_register(const char *name, pool_task_fn fn, void *udata)
+{
+    /* Built-ins first, so that a user's task of the same name replaces them. */
+    pthread_once(&registry_once, registry_init);
+    return pool_task_register_raw(name, fn, udata);
+}
+
+int pool_task_register_raw(const char *name, pool_task_fn fn, void *udata)
+{
+    if (name == NULL || fn == NULL || name[0] == '\0')
+        return pool_seterr(POOL_EINVAL, "pool_task_register: a task needs a name and a function");
+    if (strlen(name) >= POOL_TASK_NAME_MAX)
+        return pool_seterr(POOL_EINVAL, "pool_task_register: task name '%s' is longer than %d bytes",
+                           name, POOL_TASK_NAME_MAX - 1);
+    pthread_mutex_lock(&registry_lock);
+    int i = registry_find(name);
+    if (i < 0) {
+        if (registry_len == POOL_MAX_TASKS) {
+            pthread_mutex_unlock(&registry_lock);
+            return pool_seterr(POOL_EINVAL, "pool_task_register: more than %d tasks", POOL_MAX_TASKS);
+        }
+        i = (int)registry_len++;
+        snprintf(registry[i].name, sizeof registry[i].name, "%s", name);
+    }
+    registry[i].fn = fn;
+    registry[i].udata = udata;
+    pthread_mutex_unlock(&registry_lock);
+    return POOL_OK;
+}
+
+void pool_registry_init(void)
+{
+    pthread_once(&registry_once, registry_init);
+}
+
+int pool_task_index(const char *name)
+{
+    pthread_once(&registry_once, registry_init);
+    pthread_mutex_lock(&registry_lock);
+    int i = name ? registry_find(name) : -1;
+    pthread_mutex_unlock(&registry_lock);
+    return i;
+}
+
+bool pool_task_exists(const char *name)
+{
+    return pool_task_index(name) >= 0;
+}
+
+const char *pool_task_name(unsigned index)
+{
+    return index < registry_len ? registry[index].name : "?";
+}
+
+int pool_task_fail(pool_task_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+    va_end(ap);
+    ctx->failed = true;
+    return -1;
+}
+
+int pool_task_slot(const pool_task_ctx *ctx)
+{
+    return ctx->slot;
+}
+
+void *pool_task_udata(const pool_task_ctx *ctx)
+{
+    return ctx->udata;
+}
+
+int pool_task_run(unsigned index, const msgpack_object_array *args, msgpack_packer *out,
+                  int slot, char *err, size_t errlen)
+{
+    if (index >= registry_len) {
+        snprintf(err, errlen, "no task with index %u", index);
+        return -1;
+    }
+    pool_task_ctx ctx = {
+        .slot = slot, .udata = registry[index].udata, .err = err, .errlen = errlen,
+    };
+    err[0] = '\0';
+    int rc = registry[index].fn(args, out, &ctx);
+    if (rc != 0 && !ctx.failed)
+        snprintf(err, errlen, "task '%s' failed (returned %d)", registry[index].name, rc);
+    return rc == 0 ? 0 : -1;
+}
+
+int pool_task_call(const char *name, const void *args, size_t args_len, msgpack_sbuffer *out)
+{
+    int index = pool_task_index(name);
+    if (index < 0)
+        return pool_seterr(POOL_EINVAL, "unknown task '%s'", name ? name : "(null)");
+    int rc = pool_msg_check_value(args, args_len, true, "arguments");
+    if (rc != POOL_OK)
+        return rc;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    msgpack_unpack_next(&u, args, args_len, &off); /* checked above */
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    char err[1024];
+    rc = pool_task_run((unsigned)index, &u.data.via.array, &pk, -1, err, sizeof err);
+    msgpack_unpacked_destroy(&u);
+    if (rc != 0)
+        return pool_seterr(POOL_ETASK, "%s", err);
+    return POOL_OK;
+}

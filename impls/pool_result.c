@@ -1,0 +1,389 @@
+/*
+ * pool_result.c: the handle of an apply_async or map_async job, which is
+ * also the future of pool_submit (CPython's ApplyResult, MapResult and
+ * concurrent.futures.Future, in one object).
+ *
+ * A result collects its chunks as the result handler delivers them. When the
+ * last one is in, the result handler builds the value, runs the callback (or
+ * the error callback), then the done callbacks, and only then marks the
+ * result ready. So, as in CPython, get() returns after the callback has run,
+ * and a slow callback delays every result behind it (phenomenon P2).
+ *
+ * A map's error is the first failure to ARRIVE, and the map is ready only
+ * when every chunk has ended (no fail-fast), exactly as CPython's MapResult.
+ *
+ * Two references keep a result alive: the caller's (dropped by
+ * pool_result_free) and the job table's (dropped when the job completes or
+ * is aborted). Whichever goes last frees it; so a caller may free a handle
+ * it no longer wants while its job is still running (fire and forget).
+ */
+#include "pool_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum result_phase {
+    PHASE_PENDING,    /* chunks still missing */
+    PHASE_COMPLETING, /* all in; the result handler is running the callbacks */
+    PHASE_DONE,       /* ready: get() returns */
+};
+
+struct done_cb {
+    struct done_cb *next;
+    pool_callback fn;
+    void *udata;
+};
+
+struct pool_result {
+    pool_job job; /* first: the job table sees a pool_job */
+
+    /* Set at creation, read-only after. */
+    pool *pool;            /* valid while the pool exists */
+    pthread_t result_thread;
+    bool is_map;
+    size_t nitems;
+    long chunksize;
+    uint32_t nchunks;
+    pool_callback cb, ecb;
+    void *udata;
+
+    /* Guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs;
+    enum result_phase phase;
+    int status;
+    char *error;
+    bool user_freed;
+    uint32_t chunks_left;
+    pool_chunk **chunks;
+    struct done_cb *done_cbs;
+    const msgpack_object *value; /* set before the callbacks run */
+    msgpack_object value_obj;    /* a map's array of item values */
+};
+
+pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems, long chunksize,
+                             pool_callback cb, pool_callback ecb, void *udata)
+{
+    pool_result *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->nchunks = is_map ? (uint32_t)(chunksize > 0 ? (nitems + (size_t)chunksize - 1) / (size_t)chunksize : 0)
+                        : 1;
+    r->chunks = calloc(r->nchunks ? r->nchunks : 1, sizeof *r->chunks);
+    if (r->chunks == NULL) {
+        free(r);
+        return NULL;
+    }
+    r->job = (pool_job){.kind = POOL_JOB_RESULT, .task = task, .t_submit = pool_now()};
+    r->pool = p;
+    r->result_thread = pool_result_thread_id(p);
+    r->is_map = is_map;
+    r->nitems = is_map ? nitems : 1;
+    r->chunksize = is_map ? chunksize : 1;
+    r->cb = cb;
+    r->ecb = ecb;
+    r->udata = udata;
+    pthread_mutex_init(&r->lock, NULL);
+    pool_cond_init(&r->cond);
+    r->refs = 1;
+    r->chunks_left = r->nchunks;
+    return r;
+}
+
+void pool_result_ref(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->refs++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void pool_result_unref(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int left = --r->refs;
+    pthread_mutex_unlock(&r->lock);
+    if (left > 0)
+        return;
+    for (uint32_t i = 0; i < r->nchunks; i++)
+        pool_chunk_free(r->chunks[i]);
+    free(r->chunks);
+    if (r->value == &r->value_obj)
+        free(r->value_obj.via.array.ptr);
+    free(r->error);
+    while (r->done_cbs) {
+        struct done_cb *d = r->done_cbs;
+        r->done_cbs = d->next;
+        free(d);
+    }
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+}
+
+void pool_result_free(pool_result *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->user_freed = true;
+    pthread_mutex_unlock(&r->lock);
+    pool_result_unref(r);
+}
+
+uint32_t pool_result_chunk_count(pool_result *r, uint32_t chunk)
+{
+    if (!r->is_map)
+        return 1;
+    size_t first = (size_t)chunk * (size_t)r->chunksize;
+    if (first >= r->nitems)
+        return 0;
+    size_t left = r->nitems - first;
+    return (uint32_t)(left < (size_t)r->chunksize ? left : (size_t)r->chunksize);
+}
+
+/* Builds the value once every chunk is in (caller holds the lock). */
+static void build_value(pool_result *r)
+{
+    const char *msg;
+    if (!r->is_map) {
+        pool_chunk_item(r->chunks[0], 0, &r->value, &msg);
+        return;
+    }
+    msgpack_object *v = malloc((r->nitems ? r->nitems : 1) * sizeof *v);
+    if (v == NULL) {
+        r->status = POOL_ESYS;
+        r->error = strdup("out of memory assembling the map's results");
+        return;
+    }
+    size_t k = 0;
+    for (uint32_t c = 0; c < r->nchunks; c++)
+        for (uint32_t i = 0; i < r->chunks[c]->count; i++) {
+            const msgpack_object *item;
+            pool_chunk_item(r->chunks[c], i, &item, &msg);
+            v[k++] = *item;
+        }
+    r->value_obj.type = MSGPACK_OBJECT_ARRAY;
+    r->value_obj.via.array.size = (uint32_t)k;
+    r->value_obj.via.array.ptr = v;
+    r->value = &r->value_obj;
+}
+
+/* Marks the result ready and runs its done callbacks. */
+static void finish(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->phase = PHASE_DONE;
+    struct done_cb *list = r->done_cbs;
+    r->done_cbs = NULL;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    while (list) {
+        struct done_cb *d = list;
+        list = d->next;
+        char err[512] = "";
+        int rc = d->fn(r, d->udata, err, sizeof err);
+        if (rc != 0 && r->pool)
+            pool_count_callback(r->pool, rc, "a done callback", r->job.id, err);
+        free(d);
+    }
+}
+
+/* The last chunk is in: callbacks, then ready. Runs on the result handler. */
+static void complete(pool_result *r)
+{
+    pool *p = r->pool;
+    pthread_mutex_lock(&r->lock);
+    if (r->status == POOL_OK)
+        build_value(r);
+    bool ok = r->status == POOL_OK;
+    pthread_mutex_unlock(&r->lock);
+
+    pool_callback fn = ok ? r->cb : r->ecb;
+    if (fn) {
+        char err[512] = "";
+        int rc = fn(r, r->udata, err, sizeof err);
+        pool_count_callback(p, rc, ok ? "the callback" : "the error callback", r->job.id, err);
+        double t = pool_now();
+        for (uint32_t c = 0; c < r->nchunks; c++)
+            if (r->chunks[c]->trace_first != SIZE_MAX)
+                pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
+    }
+    pthread_mutex_lock(&r->lock);
+    bool unobserved = !ok && r->user_freed && r->ecb == NULL && r->done_cbs == NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (unobserved)
+        pool_count_unobserved(p); /* apply_async without get(): the error is lost */
+    finish(r);
+    if (pool_unregister(p, r->job.id))
+        pool_result_unref(r);
+}
+
+void pool_result_deliver(pool_result *r, pool_chunk *c)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->phase != PHASE_PENDING || c->index >= r->nchunks || r->chunks[c->index] != NULL) {
+        /* Aborted meanwhile, or a chunk run twice (a worker died between
+         * saying it held the chunk and taking it): keep the first. */
+        pthread_mutex_unlock(&r->lock);
+        pool_chunk_free(c);
+        return;
+    }
+    r->chunks[c->index] = c;
+    for (uint32_t i = 0; i < c->count && r->status == POOL_OK; i++) {
+        const msgpack_object *v;
+        const char *msg;
+        int st = pool_chunk_item(c, i, &v, &msg);
+        if (st != POOL_OK) {
+            r->status = st; /* only the first error to arrive is kept */
+            r->error = strdup(msg);
+        }
+    }
+    bool last = --r->chunks_left == 0;
+    if (last)
+        r->phase = PHASE_COMPLETING;
+    pthread_mutex_unlock(&r->lock);
+    if (last)
+        complete(r);
+}
+
+void pool_result_abort(pool_result *r, int status, const char *msg)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->phase != PHASE_PENDING) {
+        pthread_mutex_unlock(&r->lock);
+        return; /* completing: its callbacks are running, let them finish */
+    }
+    r->status = status;
+    free(r->error);
+    r->error = strdup(msg);
+    pthread_mutex_unlock(&r->lock);
+    finish(r);
+}
+
+void pool_result_finish_empty(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->value_obj.type = MSGPACK_OBJECT_ARRAY;
+    r->value_obj.via.array.size = 0;
+    r->value_obj.via.array.ptr = NULL;
+    r->value = &r->value_obj;
+    pthread_mutex_unlock(&r->lock);
+    finish(r);
+}
+
+int pool_result_wait(pool_result *r, double timeout)
+{
+    double deadline = pool_deadline(timeout);
+    int rc = POOL_OK;
+    pthread_mutex_lock(&r->lock);
+    while (r->phase != PHASE_DONE) {
+        if (pthread_equal(pthread_self(), r->result_thread)) {
+            rc = pool_seterr(POOL_ESTATE, "waiting for job %llu inside a callback would wait "
+                             "forever: callbacks run on the thread that delivers results",
+                             (unsigned long long)r->job.id);
+            break;
+        }
+        if (pool_cond_wait_until(&r->cond, &r->lock, deadline) == ETIMEDOUT &&
+            r->phase != PHASE_DONE) {
+            rc = pool_seterr(POOL_ETIMEDOUT, "job %llu not ready after %g s (it goes on)",
+                             (unsigned long long)r->job.id, timeout);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int pool_result_get(pool_result *r, double timeout, const msgpack_object **value)
+{
+    if (value)
+        *value = NULL;
+    int rc = pool_result_wait(r, timeout);
+    if (rc != POOL_OK)
+        return rc;
+    pthread_mutex_lock(&r->lock);
+    rc = r->status;
+    if (rc == POOL_OK) {
+        if (value)
+            *value = r->value;
+    } else {
+        pool_seterr(rc, "%s", r->error ? r->error : "job failed");
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+bool pool_result_ready(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool ready = r->phase == PHASE_DONE;
+    pthread_mutex_unlock(&r->lock);
+    return ready;
+}
+
+int pool_result_successful(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int rc = r->phase != PHASE_DONE
+                 ? pool_seterr(POOL_ENOTREADY, "job %llu is not ready", (unsigned long long)r->job.id)
+                 : r->status == POOL_OK;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+const char *pool_result_error(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    const char *e = r->phase == PHASE_PENDING ? NULL : r->error;
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+const msgpack_object *pool_result_value(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    const msgpack_object *v = r->phase != PHASE_PENDING && r->status == POOL_OK ? r->value : NULL;
+    pthread_mutex_unlock(&r->lock);
+    return v;
+}
+
+uint64_t pool_result_job(const pool_result *r)
+{
+    return r->job.id;
+}
+
+pid_t pool_result_holder(pool_result *r)
+{
+    return pool_result_ready(r) ? 0 : pool_job_holder(r->pool, r->job.id);
+}
+
+int pool_result_add_done_callback(pool_result *r, pool_callback fn, void *udata)
+{
+    if (fn == NULL)
+        return pool_seterr(POOL_EINVAL, "add_done_callback: no function");
+    pthread_mutex_lock(&r->lock);
+    if (r->phase != PHASE_DONE) {
+        struct done_cb *d = malloc(sizeof *d);
+        if (d == NULL) {
+            pthread_mutex_unlock(&r->lock);
+            return pool_seterr(POOL_ESYS, "add_done_callback: out of memory");
+        }
+        /* Appended, so done callbacks run in the order they were added. */
+        d->fn = fn;
+        d->udata = udata;
+        d->next = NULL;
+        struct done_cb **tail = &r->done_cbs;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = d;
+        pthread_mutex_unlock(&r->lock);
+        return POOL_OK;
+    }
+    pthread_mutex_unlock(&r->lock);
+    char err[512] = "";
+    if (fn(r, udata, err, sizeof err) != 0)
+        return pool_seterr(POOL_EINVAL, "done callback failed: %s", err);
+    return POOL_OK;
+}

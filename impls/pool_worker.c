@@ -1,0 +1,233 @@
+/*
+ * pool_worker.c: the life of one worker process.
+ *
+ * A worker runs its initializer once, then loops: take one message off the
+ * shared queue, run its tasks, write one result frame to its own pipe. It
+ * leaves the loop on an EXIT message (the pool is closing), after
+ * maxtasksperchild messages (a fresh worker will replace it), or when the
+ * queue is gone. This is CPython's worker() in Lib/multiprocessing/pool.py.
+ *
+ * Taking a message is the delicate part. Every worker reads the same queue
+ * (so whoever asks first gets the work, as in CPython), and the parent must
+ * be able to tell, after a worker dies, exactly which chunk it held. So,
+ * holding the queue lock, a worker
+ *   1. PEEKS at the next message's header, without taking it;
+ *   2. writes "I hold job J, chunk C" into its slot in shared memory;
+ *   3. only then takes the message (all its fragments).
+ * A worker that dies before 2 held nothing, and the message is still queued.
+ * One that dies after 3 held the chunk, and its slot says so. One that dies
+ * between 2 and 3 is reported as holding a chunk that another worker will
+ * then run; the parent ignores results for a chunk it has already failed.
+ * The lock is a robust mutex, so a worker that dies holding it does not
+ * stop the others: the next locker is told, and repairs it.
+ */
+#include "pool_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void worker_lock(pthread_mutex_t *m)
+{
+    int rc = pthread_mutex_lock(m);
+    if (rc == EOWNERDEAD)
+        pthread_mutex_consistent(m); /* its holder died; the queue itself is intact */
+    else if (rc != 0)
+        _exit(70);
+}
+
+/*
+ * Takes one whole message off the queue into *buf (grown as needed).
+ * Returns its kind, or 0 when the queue is closed.
+ */
+static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_wire_hdr *hdr,
+                       char **buf, size_t *cap)
+{
+    struct pool_slot_shm *me = &cfg->shm->slot[slot];
+    static char frag[sizeof(struct pool_wire_hdr) + POOL_FRAG_MAX];
+    worker_lock(&cfg->shm->queue_lock);
+    for (;;) {
+        ssize_t n = recv(cfg->queue_fd, hdr, sizeof *hdr, MSG_PEEK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            pthread_mutex_unlock(&cfg->shm->queue_lock);
+            return 0;
+        }
+        if (hdr->kind == POOL_WIRE_FIRST)
+            break;
+        recv(cfg->queue_fd, frag, sizeof frag, 0); /* take it */
+        if (hdr->kind == POOL_WIRE_EXIT) {
+            pthread_mutex_unlock(&cfg->shm->queue_lock);
+            return POOL_WIRE_EXIT;
+        }
+        /* A CONT fragment here is an orphan of a worker that died mid-read. */
+    }
+    /* Step 2: say what we hold before we hold it. */
+    atomic_store(&me->chunk, hdr->chunk);
+    atomic_store(&me->first, hdr->first);
+    atomic_store(&me->item, hdr->first);
+    atomic_store(&me->job, hdr->job);
+    if (*cap < hdr->total) {
+        free(*buf);
+        *cap = hdr->total;
+        *buf = malloc(*cap);
+        if (*buf == NULL)
+            _exit(71);
+    }
+    size_t got = 0;
+    bool first = true;
+    while (first || got < hdr->total) {
+        ssize_t n = recv(cfg->queue_fd, frag, sizeof frag, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < (ssize_t)sizeof *hdr)
+            _exit(72); /* the parent went away mid-message */
+        size_t body = (size_t)n - sizeof *hdr;
+        if (got + body > hdr->total)
+            _exit(73);
+        memcpy(*buf + got, frag + sizeof *hdr, body);
+        got += body;
+        first = false;
+    }
+    pthread_mutex_unlock(&cfg->shm->queue_lock);
+    return POOL_WIRE_FIRST;
+}
+
+/* Sends one frame: a uint32 length, then the payload. */
+static void worker_send(int fd, msgpack_sbuffer *sb)
+{
+    uint32_t len = (uint32_t)(sb->size - sizeof len);
+    memcpy(sb->data, &len, sizeof len);
+    if (pool_write_all(fd, sb->data, sb->size) != 0)
+        _exit(74); /* the parent is gone */
+}
+
+/* Starts a frame in sb: room for the length, then [kind, job, chunk, first, <body>]. */
+static void worker_frame_begin(msgpack_sbuffer *sb, msgpack_packer *pk, int kind, uint64_t job,
+                               uint32_t chunk, uint32_t first)
+{
+    static const char room[4];
+    msgpack_sbuffer_clear(sb);
+    msgpack_sbuffer_write(sb, room, sizeof room);
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_int(pk, kind);
+    msgpack_pack_uint64(pk, job);
+    msgpack_pack_uint32(pk, chunk);
+    msgpack_pack_uint32(pk, first);
+}
+
+/* Packs a message as a str that includes its NUL, so the parent can use it
+ * in place as a C string (pool_chunk_item). */
+static void worker_pack_msg(msgpack_packer *pk, const char *msg)
+{
+    size_t n = strlen(msg) + 1;
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, msg, n);
+}
+
+/* Runs the tasks of one message; packs [ok, value|message, t0, t1] for each. */
+static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
+                             const struct pool_wire_hdr *hdr, const char *payload,
+                             msgpack_sbuffer *out, msgpack_sbuffer *tmp)
+{
+    struct pool_slot_shm *me = &cfg->shm->slot[slot];
+    msgpack_packer pk, tpk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_packer_init(&tpk, tmp, msgpack_sbuffer_write);
+    worker_frame_begin(out, &pk, POOL_FRAME_RESULT, hdr->job, hdr->chunk, hdr->first);
+
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    /* The parent built this message; a malformed one is a broken invariant. */
+    if (msgpack_unpack_next(&u, payload, hdr->total, &off) != MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 2)
+        _exit(75);
+    unsigned task = (unsigned)u.data.via.array.ptr[0].via.u64;
+    const msgpack_object_array *items = &u.data.via.array.ptr[1].via.array;
+    char err[1024];
+    msgpack_pack_array(&pk, items->size);
+    for (uint32_t i = 0; i < items->size; i++) {
+        atomic_store(&me->item, hdr->first + i);
+        msgpack_sbuffer_clear(tmp);
+        double t0 = pool_now();
+        int rc = pool_task_run(task, &items->ptr[i].via.array, &tpk, slot, err, sizeof err);
+        double t1 = pool_now();
+        msgpack_pack_array(&pk, 4);
+        if (rc == 0) {
+            msgpack_pack_true(&pk);
+            msgpack_sbuffer_write(out, tmp->data, tmp->size);
+        } else {
+            msgpack_pack_false(&pk);
+            worker_pack_msg(&pk, err);
+        }
+        msgpack_pack_double(&pk, t0);
+        msgpack_pack_double(&pk, t1);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int result_fd)
+{
+    /* The fork server is our parent: if it goes, we go (no orphans). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        _exit(0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+
+    struct pool_slot_shm *me = &cfg->shm->slot[slot];
+    atomic_store(&me->pid, getpid());
+
+    msgpack_sbuffer out, tmp;
+    msgpack_sbuffer_init(&out);
+    msgpack_sbuffer_init(&tmp);
+    if (cfg->init_task >= 0) {
+        pool_worker_init_runs++;
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        static const char no_args[] = {(char)0x90};
+        const char *a = cfg->initargs ? cfg->initargs : no_args;
+        size_t alen = cfg->initargs ? cfg->initargs_len : 1;
+        msgpack_unpack_next(&u, a, alen, &off); /* checked by pool_create */
+        msgpack_packer tpk;
+        msgpack_packer_init(&tpk, &tmp, msgpack_sbuffer_write);
+        char err[1024];
+        if (pool_task_run((unsigned)cfg->init_task, &u.data.via.array, &tpk, slot, err,
+                          sizeof err) != 0) {
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+            worker_frame_begin(&out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
+            worker_pack_msg(&pk, err);
+            worker_send(result_fd, &out);
+            _exit(3);
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+
+    char *buf = NULL;
+    size_t cap = 0;
+    long done = 0;
+    while (cfg->maxtasks == 0 || done < cfg->maxtasks) {
+        struct pool_wire_hdr hdr;
+        if (worker_take(cfg, slot, &hdr, &buf, &cap) != POOL_WIRE_FIRST)
+            break;
+        worker_run_chunk(cfg, slot, &hdr, buf, &out, &tmp);
+        worker_send(result_fd, &out);
+        /* Only now is the chunk no longer ours: its result is in the pipe. */
+        atomic_store(&me->job, 0);
+        done++;
+    }
+    /* _exit, not exit: the parent's atexit handlers and stdio buffers were
+     * copied into us and are not ours to run or flush. */
+    _exit(0);
+}

@@ -1,0 +1,509 @@
+/*
+ * test_pool_api.c: the engine's calls that produce values, checked against
+ * pool.h's contract: apply, apply_async, map and starmap with every kind of
+ * chunksize, imap and imap_unordered (over arrays and over a lazy generator),
+ * the executor side (submit, as_completed, executor map), timeouts, and the
+ * pure helpers (default chunksize, in-process task calls). Callbacks have
+ * their own file, test_pool_callbacks.c.
+ *
+ * The cases follow what CPython's _TestPool covers for multiprocessing.Pool,
+ * since the engine promises the same semantics; CPython's own phrasing is in
+ * the comments where a case reproduces one of its tests. Every check is
+ * structural (values, order, counts, which thread, which process); the only
+ * times compared are against sleeps of a second, never against speed.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "test_helpers.h"
+
+/* ---- tasks registered by the cases --------------------------------------- */
+
+/* add(a, b): the starmap task, as in CPython's test_starmap (mul). */
+static int task_add(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
+{
+    int64_t a, b;
+    if (args->size != 2 || task_int_arg(args, 0, &a) || task_int_arg(args, 1, &b))
+        return pool_task_fail(ctx, "add: wants two integers");
+    msgpack_pack_int64(out, a + b);
+    return 0;
+}
+
+/* slot(): the worker slot, to check pool_task_slot in and out of a pool. */
+static int task_slot(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
+{
+    (void)args;
+    msgpack_pack_int(out, pool_task_slot(ctx));
+    return 0;
+}
+
+/* udata(): what the udata given at registration points to. Workers are forked
+ * after registration, so the pointer is valid in them too. */
+static int task_udata(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
+{
+    (void)args;
+    msgpack_pack_int(out, *(const int *)pool_task_udata(ctx));
+    return 0;
+}
+
+/* ---- apply, map, starmap --------------------------------------------------- */
+
+static void apply_square(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_int(&a, 7);
+
+    pool_result *r = pool_apply(p, "square", a.data, a.size);
+    assert_non_null(r);
+    /* apply blocks: the handle is ready when it returns. */
+    assert_true(pool_result_ready(r));
+    assert_int_equal(pool_result_successful(r), 1);
+    assert_int_equal(obj_int(get_ok(r)), 49);
+    assert_int_equal(obj_int(pool_result_value(r)), 49);
+    assert_null(pool_result_error(r));
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&a);
+}
+
+static void apply_async_get(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_int(&a, 12);
+    pool_result *r = pool_apply_async(p, "square", a.data, a.size, NULL, NULL, NULL);
+    assert_non_null(r);
+    assert_int_equal(obj_int(get_ok(r)), 144);
+    /* A second get returns the same value: the handle keeps it. */
+    assert_int_equal(obj_int(get_ok(r)), 144);
+
+    pool_args_double(&a, 1.5);
+    pool_result *f = pool_apply_async(p, "square", a.data, a.size, NULL, NULL, NULL);
+    const msgpack_object *v = get_ok(f);
+    assert_true(v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32);
+    assert_true(v->via.f64 == 2.25);
+    assert_true(pool_result_job(r) != pool_result_job(f));
+    pool_result_free(r);
+    pool_result_free(f);
+    msgpack_sbuffer_destroy(&a);
+}
+
+/* Results come back in input order whatever the chunking, and the chunking is
+ * real: one task message per chunk (the cause of phenomena P6 and P7). */
+static void map_chunksizes(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    pack_range(&items, 0, 100);
+    const long sizes[] = { 1, 7, 100, 0 };
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        long cs = sizes[k];
+        long eff = cs ? cs : pool_default_chunksize(100, 2);
+        pool_stats before, after;
+        pool_get_stats(p, &before);
+        pool_result *r = pool_map(p, "square", items.data, items.size, cs);
+        const msgpack_object_array *arr = get_array(r, 100);
+        for (uint32_t i = 0; i < 100; i++)
+            assert_int_equal(obj_int(&arr->ptr[i]), (int64_t)i * i);
+        pool_get_stats(p, &after);
+        assert_int_equal(after.messages_sent - before.messages_sent, (100 + eff - 1) / eff);
+        pool_result_free(r);
+    }
+    msgpack_sbuffer_destroy(&items);
+}
+
+/* CPython's test_empty_iterable: map over nothing returns [] at once. */
+static void map_empty(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    pack_range(&items, 0, 0);
+
+    pool_result *r = pool_map_async(p, "square", items.data, items.size, 0, NULL, NULL, NULL);
+    assert_non_null(r);
+    assert_true(pool_result_ready(r)); /* no chunk, so nothing to wait for */
+    get_array(r, 0);
+    pool_result_free(r);
+
+    r = pool_map(p, "square", items.data, items.size, 5);
+    get_array(r, 0);
+    pool_result_free(r);
+    r = pool_starmap(p, "square", items.data, items.size, 0);
+    get_array(r, 0);
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&items);
+}
+
+static void starmap_add(void **state)
+{
+    (void)state;
+    assert_status(pool_task_register("add", task_add, NULL), POOL_OK);
+    pool *p = make_pool(2);
+    msgpack_sbuffer items;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&items);
+    msgpack_packer_init(&pk, &items, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 20);
+    for (int i = 0; i < 20; i++) {
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_int(&pk, i);
+        msgpack_pack_int(&pk, 1000 * i);
+    }
+    const long sizes[] = { 0, 1, 3 };
+    for (size_t k = 0; k < 3; k++) {
+        pool_result *r = pool_starmap(p, "add", items.data, items.size, sizes[k]);
+        const msgpack_object_array *arr = get_array(r, 20);
+        for (uint32_t i = 0; i < 20; i++)
+            assert_int_equal(obj_int(&arr->ptr[i]), 1001 * (int64_t)i);
+        pool_result_free(r);
+    }
+    /* starmap_async too, with its callback. */
+    pool_result *r = pool_starmap_async(p, "add", items.data, items.size, 4, NULL, NULL, NULL);
+    assert_int_equal(obj_int(&get_array(r, 20)->ptr[19]), 19019);
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&items);
+}
+
+/* ---- imap ---------------------------------------------------------------- */
+
+static void imap_ordered(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    pack_range(&items, 0, 50);
+    const long sizes[] = { 1, 3 };
+    for (size_t k = 0; k < 2; k++) {
+        pool_iter *it = pool_imap_array(p, "square", items.data, items.size, sizes[k], true);
+        assert_non_null(it);
+        for (size_t i = 0; i < 50; i++) {
+            const msgpack_object *v = NULL;
+            size_t idx = 999;
+            assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
+            assert_int_equal(idx, i);
+            assert_int_equal(obj_int(v), (int64_t)(i * i));
+        }
+        assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+        /* The end is sticky, as a Python iterator's StopIteration. */
+        assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+        pool_iter_free(it);
+    }
+    msgpack_sbuffer_destroy(&items);
+}
+
+static void imap_unordered(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    pack_range(&items, 0, 50);
+    const long sizes[] = { 1, 3 };
+    for (size_t k = 0; k < 2; k++) {
+        pool_iter *it = pool_imap_array(p, "square", items.data, items.size, sizes[k], false);
+        assert_non_null(it);
+        int seen[50] = { 0 };
+        for (size_t n = 0; n < 50; n++) {
+            const msgpack_object *v = NULL;
+            size_t idx = 999;
+            assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
+            assert_true(idx < 50);
+            assert_int_equal(obj_int(v), (int64_t)(idx * idx)); /* index names its item */
+            seen[idx]++;
+        }
+        for (size_t i = 0; i < 50; i++)
+            assert_int_equal(seen[i], 1);
+        assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+        pool_iter_free(it);
+    }
+    msgpack_sbuffer_destroy(&items);
+}
+
+/* A lazy input: counts how far it was pulled and from which thread. */
+typedef struct gen {
+    int next, n, fail_at;
+    int calls;
+    pthread_t owner;
+    atomic_int foreign_calls;
+} gen;
+
+static int gen_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
+{
+    gen *g = ctx;
+    if (!pthread_equal(pthread_self(), g->owner))
+        atomic_fetch_add(&g->foreign_calls, 1);
+    if (g->next == g->fail_at) {
+        snprintf(err, errlen, "gen broke at %d", g->next);
+        return -1;
+    }
+    if (g->next >= g->n)
+        return 0;
+    g->calls++;
+    msgpack_pack_int(pk, g->next++);
+    return 1;
+}
+
+/* imap over a generator runs in flat memory: the input is pulled only as far
+ * as the window needs (CPython's imap pulls it all on the task-handler thread;
+ * ours must not), and only on the iterating thread. */
+static void imap_generator(void **state)
+{
+    (void)state;
+    pool_options opt;
+    pool_options_default(&opt);
+    opt.workers = 2;
+    opt.imap_window = 2;
+    pool *p = make_pool_opt(&opt);
+    gen g = { .n = 1000, .fail_at = -1, .owner = pthread_self() };
+    pool_iter *it = pool_imap(p, "square", gen_next, &g, 1);
+    assert_non_null(it);
+    for (int i = 0; i < 1000; i++) {
+        const msgpack_object *v = NULL;
+        size_t idx;
+        assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
+        assert_int_equal(idx, (size_t)i);
+        assert_int_equal(obj_int(v), (int64_t)i * i);
+        /* Window 2 of one-item chunks: a few items ahead at most, not 1000. */
+        if (g.calls > i + 1 + 8)
+            fail_msg("after %d results the generator was pulled %d times", i + 1, g.calls);
+    }
+    assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+    assert_int_equal(g.calls, 1000);
+    assert_int_equal(atomic_load(&g.foreign_calls), 0);
+    pool_iter_free(it);
+
+    /* imap_unordered over a generator, chunksize 4. */
+    gen h = { .n = 30, .fail_at = -1, .owner = pthread_self() };
+    it = pool_imap_unordered(p, "square", gen_next, &h, 4);
+    int64_t sum = 0;
+    for (int i = 0; i < 30; i++) {
+        const msgpack_object *v = NULL;
+        assert_status(pool_iter_next(it, WAIT_S, &v, NULL), POOL_OK);
+        sum += obj_int(v);
+    }
+    assert_int_equal(sum, 29 * 30 * 59 / 6); /* sum of squares 0..29 */
+    assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+    pool_iter_free(it);
+}
+
+/* CPython's test_imap_handle_iterable_exception: an error raised by the input
+ * iterator surfaces from next(), after the items before it. */
+static void imap_generator_error(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    gen g = { .n = 100, .fail_at = 5, .owner = pthread_self() };
+    pool_iter *it = pool_imap(p, "square", gen_next, &g, 1);
+    assert_non_null(it);
+    for (int i = 0; i < 5; i++) {
+        const msgpack_object *v = NULL;
+        assert_status(pool_iter_next(it, WAIT_S, &v, NULL), POOL_OK);
+        assert_int_equal(obj_int(v), i * i);
+    }
+    int rc = pool_iter_next(it, WAIT_S, NULL, NULL);
+    if (rc == POOL_OK || rc == POOL_EEND || rc == POOL_ETIMEDOUT)
+        fail_msg("the generator's error was not reported: next returned %s",
+                 pool_status_name(rc));
+    assert_contains(pool_iter_error(it), "gen broke at 5");
+    pool_iter_free(it);
+}
+
+/* ---- the executor side ---------------------------------------------------- */
+
+static void executor_submit_as_completed(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_result *f[6];
+    /* Future 0 sleeps a second while the other worker runs the rest: it
+     * cannot be the first to complete. */
+    pool_args_double(&a, 1.0);
+    f[0] = pool_submit(p, "sleep", a.data, a.size);
+    for (int i = 1; i < 6; i++) {
+        pool_args_int(&a, i);
+        f[i] = pool_submit(p, "square", a.data, a.size);
+        assert_non_null(f[i]);
+    }
+    assert_non_null(f[0]);
+    pool_iter *it = pool_as_completed(f, 6);
+    assert_non_null(it);
+    int seen[6] = { 0 };
+    for (int n = 0; n < 6; n++) {
+        size_t idx = 99;
+        static const msgpack_object sentinel;
+        const msgpack_object *v = &sentinel; /* next() must set it to NULL */
+        assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
+        assert_null(v);
+        assert_true(idx < 6);
+        assert_true(pool_result_ready(f[idx])); /* yielded means done */
+        if (n == 0)
+            assert_int_not_equal(idx, 0);
+        seen[idx]++;
+    }
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(seen[i], 1);
+    assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+    pool_iter_free(it);
+    for (int i = 1; i < 6; i++)
+        assert_int_equal(obj_int(get_ok(f[i])), i * i);
+    assert_true(is_nil(get_ok(f[0])));
+    for (int i = 0; i < 6; i++)
+        pool_result_free(f[i]);
+    msgpack_sbuffer_destroy(&a);
+}
+
+static void executor_map(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    pack_range(&items, -10, 20);
+    const long sizes[] = { 0, 4 };
+    for (size_t k = 0; k < 2; k++) {
+        pool_iter *it = pool_executor_map(p, "square", items.data, items.size, sizes[k]);
+        assert_non_null(it);
+        for (int i = 0; i < 20; i++) {
+            const msgpack_object *v = NULL;
+            size_t idx;
+            assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
+            assert_int_equal(idx, (size_t)i);
+            assert_int_equal(obj_int(v), (int64_t)(i - 10) * (i - 10));
+        }
+        assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+        pool_iter_free(it);
+    }
+    msgpack_sbuffer_destroy(&items);
+}
+
+/* ---- timeouts ---------------------------------------------------------------- */
+
+/* CPython's test_async_timeout: a timed-out get leaves the job running. */
+static void async_timeout(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_double(&a, 1.0);
+    double t0 = pool_now();
+    pool_result *r = pool_apply_async(p, "sleep", a.data, a.size, NULL, NULL, NULL);
+    assert_non_null(r);
+    assert_status(pool_result_get(r, 0.05, NULL), POOL_ETIMEDOUT);
+    /* It gave up before the job could have ended: the sleep alone is 1 s. */
+    assert_true(pool_now() - t0 < 1.0);
+    assert_false(pool_result_ready(r));
+    assert_status(pool_result_successful(r), POOL_ENOTREADY);
+    assert_status(pool_result_wait(r, 0.01), POOL_ETIMEDOUT);
+    assert_true(is_nil(get_ok(r)));
+    assert_true(pool_now() - t0 >= 0.9); /* the job really slept */
+    assert_int_equal(pool_result_successful(r), 1);
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&a);
+}
+
+/* ---- tasks and helpers ----------------------------------------------------- */
+
+static void task_call_in_process(void **state)
+{
+    (void)state;
+    static const int magic = 1234;
+    assert_status(pool_task_register("slot", task_slot, NULL), POOL_OK);
+    assert_status(pool_task_register("udata", task_udata, (void *)&magic), POOL_OK);
+    assert_true(pool_task_exists("square"));
+    assert_true(pool_task_exists("slot"));
+    assert_false(pool_task_exists("no_such_task"));
+
+    msgpack_sbuffer a, out;
+    msgpack_sbuffer_init(&a);
+    msgpack_sbuffer_init(&out);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+
+    pool_args_int(&a, 9);
+    assert_status(pool_task_call("square", a.data, a.size, &out), POOL_OK);
+    assert_int_equal(msgpack_unpack_next(&u, out.data, out.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(obj_int(&u.data), 81);
+
+    pool_args0(&a);
+    msgpack_sbuffer_clear(&out);
+    assert_status(pool_task_call("slot", a.data, a.size, &out), POOL_OK);
+    assert_int_equal(msgpack_unpack_next(&u, out.data, out.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(obj_int(&u.data), -1); /* -1: not on a worker */
+
+    msgpack_sbuffer_clear(&out);
+    assert_status(pool_task_call("getpid", a.data, a.size, &out), POOL_OK);
+    assert_int_equal(msgpack_unpack_next(&u, out.data, out.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(obj_int(&u.data), getpid()); /* really in this process */
+
+    pool_args_str(&a, "in-process failure");
+    msgpack_sbuffer_clear(&out);
+    assert_status(pool_task_call("fail", a.data, a.size, &out), POOL_ETASK);
+    assert_contains(pool_last_error(), "in-process failure");
+    assert_int_not_equal(pool_task_call("no_such_task", a.data, a.size, &out), POOL_OK);
+
+    /* In a pool, the same tasks see a worker slot and their udata. */
+    pool *p = make_pool(2);
+    pack_range(&a, 0, 20);
+    pool_result *r = pool_map(p, "slot", a.data, a.size, 1); /* slot(item) ignores item */
+    const msgpack_object_array *slots = get_array(r, 20);
+    for (uint32_t i = 0; i < 20; i++) {
+        int64_t slot = obj_int(&slots->ptr[i]);
+        assert_true(slot >= 0 && slot < 2);
+    }
+    pool_result_free(r);
+    pool_args0(&a);
+    r = pool_apply(p, "udata", a.data, a.size);
+    assert_int_equal(obj_int(get_ok(r)), magic);
+    pool_result_free(r);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&out);
+}
+
+/* CPython: chunksize, extra = divmod(n, 4 * workers); if extra: chunksize += 1. */
+static void default_chunksize(void **state)
+{
+    (void)state;
+    assert_int_equal(pool_default_chunksize(0, 4), 0);
+    assert_int_equal(pool_default_chunksize(16, 2), 2);
+    assert_int_equal(pool_default_chunksize(20000, 6), 834);
+    assert_int_equal(pool_default_chunksize(1, 4), 1);
+    assert_int_equal(pool_default_chunksize(8, 2), 1);
+    assert_int_equal(pool_default_chunksize(9, 2), 2);
+    assert_string_equal(pool_status_name(POOL_ETIMEDOUT), "POOL_ETIMEDOUT");
+    assert_string_equal(pool_status_name(POOL_OK), "POOL_OK");
+    assert_string_equal(pool_status_name(POOL_EBROKEN), "POOL_EBROKEN");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        CASE(apply_square),
+        CASE(apply_async_get),
+        CASE(map_chunksizes),
+        CASE(map_empty),
+        CASE(starmap_add),
+        CASE(imap_ordered),
+        CASE(imap_unordered),
+        CASE(imap_generator),
+        CASE(imap_generator_error),
+        CASE(executor_submit_as_completed),
+        CASE(executor_map),
+        CASE(async_timeout),
+        CASE(task_call_in_process),
+        CASE(default_chunksize),
+    };
+    return test_main(argc, argv, "test_pool_api", tests, sizeof tests / sizeof tests[0]);
+}
