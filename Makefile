@@ -30,9 +30,13 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_LIBS))
 PKG_LDLIBS = $(shell pkg-config --libs $(PKG_LIBS))
 LDLIBS  = $(PKG_LDLIBS) -lpthread -lm
 
+# The engine is one library; the strategies, its clients, are another.
 ENGINE_SRC := $(wildcard impls/pool_*.c)
 ENGINE_OBJ := $(patsubst impls/%.c,$(BUILD)/impls/%.o,$(ENGINE_SRC))
 LIBPOOL    := $(BUILD)/libpool.a
+STRAT_SRC  := impls/strategy.c $(wildcard impls/strat_*.c)
+STRAT_OBJ  := $(patsubst impls/%.c,$(BUILD)/impls/%.o,$(STRAT_SRC))
+LIBSTRAT   := $(BUILD)/libstrat.a
 GLUE_OBJ   := $(BUILD)/bench/lua_values.o
 
 TEST_SRC   := $(wildcard tests/test_*.c)
@@ -64,7 +68,7 @@ deps:
 	  fi; \
 	fi
 
-$(BUILD)/impls/%.o: impls/%.c impls/pool.h impls/pool_internal.h
+$(BUILD)/impls/%.o: impls/%.c impls/pool.h impls/pool_internal.h impls/strategy.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -76,11 +80,15 @@ $(LIBPOOL): $(ENGINE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-# Every test binary links the engine and the Lua glue; the linker keeps
-# only what a test uses.
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIBPOOL) $(GLUE_OBJ)
+$(LIBSTRAT): $(STRAT_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# Every test binary links the strategies, the engine and the Lua glue; the
+# linker keeps only what a test uses.
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIBSTRAT) $(LIBPOOL) $(GLUE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(GLUE_OBJ) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(GLUE_OBJ) $(LIBSTRAT) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
 
 $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@

@@ -42,7 +42,10 @@
 #include <msgpack.h>
 #include <stddef.h>
 
-#define LUAV_MAX_DEPTH 64
+/* 28: msgpack-c unpacks at most 32 nested containers per message, and a
+ * value travels inside a message three containers deep (pool_internal.h),
+ * so a deeper value would be refused later, with a less clear error. */
+#define LUAV_MAX_DEPTH 28
 
 /*
  * Packs the value at stack index idx into pk. Returns 0, or -1 with a

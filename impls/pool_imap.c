@@ -62,10 +62,13 @@ struct pool_iter {
     char *err;
     bool ended;
 
+    /* Atomic: the job table takes references under the pool lock, and must
+     * not take this object's lock there (the lock order). */
+    atomic_int refs;
+
     /* Guarded by lock. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int refs;
     bool registered, abandoned, aborted, input_done;
     int abort_status;
     char *abort_msg;
@@ -96,7 +99,7 @@ static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
     it->result_thread = p ? pool_result_thread_id(p) : pthread_self();
     it->window = window > 0 ? window : 1;
     it->cur_slot = -1;
-    it->refs = 1;
+    atomic_init(&it->refs, 1);
     pthread_mutex_init(&it->lock, NULL);
     pool_cond_init(&it->cond);
     msgpack_sbuffer_init(&it->inbuf);
@@ -117,17 +120,12 @@ static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
 
 void pool_iter_ref(pool_iter *it)
 {
-    pthread_mutex_lock(&it->lock);
-    it->refs++;
-    pthread_mutex_unlock(&it->lock);
+    atomic_fetch_add(&it->refs, 1);
 }
 
 void pool_iter_unref(pool_iter *it)
 {
-    pthread_mutex_lock(&it->lock);
-    int left = --it->refs;
-    pthread_mutex_unlock(&it->lock);
-    if (left > 0)
+    if (atomic_fetch_sub(&it->refs, 1) > 1)
         return;
     if (it->ring)
         for (long i = 0; i < it->window; i++)
@@ -330,7 +328,7 @@ static int top_up(pool_iter *it)
                 return r;
             }
             it->registered = true;
-            it->refs++; /* the job table's reference */
+            pool_iter_ref(it); /* the job table's reference */
         }
         it->state[i] = SLOT_INFLIGHT;
         it->seq[i] = s;

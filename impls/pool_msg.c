@@ -47,7 +47,10 @@ static int msg_check_one(const char *buf, size_t len, size_t *off, bool want_arr
     msgpack_unpack_return ur = msgpack_unpack_next(&u, buf, len, off);
     if (ur != MSGPACK_UNPACK_SUCCESS)
         rc = pool_seterr(POOL_EINVAL, "%s: not a serialized value (%s)", what,
-                         ur == MSGPACK_UNPACK_CONTINUE ? "truncated" : "malformed msgpack");
+                         ur == MSGPACK_UNPACK_CONTINUE ? "truncated"
+                         : ur == MSGPACK_UNPACK_NOMEM_ERROR
+                             ? "nested deeper than msgpack-c's 32 levels, or out of memory"
+                             : "malformed msgpack");
     else if (!msg_value_allowed(&u.data, 0))
         rc = pool_seterr(POOL_EINVAL, "%s: holds a value that cannot cross processes "
                          "(an ext type, or nesting deeper than 64); allowed: nil, boolean, "

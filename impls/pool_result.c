@@ -48,10 +48,13 @@ struct pool_result {
     pool_callback cb, ecb;
     void *udata;
 
+    /* Atomic, so that the job table can take a reference while it holds the
+     * pool lock without ever taking this object's lock (the lock order). */
+    atomic_int refs;
+
     /* Guarded by lock. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int refs;
     enum result_phase phase;
     int status;
     char *error;
@@ -87,24 +90,19 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
     r->udata = udata;
     pthread_mutex_init(&r->lock, NULL);
     pool_cond_init(&r->cond);
-    r->refs = 1;
+    atomic_init(&r->refs, 1);
     r->chunks_left = r->nchunks;
     return r;
 }
 
 void pool_result_ref(pool_result *r)
 {
-    pthread_mutex_lock(&r->lock);
-    r->refs++;
-    pthread_mutex_unlock(&r->lock);
+    atomic_fetch_add(&r->refs, 1);
 }
 
 void pool_result_unref(pool_result *r)
 {
-    pthread_mutex_lock(&r->lock);
-    int left = --r->refs;
-    pthread_mutex_unlock(&r->lock);
-    if (left > 0)
+    if (atomic_fetch_sub(&r->refs, 1) > 1)
         return;
     for (uint32_t i = 0; i < r->nchunks; i++)
         pool_chunk_free(r->chunks[i]);

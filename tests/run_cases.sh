@@ -8,7 +8,12 @@
 # Why one process per case: a case that crashes or hangs the engine cannot
 # take the others down, and pool_create() wants a single-threaded caller.
 # Each binary lists its cases with --list and runs one when given its name
-# (tests/test_helpers.h). Environment: CASE_TIMEOUT (seconds, default 60).
+# (tests/test_helpers.h).
+#
+# Environment: CASE_TIMEOUT (seconds per case, default 60); VALGRIND, a
+# command prefix such as "valgrind -q --error-exitcode=99" (make valgrind):
+# the cases then run under it, with CASE_TIMEOUT 600 and TEST_TIME_SCALE 10
+# (the factor the cases apply to their own upper time bounds) by default.
 #
 # A case runs under timeout(1), which makes itself a process group leader and
 # signals the whole group on expiry. When the case has exited, any process
@@ -23,7 +28,13 @@ if [ $# -eq 0 ]; then
     exit 2
 fi
 
-limit=${CASE_TIMEOUT:-60}
+VALGRIND=${VALGRIND:-}
+if [ -n "$VALGRIND" ]; then
+    limit=${CASE_TIMEOUT:-600}
+    export TEST_TIME_SCALE=${TEST_TIME_SCALE:-10}
+else
+    limit=${CASE_TIMEOUT:-60}
+fi
 passed=0
 failed=0
 failures=()
@@ -51,7 +62,8 @@ for bin in "$@"; do
     fi
     for name in $names; do
         # In the background, so that $! is timeout's pid, hence its group.
-        timeout -k 5 "$limit" "$bin" "$name" 2>&1 &
+        # $VALGRIND is unquoted on purpose: a command and its options.
+        timeout -k 5 "$limit" $VALGRIND "$bin" "$name" 2>&1 &
         tpid=$!
         wait "$tpid"
         rc=$?

@@ -401,8 +401,7 @@ static void async_timeout(void **state)
     pool_result *r = pool_apply_async(p, "sleep", a.data, a.size, NULL, NULL, NULL);
     assert_non_null(r);
     assert_status(pool_result_get(r, 0.05, NULL), POOL_ETIMEDOUT);
-    /* It gave up before the job could have ended: the sleep alone is 1 s. */
-    assert_true(pool_now() - t0 < 1.0);
+    /* It gave up while the job was still running, not after waiting it out. */
     assert_false(pool_result_ready(r));
     assert_status(pool_result_successful(r), POOL_ENOTREADY);
     assert_status(pool_result_wait(r, 0.01), POOL_ETIMEDOUT);

@@ -24,7 +24,7 @@ typedef struct seen_cb {
     pid_t pid;
     pthread_t thread;
     int64_t value;
-    int ok; /* successful() seen from inside the callback */
+    int ok; /* 1 if the callback saw a value, 0 if it saw an error */
     char error[256];
     int fail_with; /* non-zero: the callback reports a failure */
 } seen_cb;
@@ -38,7 +38,9 @@ static int record_cb(pool_result *r, void *udata, char *err, size_t errlen)
         ;
     s->pid = getpid();
     s->thread = pthread_self();
-    s->ok = pool_result_successful(r);
+    /* Not successful(): as in CPython, the result becomes ready only after
+     * its callback has returned, so from inside it says POOL_ENOTREADY. */
+    s->ok = pool_result_error(r) == NULL;
     const msgpack_object *v = pool_result_value(r);
     if (v && (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
               v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER))

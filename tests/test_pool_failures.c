@@ -211,9 +211,9 @@ static void worker_sigkill(void **state)
 
     assert_int_equal(kill(victim, SIGKILL), 0);
     double t_kill = pool_now();
-    assert_status(pool_result_get(r, 5.0, NULL), POOL_EWORKER);
+    assert_status(pool_result_get(r, slack(5.0), NULL), POOL_EWORKER);
     double took = pool_now() - t_kill;
-    if (took >= 2.0)
+    if (took >= slack(2.0))
         fail_msg("the killed worker's job failed only %.2f s after the kill", took);
     char pid_s[32];
     snprintf(pid_s, sizeof pid_s, "%d", (int)victim);
@@ -258,7 +258,7 @@ static void die_fails_only_its_job(void **state)
     assert_status(pool_result_get(by_signal, WAIT_S, NULL), POOL_EWORKER);
     assert_contains(pool_result_error(by_signal), "signal");
     assert_status(pool_result_get(by_exit, WAIT_S, NULL), POOL_EWORKER);
-    assert_contains(pool_result_error(by_exit), "exit status 3");
+    assert_contains(pool_result_error(by_exit), "status 3");
     const msgpack_object_array *arr = get_array(m, 200);
     for (uint32_t i = 0; i < 200; i++)
         assert_int_equal(obj_int(&arr->ptr[i]), (int64_t)i * i);

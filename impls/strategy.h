@@ -1,0 +1,154 @@
+/*
+ * strategy.h: what every pool strategy is given and what it gives back.
+ *
+ * A strategy is one way of using a pool, the way a program in the documents
+ * does: apply in a loop, apply_async with get() right after, callbacks,
+ * map_async, imap... Each lives in its own file, impls/strat_NAME.c, a page
+ * or two, and is a client of the engine's public API (pool.h), never a
+ * second engine. The harness (bench/) runs the same workload through several
+ * strategies and compares what they measured.
+ *
+ * The workload. `n` items (a packed msgpack array) go through `nstages`
+ * stages: stage s is a registered task, and the value of stage s for an item
+ * is the argument of stage s+1 (a pipeline, like getA then getB in document
+ * 000). With one stage, it is just "run this task on every item". An
+ * optional stop rule looks at each final result in the parent; the first
+ * time it says yes, the strategy stops as early as its API allows (document
+ * 001's early termination). A strategy whose API cannot stop early (map_async
+ * must wait for every chunk) does what the API allows and says so in `note`.
+ *
+ * The outcome. Wall time from the strategy's start (after its pool exists:
+ * pool start-up is measured apart, in startup_s) to its last result; when a
+ * stop rule fired, the time to the answer and the time until every worker
+ * had stopped; counts of tasks and errors; the pool's trace, which the
+ * harness turns into per-worker counts and timelines.
+ */
+#ifndef STRATEGY_H
+#define STRATEGY_H
+
+#include "pool.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define STRAT_MAX_STAGES 8
+
+/* The stop rule: true when this final result is the answer. Called in the
+ * parent, on whatever thread the strategy collects results on, never on two
+ * threads at once (strat_stop_check serializes the calls). */
+typedef bool (*strat_stop_fn)(void *ctx, const msgpack_object *result, size_t item);
+
+typedef struct strat_workload {
+    /* The pool. */
+    int workers;
+    long chunksize;          /* map/imap/executor map; 0: the API's default */
+    long maxtasksperchild;   /* 0: never */
+    const char *initializer; /* task name or NULL */
+    bool trace;              /* keep the engine's trace (timelines) */
+
+    /* The work. */
+    const char *items;       /* packed msgpack array of the n items */
+    size_t items_len;
+    size_t n;
+    const char *stages[STRAT_MAX_STAGES];
+    int nstages;             /* >= 1 */
+
+    /* Early stop, optional. */
+    strat_stop_fn stop;
+    void *stop_ctx;
+
+    /* Optional: errors the strategy may leave unobserved (fire and forget).
+     * When true, async strategies free handles without get() and count the
+     * errors the engine saw as unobserved (document 002's lost errors). */
+    bool fire_and_forget;
+} strat_workload;
+
+typedef struct strat_outcome {
+    double startup_s;    /* pool_create until it returned */
+    double wall_s;       /* start of submission to the last result (or the stop) */
+    double answer_s;     /* the stop rule said yes, from the start; 0: never */
+    double stopped_s;    /* every worker had stopped, from the start; 0: no stop */
+    double t0;           /* pool_now() at the start, to make trace times relative */
+
+    size_t results;      /* final results collected */
+    size_t errors;       /* final results that were errors (task failed, worker died) */
+    size_t errors_unobserved; /* errors nobody looked at (engine's count) */
+    size_t tasks_run;    /* task executions that ended, every stage (trace or stats) */
+    size_t tasks_total;  /* task executions the workload asked for: n * nstages */
+    size_t tasks_after_stop; /* executions that started after the answer */
+    bool stopped_early;  /* the strategy stopped before running everything */
+    char first_error[256];
+    char note[256];      /* what this strategy could not do, or did differently */
+
+    /* Callbacks in the parent (P2). */
+    size_t callbacks;
+    int callback_pid;        /* the pid callbacks ran in (0: none ran) */
+    int callbacks_max_overlap; /* most callbacks running at once (1 = never overlapped) */
+
+    /* The engine's view. */
+    pool_stats stats;
+    pool_trace_rec *trace;  /* malloc'd copy, ntrace records (strat_outcome_free) */
+    size_t ntrace;
+    int worker_pids[64];    /* every pid that ran a task, in order of first sight */
+    int nworker_pids;
+} strat_outcome;
+
+typedef struct strategy {
+    const char *name;     /* the name scenarios use: "async_get_loop" */
+    const char *source;   /* the document that shows it: "000", "001, 002" */
+    const char *summary;  /* one line: what it does */
+    /* Runs the workload; fills out. Returns 0, or -1 with out->first_error
+     * set when the strategy could not run at all (its pool failed). */
+    int (*run)(const strat_workload *w, strat_outcome *out);
+} strategy;
+
+/* Every strategy, NULL-terminated, in the order a report lists them. */
+extern const strategy *const strat_all[];
+/* The strategy of that name, or NULL. */
+const strategy *strat_find(const char *name);
+
+/* ---- helpers every strategy shares (strategy.c) ------------------------ */
+
+/*
+ * The "chain" task: runs every stage in one task, in the worker (document
+ * 000's merged getC). Its arguments are [[stage names...], value].
+ * strat_chain_args packs them for one item.
+ */
+#define STRAT_CHAIN_TASK "strat_chain"
+void strat_register_tasks(void); /* registers strat_chain; before any pool */
+void strat_chain_args(msgpack_sbuffer *out, const strat_workload *w, int from_stage,
+                      const msgpack_object *value);
+
+/* Creates the workload's pool, timing it into out->startup_s and setting
+ * out->t0. NULL on failure, with out->first_error set. */
+pool *strat_pool_create(const strat_workload *w, strat_outcome *out);
+/* Stops the clock (wall_s), closes or terminates the pool, joins it, copies
+ * its stats and trace into out, destroys it. */
+void strat_pool_finish(pool *p, strat_outcome *out, bool terminate);
+
+/* The items one by one: the packed value of item i (pointers into w->items). */
+typedef struct strat_items {
+    msgpack_unpacked u;
+} strat_items;
+int strat_items_open(strat_items *it, const strat_workload *w);
+const msgpack_object *strat_item(const strat_items *it, size_t i);
+void strat_items_close(strat_items *it);
+
+/* Packs [value] (the one-argument array of a task) into out. */
+void strat_args1(msgpack_sbuffer *out, const msgpack_object *value);
+
+/*
+ * Records one final result: counts it or its error, applies the stop rule
+ * (serialized), and returns true when this result is the answer (the first
+ * time only; answer_s is set then).
+ */
+bool strat_final(const strat_workload *w, strat_outcome *out, int status,
+                 const msgpack_object *value, const char *error, size_t item);
+
+/* Callback bookkeeping: call enter/leave around a callback's body. */
+void strat_callback_enter(strat_outcome *out);
+void strat_callback_leave(strat_outcome *out);
+
+void strat_outcome_free(strat_outcome *out);
+
+#endif
