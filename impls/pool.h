@@ -257,6 +257,10 @@ typedef int (*pool_input_fn)(void *ctx, msgpack_packer *pk, char *err, size_t er
 pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, long chunksize);
 pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, void *ctx,
                                long chunksize);
+/* Star forms: each input item is an argument ARRAY, and the task is called
+ * as task(*item), as starmap does (map and imap call task(item)). */
+pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
+                          long chunksize, bool ordered);
 /* The same over a packed msgpack array of items. */
 pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
                            long chunksize, bool ordered);

@@ -77,6 +77,7 @@ struct pool {
     size_t tab_cap, tab_len;
     uint64_t next_job;
     pool_taskmsg *q_head, *q_tail;
+    bool task_busy;           /* the task handler is sending a message it popped */
     bool task_stop;
     pool_stats stats;
     pool_trace_rec *trace;
@@ -154,6 +155,8 @@ static bool tab_remove(pool *p, uint64_t id)
     p->tab_len--;
     return true;
 }
+
+static int frag_send(pool *p, const struct pool_wire_hdr *hdr, const char *body, size_t len);
 
 /* ---- helpers for the API files ------------------------------------------ */
 
@@ -305,13 +308,25 @@ void pool_enqueue(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
         }
         return;
     }
-    if (p->q_tail)
-        p->q_tail->next = first;
-    else
-        p->q_head = first;
-    p->q_tail = last;
     p->stats.messages_sent += n;
-    pthread_cond_signal(&p->task_cond);
+    /* Nothing queued and nothing being sent: put a one-fragment message on
+     * the shared queue from this thread, saving a hand-off to the task
+     * handler (apply pays it on every task). Order is kept: the task
+     * handler only sends what it popped under this same lock. */
+    while (first && p->q_head == NULL && !p->task_busy && first->len <= POOL_FRAG_MAX &&
+           frag_send(p, &first->hdr, first->data, first->len) == 1) {
+        pool_taskmsg *m = first;
+        first = m->next;
+        free(m);
+    }
+    if (first) {
+        if (p->q_tail)
+            p->q_tail->next = first;
+        else
+            p->q_head = first;
+        p->q_tail = last;
+        pthread_cond_signal(&p->task_cond);
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -367,30 +382,51 @@ long pool_imap_window(pool *p)
 
 /* ---- the task handler ----------------------------------------------------- */
 
-/* Sends one datagram, waiting for room; false if told to stop meanwhile. */
-static bool task_send(pool *p, const void *buf, size_t len)
+/* Sends one fragment (header + body) without waiting: 1 sent, 0 no room,
+ * -1 the workers' end is gone. */
+static int frag_send(pool *p, const struct pool_wire_hdr *hdr, const char *body, size_t len)
 {
+    struct iovec iov[2] = {{(void *)hdr, sizeof *hdr}, {(void *)body, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
     for (;;) {
-        if (send(p->queue_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-            return true;
+        if (sendmsg(p->queue_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return 1;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN)
-            return false; /* the workers' end is gone: the pool is ending */
-        struct pollfd pf[2] = {{.fd = p->queue_fd, .events = POLLOUT},
-                               {.fd = p->wake_task[0], .events = POLLIN}};
-        poll(pf, 2, -1);
-        if (pf[1].revents)
-            return false;
+        return errno == EAGAIN ? 0 : -1;
     }
+}
+
+/* Sends a whole message, fragment by fragment, waiting for room; false if
+ * told to stop meanwhile (terminate, join) or the queue is gone. */
+static bool task_send(pool *p, const pool_taskmsg *m)
+{
+    struct pool_wire_hdr hdr = m->hdr;
+    size_t off = 0;
+    do {
+        size_t body = m->len - off < POOL_FRAG_MAX ? m->len - off : POOL_FRAG_MAX;
+        int rc;
+        while ((rc = frag_send(p, &hdr, m->data + off, body)) == 0) {
+            struct pollfd pf[2] = {{.fd = p->queue_fd, .events = POLLOUT},
+                                   {.fd = p->wake_task[0], .events = POLLIN}};
+            poll(pf, 2, -1);
+            if (pf[1].revents)
+                return false;
+        }
+        if (rc < 0)
+            return false;
+        off += body;
+        hdr.kind = POOL_WIRE_CONT;
+    } while (off < m->len);
+    return true;
 }
 
 static void *task_handler(void *arg)
 {
     pool *p = arg;
-    static _Thread_local char frag[sizeof(struct pool_wire_hdr) + POOL_FRAG_MAX];
     for (;;) {
         pthread_mutex_lock(&p->lock);
+        p->task_busy = false;
         while (p->q_head == NULL && !p->task_stop)
             pthread_cond_wait(&p->task_cond, &p->lock);
         if (p->task_stop) {
@@ -401,20 +437,10 @@ static void *task_handler(void *arg)
         p->q_head = m->next;
         if (p->q_head == NULL)
             p->q_tail = NULL;
+        p->task_busy = true; /* until sent: enqueue must not overtake it */
         pthread_mutex_unlock(&p->lock);
 
-        /* Fragments: FIRST carries the header, CONTs carry the rest. */
-        struct pool_wire_hdr hdr = m->hdr;
-        size_t off = 0;
-        bool ok = true;
-        do {
-            size_t body = m->len - off < POOL_FRAG_MAX ? m->len - off : POOL_FRAG_MAX;
-            memcpy(frag, &hdr, sizeof hdr);
-            memcpy(frag + sizeof hdr, m->data + off, body);
-            ok = task_send(p, frag, sizeof hdr + body);
-            off += body;
-            hdr.kind = POOL_WIRE_CONT;
-        } while (ok && off < m->len);
+        bool ok = task_send(p, m);
         free(m);
         if (!ok) {
             pthread_mutex_lock(&p->lock);
@@ -512,16 +538,21 @@ static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, p
     }
 }
 
-/* Hands a chunk to its job, counting and tracing it. Frees it if no job wants it. */
-static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot)
+/* Hands a chunk to its job, counting and tracing it. Frees it if no job
+ * wants it. One pass under the pool lock: this runs once per message. */
+static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, bool from_worker)
 {
-    pool_job *job = job_get(p, id);
+    double now = pool_now();
+    pthread_mutex_lock(&p->lock);
+    if (from_worker)
+        p->stats.messages_received++;
+    pool_job *job = tab_find(p, id);
     if (job == NULL) {
+        pthread_mutex_unlock(&p->lock);
         pool_chunk_free(c); /* a job already failed or abandoned */
         return;
     }
-    double now = pool_now();
-    pthread_mutex_lock(&p->lock);
+    pool_job_ref(job);
     for (uint32_t i = 0; i < c->count; i++) {
         const msgpack_object *v;
         const char *msg;
@@ -558,10 +589,6 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
     c->zone = msgpack_unpacked_release_zone(&u);
     msgpack_unpacked_destroy(&u);
 
-    pthread_mutex_lock(&p->lock);
-    p->stats.messages_received++;
-    pthread_mutex_unlock(&p->lock);
-
     if (initfail) {
         char msg[600];
         snprintf(msg, sizeof msg, "the worker initializer '%s' failed: %s",
@@ -575,7 +602,7 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
     c->first = (uint32_t)f[3].via.u64;
     c->count = items->size;
     c->items = items->ptr;
-    chunk_dispatch(p, f[1].via.u64, c, slot);
+    chunk_dispatch(p, f[1].via.u64, c, slot, true);
 }
 
 /* Reads what a worker's pipe holds; handles every complete frame. Returns
@@ -689,7 +716,7 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
                  (unsigned long long)job_id, item) < 0)
         pool_panic("worker_exited: out of memory");
     pool_job_unref(job);
-    chunk_dispatch(p, job_id, c, slot);
+    chunk_dispatch(p, job_id, c, slot, false);
 }
 
 /* One event from the fork server. Returns false when its socket closed. */

@@ -44,6 +44,7 @@ struct pool_iter {
     pthread_t result_thread;
     enum iter_mode mode;
     bool ordered;
+    bool star;     /* items are argument arrays: task(*item) */
     long chunksize;
     long window;
 
@@ -60,6 +61,7 @@ struct pool_iter {
     long cur_slot;
     uint32_t cur_pos;
     char *err;
+    char *input_err; /* the input failed: reported at its position, then the end */
     bool ended;
 
     /* Atomic: the job table takes references under the pool lock, and must
@@ -139,6 +141,7 @@ void pool_iter_unref(pool_iter *it)
     free(it->starts);
     free(it->chunk_starts);
     free(it->err);
+    free(it->input_err);
     free(it->abort_msg);
     free(it->ac);
     free(it->done_q);
@@ -262,7 +265,7 @@ static int pull_item(pool_iter *it)
         return 0;
     char what[64];
     snprintf(what, sizeof what, "imap input item %u", it->items_submitted);
-    if (pool_msg_check_value(it->inbuf.data + before, it->inbuf.size - before, false, what) !=
+    if (pool_msg_check_value(it->inbuf.data + before, it->inbuf.size - before, it->star, what) !=
         POOL_OK)
         return POOL_EINVAL;
     return 1;
@@ -295,8 +298,10 @@ static int top_up(pool_iter *it)
             pthread_mutex_unlock(&it->lock);
             if (drop)
                 pool_iter_unref(it);
-            if (rc < 0)
-                return rc;
+            /* As in CPython, the error surfaces where it happened: after
+             * the items before it (take_chunk reports it). */
+            if (rc < 0 && it->input_err == NULL)
+                it->input_err = strdup(pool_last_error());
             if (k == 0)
                 return POOL_OK;
         }
@@ -314,7 +319,7 @@ static int top_up(pool_iter *it)
             pool_panic("top_up: no free window slot (submitted %llu, consumed %llu)",
                        (unsigned long long)it->submitted, (unsigned long long)it->consumed);
         m = pool_taskmsg_new(it->job.id, (uint32_t)s, it->items_submitted, it->job.task,
-                             it->inbuf.data, it->chunk_starts, k, it->inbuf.size, true);
+                             it->inbuf.data, it->chunk_starts, k, it->inbuf.size, !it->star);
         if (m == NULL) {
             pthread_mutex_unlock(&it->lock);
             return pool_seterr(POOL_ESYS, "imap: out of memory");
@@ -383,6 +388,12 @@ static int take_chunk(pool_iter *it, double deadline)
             return pool_seterr(it->abort_status, "%s", it->abort_msg);
         }
         if (it->input_done && it->submitted == it->consumed) {
+            if (it->input_err) {
+                free(it->err);
+                it->err = it->input_err; /* reported once; the end comes next */
+                it->input_err = NULL;
+                return pool_seterr(POOL_EINVAL, "%s", it->err);
+            }
             it->ended = true;
             return pool_seterr(POOL_EEND, "no more items");
         }
@@ -484,6 +495,18 @@ pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, l
         return NULL;
     it->next = next;
     it->ctx = ctx;
+    return imap_start(it);
+}
+
+pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
+                          long chunksize, bool ordered)
+{
+    pool_iter *it = imap_new(p, task, chunksize, ordered, pool_imap_window(p));
+    if (it == NULL)
+        return NULL;
+    it->next = next;
+    it->ctx = ctx;
+    it->star = true;
     return imap_start(it);
 }
 

@@ -168,24 +168,33 @@ static void build_value(pool_result *r)
     r->value = &r->value_obj;
 }
 
-/* Marks the result ready and runs its done callbacks. */
+/*
+ * Runs the done callbacks, then marks the result ready, so that get()
+ * returns after every callback has run (pool.h). A done callback added
+ * while these run is appended to the list, hence the loop.
+ */
 static void finish(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
+    r->phase = PHASE_COMPLETING;
+    while (r->done_cbs) {
+        struct done_cb *list = r->done_cbs;
+        r->done_cbs = NULL;
+        pthread_mutex_unlock(&r->lock);
+        while (list) {
+            struct done_cb *d = list;
+            list = d->next;
+            char err[512] = "";
+            int rc = d->fn(r, d->udata, err, sizeof err);
+            if (r->pool)
+                pool_count_callback(r->pool, rc, "a done callback", r->job.id, err);
+            free(d);
+        }
+        pthread_mutex_lock(&r->lock);
+    }
     r->phase = PHASE_DONE;
-    struct done_cb *list = r->done_cbs;
-    r->done_cbs = NULL;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
-    while (list) {
-        struct done_cb *d = list;
-        list = d->next;
-        char err[512] = "";
-        int rc = d->fn(r, d->udata, err, sizeof err);
-        if (rc != 0 && r->pool)
-            pool_count_callback(r->pool, rc, "a done callback", r->job.id, err);
-        free(d);
-    }
 }
 
 /* The last chunk is in: callbacks, then ready. Runs on the result handler. */
@@ -324,7 +333,9 @@ bool pool_result_ready(pool_result *r)
 int pool_result_successful(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
-    int rc = r->phase != PHASE_DONE
+    /* COMPLETING counts as ready here: the status is final, and callbacks
+     * (which run in that phase) must be able to ask. */
+    int rc = r->phase == PHASE_PENDING
                  ? pool_seterr(POOL_ENOTREADY, "job %llu is not ready", (unsigned long long)r->job.id)
                  : r->status == POOL_OK;
     pthread_mutex_unlock(&r->lock);
