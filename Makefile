@@ -44,6 +44,9 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
 .PHONY: all build deps test check sanitize tsan valgrind run bench clean
+# Keep every object, including the Lua glue that only tests link: make would
+# otherwise delete it as an intermediate file and rebuild it next time.
+.SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory build

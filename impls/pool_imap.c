@@ -595,7 +595,7 @@ pool_iter *pool_as_completed(pool_result *const *futures, size_t n)
     for (size_t i = 0; i < n; i++) {
         it->ac[i] = (struct ac_entry){it, i};
         pool_iter_ref(it);
-        if (pool_result_add_done_callback(futures[i], ac_done, &it->ac[i]) != POOL_OK)
+        if (pool_result_add_waiter(futures[i], ac_done, &it->ac[i]) != POOL_OK)
             pool_panic("as_completed: cannot watch future %zu", i);
     }
     return it;

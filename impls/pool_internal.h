@@ -243,6 +243,9 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
 /* The job head of a result or iterator: it is their first member. */
 static inline pool_job *pool_result_head(pool_result *r) { return (pool_job *)(void *)r; }
 static inline pool_job *pool_iter_head(pool_iter *it) { return (pool_job *)(void *)it; }
+/* Calls fn once the result is ready (after its callbacks), or at once if it
+ * is: how as_completed learns, like CPython's Future._waiters. */
+int pool_result_add_waiter(pool_result *r, pool_callback fn, void *udata);
 /* Completes a map of no items at once, as CPython does (no callback). */
 void pool_result_finish_empty(pool_result *r);
 

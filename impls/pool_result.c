@@ -62,6 +62,7 @@ struct pool_result {
     uint32_t chunks_left;
     pool_chunk **chunks;
     struct done_cb *done_cbs;
+    struct done_cb *waiters;     /* as_completed: told once the result is ready */
     const msgpack_object *value; /* set before the callbacks run */
     msgpack_object value_obj;    /* a map's array of item values */
 };
@@ -113,6 +114,11 @@ void pool_result_unref(pool_result *r)
     while (r->done_cbs) {
         struct done_cb *d = r->done_cbs;
         r->done_cbs = d->next;
+        free(d);
+    }
+    while (r->waiters) {
+        struct done_cb *d = r->waiters;
+        r->waiters = d->next;
         free(d);
     }
     pthread_mutex_destroy(&r->lock);
@@ -193,8 +199,16 @@ static void finish(pool_result *r)
         pthread_mutex_lock(&r->lock);
     }
     r->phase = PHASE_DONE;
+    struct done_cb *waiters = r->waiters;
+    r->waiters = NULL;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
+    while (waiters) {
+        struct done_cb *w = waiters;
+        waiters = w->next;
+        w->fn(r, w->udata, NULL, 0);
+        free(w);
+    }
 }
 
 /* The last chunk is in: callbacks, then ready. Runs on the result handler. */
@@ -394,5 +408,24 @@ int pool_result_add_done_callback(pool_result *r, pool_callback fn, void *udata)
     char err[512] = "";
     if (fn(r, udata, err, sizeof err) != 0)
         return pool_seterr(POOL_EINVAL, "done callback failed: %s", err);
+    return POOL_OK;
+}
+
+int pool_result_add_waiter(pool_result *r, pool_callback fn, void *udata)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->phase != PHASE_DONE) {
+        struct done_cb *w = malloc(sizeof *w);
+        if (w == NULL) {
+            pthread_mutex_unlock(&r->lock);
+            return pool_seterr(POOL_ESYS, "as_completed: out of memory");
+        }
+        *w = (struct done_cb){.next = r->waiters, .fn = fn, .udata = udata};
+        r->waiters = w;
+        pthread_mutex_unlock(&r->lock);
+        return POOL_OK;
+    }
+    pthread_mutex_unlock(&r->lock);
+    fn(r, udata, NULL, 0);
     return POOL_OK;
 }

@@ -1,0 +1,115 @@
+/*
+ * strat_executor_submit.c: concurrent.futures, submit() every item, then
+ * as_completed().
+ *
+ * Document 002 (section 2.3), with ProcessPoolExecutor:
+ *
+ *     work_dict = {executor.submit(fib, i): i for i in numbers}
+ *     for future in as_completed(work_dict):
+ *         num = work_dict[future]
+ *         try:
+ *             data = future.result()
+ *         except Exception as e:
+ *             print(e)
+ *
+ * What it teaches:
+ *   - A future per task: one message each way per item, like apply_async
+ *     (P6: submit + as_completed costs about what apply_async + callback
+ *     does, far more than a chunked map).
+ *   - as_completed yields the futures as they finish, not as they were
+ *     submitted ("submit did not return results in order", the document
+ *     notes), so a dict (here the futures' positions) tells which item a
+ *     future was.
+ *   - Errors: a failed task raises only when its future's result() is asked
+ *     for (P10). Every future is asked here, so none is lost.
+ *   - Stopping ("submit all, then check", P4): the answer can be seen only
+ *     once the submit loop is over, since as_completed() starts after it;
+ *     then terminate drops what is still queued. With a long input the
+ *     submit loop is the cost (P5): see producer_consumer for the cure.
+ *
+ * Several stages: each item's whole pipeline is one strat_chain task (every
+ * stage in the worker), so an item's future completes with its last stage.
+ */
+#include "strategy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int ses_run(const strat_workload *w, strat_outcome *out)
+{
+    pool *p = strat_pool_create(w, out);
+    if (p == NULL)
+        return -1;
+    strat_items items;
+    if (strat_items_open(&items, w) != 0) {
+        snprintf(out->first_error, sizeof out->first_error,
+                 "executor_submit: the items are not a packed array of %zu values", w->n);
+        strat_pool_finish(p, out, false);
+        return -1;
+    }
+    pool_result **futures = calloc(w->n ? w->n : 1, sizeof *futures);
+    if (futures == NULL) {
+        snprintf(out->first_error, sizeof out->first_error, "executor_submit: out of memory");
+        strat_items_close(&items);
+        strat_pool_finish(p, out, false);
+        return -1;
+    }
+    bool chain = w->nstages > 1;
+    const char *task = chain ? STRAT_CHAIN_TASK : w->stages[0];
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init(&args);
+
+    /* The submit loop. futures[i] is item i's future: the position is the
+     * dict of the document. */
+    size_t nsub = 0;
+    for (; nsub < w->n; nsub++) {
+        if (chain)
+            strat_chain_args(&args, w, 0, strat_item(&items, nsub));
+        else
+            strat_args1(&args, strat_item(&items, nsub));
+        futures[nsub] = pool_submit(p, task, args.data, args.size);
+        if (futures[nsub] == NULL) {
+            /* Refused (closed, broken, unknown task): submit() would raise
+             * here, and every later submit the same way. One error, stop. */
+            strat_final(w, out, POOL_EINVAL, NULL, pool_last_error(), nsub);
+            break;
+        }
+    }
+
+    bool answer = false;
+    pool_iter *ac = pool_as_completed(futures, nsub);
+    if (ac == NULL)
+        strat_final(w, out, POOL_ESYS, NULL, pool_last_error(), w->n);
+    size_t i;
+    while (ac != NULL && pool_iter_next(ac, -1, NULL, &i) == POOL_OK) {
+        /* as_completed yields a future as its done callbacks run, a moment
+         * before get() may return: wait that moment (no timeout) rather
+         * than ask with timeout 0. */
+        const msgpack_object *v;
+        int st = pool_result_get(futures[i], -1, &v);
+        if (strat_final(w, out, st, v, st == POOL_OK ? NULL : pool_result_error(futures[i]), i)) {
+            answer = true;
+            break;
+        }
+    }
+    out->wall_s = pool_now() - out->t0;
+
+    pool_iter_free(ac);
+    out->stopped_early = answer;
+    strat_pool_finish(p, out, answer);
+    /* After the iterator (it watched them) and after the pool: a future
+     * stays valid until freed (pool.h). */
+    for (size_t k = 0; k < nsub; k++)
+        pool_result_free(futures[k]);
+    free(futures);
+    msgpack_sbuffer_destroy(&args);
+    strat_items_close(&items);
+    return 0;
+}
+
+const strategy strat_executor_submit = {
+    "executor_submit",
+    "002",
+    "concurrent.futures: submit() every item, then as_completed(); stop = terminate",
+    ses_run,
+};
