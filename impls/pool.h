@@ -61,6 +61,8 @@ enum pool_status {
 
 /* The last error of the calling thread, as a sentence. Never NULL. */
 const char *pool_last_error(void);
+/* Its status code (a function that returned NULL leaves it here). */
+int pool_last_status(void);
 /* A short name for a status code ("POOL_ETIMEDOUT"). */
 const char *pool_status_name(int status);
 
@@ -219,6 +221,10 @@ int pool_result_get(pool_result *r, double timeout, const msgpack_object **value
 bool pool_result_ready(pool_result *r);
 /* 1 success, 0 failure, POOL_ENOTREADY if not ready (CPython raises there). */
 int pool_result_successful(pool_result *r);
+/* The job's status once its chunks are all in (usable inside its callbacks,
+ * where get() would wait for itself): POOL_OK or its error status;
+ * POOL_ENOTREADY before. */
+int pool_result_status(pool_result *r);
 /* The error message of a failed job, or NULL. */
 const char *pool_result_error(pool_result *r);
 /* The value of a ready, successful job, or NULL. */

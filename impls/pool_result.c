@@ -356,6 +356,14 @@ int pool_result_successful(pool_result *r)
     return rc;
 }
 
+int pool_result_status(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int st = r->phase == PHASE_PENDING ? POOL_ENOTREADY : r->status;
+    pthread_mutex_unlock(&r->lock);
+    return st;
+}
+
 const char *pool_result_error(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);

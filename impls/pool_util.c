@@ -20,9 +20,11 @@
 #include <unistd.h>
 
 static _Thread_local char pool_errbuf[1024] = "no error";
+static _Thread_local int pool_errstatus;
 
 int pool_seterr(int status, const char *fmt, ...)
 {
+    pool_errstatus = status;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(pool_errbuf, sizeof pool_errbuf, fmt, ap);
@@ -33,6 +35,11 @@ int pool_seterr(int status, const char *fmt, ...)
 const char *pool_last_error(void)
 {
     return pool_errbuf;
+}
+
+int pool_last_status(void)
+{
+    return pool_errstatus;
 }
 
 const char *pool_status_name(int status)
