@@ -43,7 +43,7 @@ failures=()
 group_members() {
     local stat rest
     for f in /proc/[0-9]*/stat; do
-        stat=$(cat "$f" 2>/dev/null) || continue
+        read -r stat 2>/dev/null < "$f" || continue
         rest=${stat##*) }          # the name may contain spaces and parens
         set -- "$1" $rest          # $2 state, $3 ppid, $4 pgrp
         if [ "${4:-}" = "$1" ] && [ "$2" != Z ] && [ "$2" != X ]; then

@@ -1,10 +1,10 @@
 /*
  * test_pool_api.c: the engine's calls that produce values, checked against
  * pool.h's contract: apply, apply_async, map and starmap with every kind of
- * chunksize, imap and imap_unordered (over arrays and over a lazy generator),
- * the executor side (submit, as_completed, executor map), timeouts, and the
- * pure helpers (default chunksize, in-process task calls). Callbacks have
- * their own file, test_pool_callbacks.c.
+ * chunksize, imap and imap_unordered (over arrays, over a lazy generator, and
+ * in the star form), the executor side (submit, as_completed, executor map),
+ * timeouts, and the pure helpers (default chunksize, in-process task calls).
+ * Callbacks have their own file, test_pool_callbacks.c.
  *
  * The cases follow what CPython's _TestPool covers for multiprocessing.Pool,
  * since the engine promises the same semantics; CPython's own phrasing is in
@@ -295,8 +295,52 @@ static void imap_generator(void **state)
     pool_iter_free(it);
 }
 
+/* An input of [i, 1000 * i] pairs, for the star form. */
+static int pairs_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    int *next = ctx;
+    if (*next >= 25)
+        return 0;
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int(pk, *next);
+    msgpack_pack_int(pk, 1000 * *next);
+    ++*next;
+    return 1;
+}
+
+/* imap's star form calls task(*item), as starmap does. */
+static void imap_star_add(void **state)
+{
+    (void)state;
+    assert_status(pool_task_register("add", task_add, NULL), POOL_OK);
+    pool *p = make_pool(2);
+    for (int ordered = 0; ordered < 2; ordered++) {
+        int next = 0;
+        pool_iter *it = pool_imap_star(p, "add", pairs_next, &next, 3, ordered);
+        assert_non_null(it);
+        int seen[25] = { 0 };
+        for (int n = 0; n < 25; n++) {
+            const msgpack_object *v = NULL;
+            size_t idx = 99;
+            assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
+            assert_true(idx < 25);
+            if (ordered)
+                assert_int_equal(idx, (size_t)n);
+            assert_int_equal(obj_int(v), 1001 * (int64_t)idx);
+            seen[idx]++;
+        }
+        for (int i = 0; i < 25; i++)
+            assert_int_equal(seen[i], 1);
+        assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_EEND);
+        pool_iter_free(it);
+    }
+}
+
 /* CPython's test_imap_handle_iterable_exception: an error raised by the input
- * iterator surfaces from next(), after the items before it. */
+ * iterator surfaces from next() in its place, after the items before it,
+ * which are not lost. The order is checked last, so that a misplaced error
+ * does not hide whether the items and the message are right. */
 static void imap_generator_error(void **state)
 {
     (void)state;
@@ -304,21 +348,43 @@ static void imap_generator_error(void **state)
     gen g = { .n = 100, .fail_at = 5, .owner = pthread_self() };
     pool_iter *it = pool_imap(p, "square", gen_next, &g, 1);
     assert_non_null(it);
-    for (int i = 0; i < 5; i++) {
+    int values = 0, errors = 0, error_at = -1;
+    for (int n = 0; n < 20; n++) {
         const msgpack_object *v = NULL;
-        assert_status(pool_iter_next(it, WAIT_S, &v, NULL), POOL_OK);
-        assert_int_equal(obj_int(v), i * i);
+        int rc = pool_iter_next(it, WAIT_S, &v, NULL);
+        if (rc == POOL_EEND)
+            break;
+        assert_int_not_equal(rc, POOL_ETIMEDOUT);
+        if (rc == POOL_OK) {
+            assert_int_equal(obj_int(v), values * values); /* in order, none lost */
+            values++;
+        } else {
+            assert_contains(pool_iter_error(it), "gen broke at 5");
+            if (errors++ == 0)
+                error_at = values;
+        }
     }
-    int rc = pool_iter_next(it, WAIT_S, NULL, NULL);
-    if (rc == POOL_OK || rc == POOL_EEND || rc == POOL_ETIMEDOUT)
-        fail_msg("the generator's error was not reported: next returned %s",
-                 pool_status_name(rc));
-    assert_contains(pool_iter_error(it), "gen broke at 5");
     pool_iter_free(it);
+    assert_int_equal(values, 5);
+    assert_int_equal(errors, 1);
+    if (error_at != 5)
+        fail_msg("the input's error came after %d of the 5 items before it", error_at);
 }
 
 /* ---- the executor side ---------------------------------------------------- */
 
+/* A user's done callback that takes its time. */
+static int slow_done(pool_result *r, void *udata, char *err, size_t errlen)
+{
+    (void)r, (void)udata, (void)err, (void)errlen;
+    sleep_s(0.05);
+    return 0;
+}
+
+/* as_completed yields a future once it is done (CPython's waiters see it
+ * FINISHED), whatever other done callbacks the user added: each future gets
+ * a slow one after as_completed's, so that a future yielded before it is
+ * ready would be seen as not ready. */
 static void executor_submit_as_completed(void **state)
 {
     (void)state;
@@ -328,7 +394,7 @@ static void executor_submit_as_completed(void **state)
     pool_result *f[6];
     /* Future 0 sleeps a second while the other worker runs the rest: it
      * cannot be the first to complete. */
-    pool_args_double(&a, 1.0);
+    pool_args_double(&a, slack(1.0));
     f[0] = pool_submit(p, "sleep", a.data, a.size);
     for (int i = 1; i < 6; i++) {
         pool_args_int(&a, i);
@@ -338,6 +404,8 @@ static void executor_submit_as_completed(void **state)
     assert_non_null(f[0]);
     pool_iter *it = pool_as_completed(f, 6);
     assert_non_null(it);
+    for (int i = 0; i < 6; i++)
+        assert_status(pool_result_add_done_callback(f[i], slow_done, NULL), POOL_OK);
     int seen[6] = { 0 };
     for (int n = 0; n < 6; n++) {
         size_t idx = 99;
@@ -346,7 +414,8 @@ static void executor_submit_as_completed(void **state)
         assert_status(pool_iter_next(it, WAIT_S, &v, &idx), POOL_OK);
         assert_null(v);
         assert_true(idx < 6);
-        assert_true(pool_result_ready(f[idx])); /* yielded means done */
+        if (!pool_result_ready(f[idx]))
+            fail_msg("as_completed yielded future %zu before it was ready", idx);
         if (n == 0)
             assert_int_not_equal(idx, 0);
         seen[idx]++;
@@ -497,6 +566,7 @@ int main(int argc, char **argv)
         CASE(imap_ordered),
         CASE(imap_unordered),
         CASE(imap_generator),
+        CASE(imap_star_add),
         CASE(imap_generator_error),
         CASE(executor_submit_as_completed),
         CASE(executor_map),

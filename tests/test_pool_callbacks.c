@@ -58,7 +58,9 @@ static int record_cb(pool_result *r, void *udata, char *err, size_t errlen)
 }
 
 /* concurrent.futures: a done callback runs on success and failure, and one
- * added to a finished future runs at once, in the adding thread. */
+ * added to a finished future runs at once, in the adding thread. pool.h says
+ * of every pool_callback that it runs before get() returns; that is checked
+ * last, so that a violation does not hide the other checks. */
 static void done_callback(void **state)
 {
     (void)state;
@@ -71,13 +73,16 @@ static void done_callback(void **state)
     seen_cb s1 = { 0 };
     assert_status(pool_result_add_done_callback(f, record_cb, &s1), POOL_OK);
     get_ok(f);
-    assert_int_equal(atomic_load(&s1.calls), 1); /* it ran before get() returned */
+    int s1_at_get = atomic_load(&s1.calls);
+    wait_until(atomic_load(&s1.calls) == 1);
     assert_int_equal(s1.ok, 1);
+    assert_int_equal(s1.pid, getpid());
 
     seen_cb s2 = { 0 };
     assert_status(pool_result_add_done_callback(f, record_cb, &s2), POOL_OK);
     assert_int_equal(atomic_load(&s2.calls), 1); /* at once */
     assert_true(pthread_equal(s2.thread, pthread_self()));
+    assert_int_equal(s2.ok, 1);
     assert_int_equal(atomic_load(&s1.calls), 1); /* the first one is not rerun */
 
     pool_args_str(&a, "nope");
@@ -85,14 +90,19 @@ static void done_callback(void **state)
     seen_cb s3 = { 0 };
     assert_status(pool_result_add_done_callback(g, record_cb, &s3), POOL_OK);
     assert_status(pool_result_get(g, WAIT_S, NULL), POOL_ETASK);
-    assert_int_equal(atomic_load(&s3.calls), 1);
+    int s3_at_get = atomic_load(&s3.calls);
+    wait_until(atomic_load(&s3.calls) == 1);
     assert_int_equal(s3.ok, 0);
     assert_contains(s3.error, "nope");
     pool_result_free(f);
     pool_result_free(g);
     msgpack_sbuffer_destroy(&a);
-}
 
+    if (s1_at_get != 1 || s3_at_get != 1)
+        fail_msg("get() returned before the done callback had run (success: %d, failure: "
+                 "%d calls by then); pool.h: a callback runs before get() returns",
+                 s1_at_get, s3_at_get);
+}
 
 /* The callback runs once, with the value, in the parent, on the result
  * handler thread, before get() returns. */

@@ -11,7 +11,8 @@
  *
  * Dead-worker checks use pids and messages, not timing, except one generous
  * bound on how soon a SIGKILL is noticed (the engine hears it through its
- * fork server's SIGCHLD, so milliseconds; the bound is two seconds).
+ * fork server's SIGCHLD: well under a millisecond when measured; the bound is
+ * one second).
  */
 #include "test_helpers.h"
 
@@ -205,15 +206,17 @@ static void worker_sigkill(void **state)
     assert_non_null(r);
     pid_t victim = 0;
     wait_until((victim = pool_result_holder(r)) != 0);
+    /* The holder is one of the workers (the pool may list a fresh worker a
+     * moment after the worker has taken its first task). */
     pid_t before[2];
-    int nb = pool_worker_pids(p, before, 2);
-    assert_true(has_pid(before, nb, victim));
+    int nb = 0;
+    wait_until((nb = pool_worker_pids(p, before, 2)) > 0 && has_pid(before, nb, victim));
 
     assert_int_equal(kill(victim, SIGKILL), 0);
     double t_kill = pool_now();
     assert_status(pool_result_get(r, slack(5.0), NULL), POOL_EWORKER);
     double took = pool_now() - t_kill;
-    if (took >= slack(2.0))
+    if (took >= slack(1.0))
         fail_msg("the killed worker's job failed only %.2f s after the kill", took);
     char pid_s[32];
     snprintf(pid_s, sizeof pid_s, "%d", (int)victim);
