@@ -218,6 +218,19 @@ void strat_callback_leave(strat_outcome *out)
     atomic_fetch_sub(&strat_cb_running, 1);
 }
 
+void strat_fact_set(strat_outcome *out, const char *name, double value)
+{
+    int i = 0;
+    while (i < out->nfacts && strcmp(out->facts[i].name, name) != 0)
+        i++;
+    if (i == STRAT_MAX_FACTS)
+        return;
+    if (i == out->nfacts)
+        out->nfacts++;
+    snprintf(out->facts[i].name, sizeof out->facts[i].name, "%s", name);
+    out->facts[i].value = value;
+}
+
 void strat_outcome_free(strat_outcome *out)
 {
     free(out->trace);
@@ -229,14 +242,15 @@ void strat_outcome_free(strat_outcome *out)
 
 extern const strategy strat_apply_sync, strat_async_get_loop, strat_async_get_after,
     strat_callback_chain, strat_merged, strat_map_async, strat_imap, strat_imap_unordered,
-    strat_producer_consumer, strat_executor_submit, strat_executor_map, strat_process_per_task;
+    strat_producer_consumer, strat_executor_submit, strat_executor_map, strat_process_per_task,
+    strat_lifecycle;
 
 const strategy *const strat_all[] = {
     &strat_apply_sync,      &strat_async_get_loop,  &strat_async_get_after,
     &strat_callback_chain,  &strat_merged,          &strat_map_async,
     &strat_imap,            &strat_imap_unordered,  &strat_producer_consumer,
     &strat_executor_submit, &strat_executor_map,    &strat_process_per_task,
-    NULL,
+    &strat_lifecycle,       NULL,
 };
 
 const strategy *strat_find(const char *name)

@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #define STRAT_MAX_STAGES 8
+#define STRAT_MAX_FACTS 16
 
 /* The stop rule: true when this final result is the answer. Called in the
  * parent, on whatever thread the strategy collects results on, never on two
@@ -84,6 +85,15 @@ typedef struct strat_outcome {
     size_t callbacks;
     int callback_pid;        /* the pid callbacks ran in (0: none ran) */
     int callbacks_max_overlap; /* most callbacks running at once (1 = never overlapped) */
+
+    /* Named figures a strategy measures beyond the fields above (the lifecycle
+     * probe's "join_before_close_refused" = 1, say); scenarios read them as
+     * r[label].facts.NAME. */
+    struct strat_fact {
+        char name[32];
+        double value;
+    } facts[STRAT_MAX_FACTS];
+    int nfacts;
 
     /* The engine's view. */
     pool_stats stats;
@@ -148,6 +158,9 @@ bool strat_final(const strat_workload *w, strat_outcome *out, int status,
 /* Callback bookkeeping: call enter/leave around a callback's body. */
 void strat_callback_enter(strat_outcome *out);
 void strat_callback_leave(strat_outcome *out);
+
+/* Sets a named fact (replacing one of the same name); ignored past STRAT_MAX_FACTS. */
+void strat_fact_set(strat_outcome *out, const char *name, double value);
 
 void strat_outcome_free(strat_outcome *out);
 
