@@ -181,6 +181,13 @@ typedef struct pool_result pool_result;
  */
 typedef int (*pool_callback)(pool_result *r, void *udata, char *err, size_t errlen);
 
+/*
+ * A job failed by terminate, by a broken pool or by the loss of the fork
+ * server runs neither callback nor error callback (CPython's terminate
+ * completes nothing either); it does run its done callbacks, and get()
+ * returns its status.
+ */
+
 /* apply: blocks until done. Returns a ready handle (check pool_result_get). */
 pool_result *pool_apply(pool *p, const char *task, const void *args, size_t args_len);
 /* apply_async: callback on success, error_callback on failure, either may be NULL. */
@@ -273,12 +280,17 @@ pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t 
 /* Executor.map: every item submitted at once, results in order, chunksize 0 means 1. */
 pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_t items_len,
                              long chunksize);
+/* Its star form: each item is an argument array, task(*item). */
+pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
+                                 size_t items_len, long chunksize);
 
 /*
  * Next item. POOL_OK with *value (valid until the next call or free), an
  * error status for an item whose task failed (pool_iter_error() says why;
  * the iteration can go on), POOL_EEND at the end, POOL_ETIMEDOUT.
- * *index receives the item's input position (may be NULL).
+ * *index receives the item's input position (may be NULL); on an error that
+ * ends the whole iteration (terminated, broken pool, failed input) it is
+ * SIZE_MAX, which tells it from one item's error.
  */
 int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, size_t *index);
 const char *pool_iter_error(pool_iter *it);

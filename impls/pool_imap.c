@@ -413,6 +413,8 @@ int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, 
         *value = NULL;
     if (it->mode == ITER_AS_COMPLETED)
         return ac_next(it, timeout, index);
+    if (index)
+        *index = SIZE_MAX;
     if (it->ended)
         return pool_seterr(POOL_EEND, "no more items");
     if (it->cur && it->cur_pos >= it->cur->count)
@@ -424,8 +426,11 @@ int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, 
         pthread_mutex_lock(&it->lock);
         rc = take_chunk(it, pool_deadline(timeout));
         pthread_mutex_unlock(&it->lock);
-        if (rc != POOL_OK)
+        if (rc != POOL_OK) {
+            if (index)
+                *index = SIZE_MAX; /* not one item's error: the iteration's */
             return rc;
+        }
     }
     uint32_t k = it->cur_pos++;
     const msgpack_object *v;
@@ -523,12 +528,12 @@ pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, vo
 
 /* An iterator over a packed array: window < 0 means "every chunk at once". */
 static pool_iter *array_iter(pool *p, const char *task, const void *items, size_t items_len,
-                             long chunksize, bool ordered, long window)
+                             long chunksize, bool ordered, long window, bool star)
 {
     if (pool_check_submit(p, task) < 0)
         return NULL;
     size_t *starts, n;
-    if (pool_msg_split_array(items, items_len, &starts, &n, false) != POOL_OK)
+    if (pool_msg_split_array(items, items_len, &starts, &n, star) != POOL_OK)
         return NULL;
     long cs = chunksize > 0 ? chunksize : 1;
     if (window < 0)
@@ -542,6 +547,7 @@ static pool_iter *array_iter(pool *p, const char *task, const void *items, size_
     it->items_len = items_len;
     it->starts = starts;
     it->nitems = n;
+    it->star = star;
     pool_iter *r = imap_start(it);
     /* Executor.map submits everything now, so the caller's buffer is no
      * longer needed; imap_array reads it lazily and needs it kept. */
@@ -551,13 +557,19 @@ static pool_iter *array_iter(pool *p, const char *task, const void *items, size_
 pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
                            long chunksize, bool ordered)
 {
-    return array_iter(p, task, items, items_len, chunksize, ordered, pool_imap_window(p));
+    return array_iter(p, task, items, items_len, chunksize, ordered, pool_imap_window(p), false);
 }
 
 pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_t items_len,
                              long chunksize)
 {
-    return array_iter(p, task, items, items_len, chunksize, true, -1);
+    return array_iter(p, task, items, items_len, chunksize, true, -1, false);
+}
+
+pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
+                                 size_t items_len, long chunksize)
+{
+    return array_iter(p, task, items, items_len, chunksize, true, -1, true);
 }
 
 /* ---- as_completed ------------------------------------------------------------------ */

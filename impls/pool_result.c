@@ -63,6 +63,7 @@ struct pool_result {
     pool_chunk **chunks;
     struct done_cb *done_cbs;
     struct done_cb *waiters;     /* as_completed: told once the result is ready */
+    pthread_t cb_thread;         /* the thread running its callbacks, while COMPLETING */
     const msgpack_object *value; /* set before the callbacks run */
     msgpack_object value_obj;    /* a map's array of item values */
 };
@@ -183,6 +184,7 @@ static void finish(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
     r->phase = PHASE_COMPLETING;
+    r->cb_thread = pthread_self();
     while (r->done_cbs) {
         struct done_cb *list = r->done_cbs;
         r->done_cbs = NULL;
@@ -219,6 +221,7 @@ static void complete(pool_result *r)
     if (r->status == POOL_OK)
         build_value(r);
     bool ok = r->status == POOL_OK;
+    r->cb_thread = pthread_self();
     pthread_mutex_unlock(&r->lock);
 
     pool_callback fn = ok ? r->cb : r->ecb;
@@ -300,7 +303,10 @@ int pool_result_wait(pool_result *r, double timeout)
     int rc = POOL_OK;
     pthread_mutex_lock(&r->lock);
     while (r->phase != PHASE_DONE) {
-        if (pthread_equal(pthread_self(), r->result_thread)) {
+        /* A callback waiting for its own job (on the result handler, or a
+         * done callback run by terminate) would wait for itself. */
+        if (pthread_equal(pthread_self(), r->result_thread) ||
+            (r->phase == PHASE_COMPLETING && pthread_equal(pthread_self(), r->cb_thread))) {
             rc = pool_seterr(POOL_ESTATE, "waiting for job %llu inside a callback would wait "
                              "forever: callbacks run on the thread that delivers results",
                              (unsigned long long)r->job.id);
