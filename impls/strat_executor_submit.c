@@ -29,6 +29,15 @@
  *
  * Several stages: each item's whole pipeline is one strat_chain task (every
  * stage in the worker), so an item's future completes with its last stage.
+ *
+ * Fire and forget (w->fire_and_forget), the document's warning that
+ * "submit() needs add_done_callback() to catch exceptions" (P10):
+ *
+ *     for i in numbers:
+ *         executor.submit(test, i)      # the future is dropped
+ *
+ * every future is freed unread; the pool still runs the tasks, and the
+ * errors are seen by nobody: the engine counts them as unobserved.
  */
 #include "strategy.h"
 
@@ -71,20 +80,33 @@ static int ses_run(const strat_workload *w, strat_outcome *out)
         if (futures[nsub] == NULL) {
             /* Refused (closed, broken, unknown task): submit() would raise
              * here, and every later submit the same way. One error, stop. */
-            strat_final(w, out, POOL_EINVAL, NULL, pool_last_error(), nsub);
+            strat_final(w, out, pool_last_status(), NULL, pool_last_error(), nsub);
             break;
         }
+    }
+
+    if (w->fire_and_forget) {
+        snprintf(out->note, sizeof out->note,
+                 "fire and forget: futures dropped unread, errors unobserved");
+        for (size_t k = 0; k < nsub; k++)
+            pool_result_free(futures[k]); /* no result(), no done callback */
+        /* The leaving of `with`: close and join are the only wait, so the
+         * wall time ends after them. */
+        pool_close(p);
+        pool_join(p);
+        out->wall_s = pool_now() - out->t0;
+        strat_pool_finish(p, out, false);
+        goto done;
     }
 
     bool answer = false;
     pool_iter *ac = pool_as_completed(futures, nsub);
     if (ac == NULL)
-        strat_final(w, out, POOL_ESYS, NULL, pool_last_error(), w->n);
+        strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
     size_t i;
     while (ac != NULL && pool_iter_next(ac, -1, NULL, &i) == POOL_OK) {
-        /* as_completed yields a future as its done callbacks run, a moment
-         * before get() may return: wait that moment (no timeout) rather
-         * than ask with timeout 0. */
+        /* as_completed yields only futures that are done: this get() (the
+         * document's future.result()) returns at once. */
         const msgpack_object *v;
         int st = pool_result_get(futures[i], -1, &v);
         if (strat_final(w, out, st, v, st == POOL_OK ? NULL : pool_result_error(futures[i]), i)) {
@@ -101,6 +123,7 @@ static int ses_run(const strat_workload *w, strat_outcome *out)
      * stays valid until freed (pool.h). */
     for (size_t k = 0; k < nsub; k++)
         pool_result_free(futures[k]);
+done:
     free(futures);
     msgpack_sbuffer_destroy(&args);
     strat_items_close(&items);

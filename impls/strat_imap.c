@@ -12,8 +12,10 @@
  *   - imap streams (P12). The items come from an input function that packs
  *     them one at a time, like a Python generator, and the engine pulls it
  *     only while fewer than a window of chunks (2 * workers by default) are
- *     out, so the input and the results in flight take flat memory however
- *     many items there are. map would build every chunk first.
+ *     out, so the tasks and results in flight take flat memory however many
+ *     items there are. map would build every chunk first. (Here the input
+ *     is the workload's array, already in memory; a real generator would
+ *     add nothing.)
  *   - The price is one message per item at the default chunksize of 1
  *     (P6: imap is far slower than map_async on trivial tasks). A larger
  *     w->chunksize puts that many items in one message.
@@ -87,7 +89,7 @@ static int sim_run(const strat_workload *w, strat_outcome *out)
     if (it == NULL) {
         /* Refused (an unknown task, a broken pool): Python's imap() would
          * raise once, here, so it counts as one error. */
-        strat_final(w, out, POOL_EINVAL, NULL, pool_last_error(), w->n);
+        strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
     }
     while (it != NULL) {
         const msgpack_object *v;

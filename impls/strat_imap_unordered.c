@@ -84,7 +84,7 @@ static int siu_run(const strat_workload *w, strat_outcome *out)
             : pool_imap_star(p, STRAT_CHAIN_TASK, siu_next, &in, w->chunksize, false);
     bool answer = false;
     if (it == NULL) /* refused: Python's call would raise once, here */
-        strat_final(w, out, POOL_EINVAL, NULL, pool_last_error(), w->n);
+        strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
     while (it != NULL) {
         const msgpack_object *v;
         size_t index = SIZE_MAX; /* stays so when the iteration itself fails */

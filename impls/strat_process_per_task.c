@@ -17,9 +17,10 @@
  * it starts one process, joins it, then starts the next: with w->workers
  * greater than 1 it still runs one task at a time, on purpose.
  *
- * Each child runs the item's stages itself with pool_task_call (one stage
- * directly, several through the strat_chain task), packs [ok, value or
- * message] down a pipe and _exit()s. The parent reads to the end of the
+ * Each child runs the workload's initializer if it has one (what a pool
+ * worker does once, every process does again), then the item's stages with
+ * pool_task_call (one stage directly, several through the strat_chain
+ * task), packs [ok, value or message] down a pipe and _exit()s. The parent reads to the end of the
  * pipe first (a large result would fill the pipe and block a child that
  * is waited for too early), then waitpid()s. A child killed by a signal is
  * an error that names the signal.
@@ -67,11 +68,25 @@ _Noreturn static void spt_child(const strat_workload *w, const msgpack_object *i
     msgpack_sbuffer_init(&res);
     msgpack_sbuffer_init(&msg);
     bool chain = w->nstages > 1;
-    if (chain)
-        strat_chain_args(&args, w, 0, item);
-    else
-        strat_args1(&args, item);
-    int rc = pool_task_call(chain ? STRAT_CHAIN_TASK : w->stages[0], args.data, args.size, &res);
+    char why[600] = "";
+    int rc = POOL_OK;
+    if (w->initializer) {
+        /* What a pool worker does once, every process here does again. */
+        pool_args0(&args);
+        rc = pool_task_call(w->initializer, args.data, args.size, &res);
+        if (rc != POOL_OK)
+            snprintf(why, sizeof why, "the initializer '%s' failed: %s", w->initializer,
+                     pool_last_error());
+    }
+    if (rc == POOL_OK) {
+        if (chain)
+            strat_chain_args(&args, w, 0, item);
+        else
+            strat_args1(&args, item);
+        msgpack_sbuffer_clear(&res);
+        rc = pool_task_call(chain ? STRAT_CHAIN_TASK : w->stages[0], args.data, args.size,
+                            &res);
+    }
 
     msgpack_packer pk;
     msgpack_packer_init(&pk, &msg, msgpack_sbuffer_write);
@@ -81,7 +96,7 @@ _Noreturn static void spt_child(const strat_workload *w, const msgpack_object *i
         msgpack_sbuffer_write(&msg, res.data, res.size); /* one packed value */
     } else {
         msgpack_pack_false(&pk);
-        pool_pack_str(&pk, pool_last_error());
+        pool_pack_str(&pk, why[0] ? why : pool_last_error());
     }
     int status = spt_write_all(fd, msg.data, msg.size) == 0 ? 0 : 1;
     msgpack_sbuffer_destroy(&args);
@@ -107,7 +122,9 @@ static bool spt_collect(const strat_workload *w, strat_outcome *out, pid_t pid, 
         msgpack_sbuffer_write(&buf, chunk, (size_t)k);
     }
     close(fd);
-    int st;
+    /* st stays 0 ("exited, status 0") if the child cannot be waited for
+     * (a caller that ignores SIGCHLD): then the pipe alone tells. */
+    int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
 

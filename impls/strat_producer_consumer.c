@@ -152,9 +152,9 @@ static int spc_on_error(pool_result *r, void *udata, char *err, size_t errlen)
     (void)errlen;
     struct spc_job *j = udata;
     strat_callback_enter(j->ctx->out);
-    /* A callback is not told the status code (a task error or a dead
-     * worker); the message says which. */
-    spc_push(j->ctx, j->item, POOL_ETASK, NULL, pool_result_error(r));
+    /* pool_result_status, not get(): get() would wait for this very
+     * callback to end. POOL_ETASK, or POOL_EWORKER for a dead worker. */
+    spc_push(j->ctx, j->item, pool_result_status(r), NULL, pool_result_error(r));
     j->reported = true;
     strat_callback_leave(j->ctx->out);
     return 0;
@@ -172,9 +172,8 @@ static int spc_on_done(pool_result *r, void *udata, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     struct spc_job *j = udata;
-    /* Aborted: POOL_ETERMINATED or POOL_EBROKEN, which the message tells. */
-    if (!j->reported)
-        spc_push(j->ctx, j->item, POOL_ETERMINATED, NULL, pool_result_error(r));
+    if (!j->reported) /* aborted: POOL_ETERMINATED, POOL_EBROKEN... */
+        spc_push(j->ctx, j->item, pool_result_status(r), NULL, pool_result_error(r));
     return 0;
 }
 
@@ -203,7 +202,7 @@ static void *spc_producer(void *arg)
              * is owed; before it, the pool will refuse everything from now
              * on (closed, broken, unknown task): one error, and stop. */
             if (!atomic_load(&c->stop)) {
-                spc_push(c, i, POOL_EINVAL, NULL, pool_last_error());
+                spc_push(c, i, pool_last_status(), NULL, pool_last_error());
                 pthread_mutex_lock(&c->lock);
                 c->expected++;
                 pthread_mutex_unlock(&c->lock);
