@@ -26,37 +26,29 @@
  *     running ones).
  *
  * Several stages: each item's pipeline is one strat_chain task (every stage
- * in the worker). Its arguments are two values ([[stages], item]), and the
- * engine's Executor.map has no star form (task(*args)) yet, so then this
- * strategy iterates with pool_imap_star, ordered: the same results in the
- * same order, but fed a window of chunks at a time instead of all at once
- * (said in out->note).
+ * in the worker), whose arguments are two values ([[stages], item]), so the
+ * items become argument arrays and the star form, Executor.map(f, *args)'s
+ * equivalent, maps over them: still every item at once, results in order.
  */
 #include "strategy.h"
 
 #include <stdint.h>
 #include <stdio.h>
 
-/* The input of the several-stage form, handed out lazily (see above). */
-struct sem_input {
-    const strat_workload *w;
-    const strat_items *items;
-    size_t next;
-    msgpack_sbuffer args;
-};
-
-static int sem_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
+/* Packs the array of every item's chain arguments, [[stages], item]. */
+static void sem_chain_items(msgpack_sbuffer *out, const strat_workload *w,
+                            const strat_items *items)
 {
-    struct sem_input *in = ctx;
-    if (in->next == in->w->n)
-        return 0;
-    strat_chain_args(&in->args, in->w, 0, strat_item(in->items, in->next++));
-    /* One whole packed value: the packer appends its bytes as they are. */
-    if (pk->callback(pk->data, in->args.data, in->args.size) != 0) {
-        snprintf(err, errlen, "executor_map: out of memory packing item %zu", in->next - 1);
-        return -1;
+    msgpack_sbuffer one;
+    msgpack_sbuffer_init(&one);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        strat_chain_args(&one, w, 0, strat_item(items, i));
+        msgpack_sbuffer_write(out, one.data, one.size); /* one whole packed value */
     }
-    return 1;
+    msgpack_sbuffer_destroy(&one);
 }
 
 static int sem_run(const strat_workload *w, strat_outcome *out)
@@ -71,8 +63,8 @@ static int sem_run(const strat_workload *w, strat_outcome *out)
         strat_pool_finish(p, out, false);
         return -1;
     }
-    struct sem_input in = {.w = w, .items = &items};
-    msgpack_sbuffer_init(&in.args);
+    msgpack_sbuffer chain;
+    msgpack_sbuffer_init(&chain);
 
     pool_iter *it;
     if (w->nstages == 1) {
@@ -80,10 +72,9 @@ static int sem_run(const strat_workload *w, strat_outcome *out)
         it = pool_executor_map(p, w->stages[0], w->items, w->items_len, w->chunksize);
     } else {
         snprintf(out->note, sizeof out->note,
-                 "%d stages as one strat_chain task per item, through imap_star (ordered): "
-                 "fed a window at a time, not all at once",
-                 w->nstages);
-        it = pool_imap_star(p, STRAT_CHAIN_TASK, sem_next, &in, w->chunksize, true);
+                 "%d stages ran as one strat_chain task per item", w->nstages);
+        sem_chain_items(&chain, w, &items);
+        it = pool_executor_starmap(p, STRAT_CHAIN_TASK, chain.data, chain.size, w->chunksize);
     }
     bool answer = false;
     if (it == NULL) /* refused: Executor.map would raise once, here */
@@ -109,7 +100,7 @@ static int sem_run(const strat_workload *w, strat_outcome *out)
     pool_iter_free(it);
     out->stopped_early = answer;
     strat_pool_finish(p, out, answer);
-    msgpack_sbuffer_destroy(&in.args);
+    msgpack_sbuffer_destroy(&chain);
     strat_items_close(&items);
     return 0;
 }
