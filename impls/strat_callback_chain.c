@@ -128,6 +128,7 @@ static int scc_run_fn(const strat_workload *w, strat_outcome *out)
     pool *p = strat_pool_create(w, out);
     if (p == NULL)
         return -1;
+    out->tasks_total = w->n; /* the workers run stage 0; the rest runs here */
     strat_items items;
     if (strat_items_open(&items, w) != 0) {
         snprintf(out->first_error, sizeof out->first_error,

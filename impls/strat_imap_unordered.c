@@ -69,6 +69,8 @@ static int siu_run(const strat_workload *w, strat_outcome *out)
     pool *p = strat_pool_create(w, out);
     if (p == NULL)
         return -1;
+    if (w->nstages > 1)
+        out->tasks_total = w->n; /* one chain task per item */
     struct siu_input in = {.w = w};
     if (strat_items_open(&in.items, w) != 0) {
         snprintf(out->first_error, sizeof out->first_error,

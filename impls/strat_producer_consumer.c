@@ -267,6 +267,8 @@ static int spc_run(const strat_workload *w, strat_outcome *out)
     pool *p = strat_pool_create(w, out);
     if (p == NULL)
         return -1;
+    if (w->nstages > 1)
+        out->tasks_total = w->n; /* one chain task per item */
     struct spc_ctx c = {.w = w, .out = out, .p = p};
     atomic_init(&c.stop, false);
     pthread_mutex_init(&c.lock, NULL);

@@ -74,8 +74,9 @@ typedef struct strat_outcome {
     size_t results;      /* final results collected */
     size_t errors;       /* final results that were errors (task failed, worker died) */
     size_t errors_unobserved; /* errors nobody looked at (engine's count) */
-    size_t tasks_run;    /* task executions that ended, every stage (trace or stats) */
-    size_t tasks_total;  /* task executions the workload asked for: n * nstages */
+    size_t tasks_run;    /* task executions the workers ended (the engine's count) */
+    size_t tasks_total;  /* task executions the strategy asks of the workers: n * nstages,
+                          * or n when one task runs every stage of an item (strat_chain) */
     size_t tasks_after_stop; /* executions that started after the answer */
     bool stopped_early;  /* the strategy stopped before running everything */
     char first_error[256];
