@@ -7,7 +7,7 @@
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan       the tests under ThreadSanitizer
 #   make valgrind   the engine tests under valgrind (leaks, bad reads)
-#   make run        the main job
+#   make run        build, then `build/poolbench run` every scenarios/*.lua
 #   make bench      the overhead benchmark (figures, not pass/fail)
 #   make clean
 #
@@ -16,8 +16,9 @@
 # variant is built from the same rules.
 
 # Debian packages the project needs. pkg-config finds the libraries' flags.
+# jq parses poolbench's JSON back in the command-line tests (tests/test_cli.sh).
 DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
-            libcmocka-dev valgrind
+            libcmocka-dev valgrind jq
 PKG_LIBS := msgpack lua5.4 jansson
 
 BUILD   ?= build
@@ -37,7 +38,13 @@ LIBPOOL    := $(BUILD)/libpool.a
 STRAT_SRC  := impls/strategy.c $(wildcard impls/strat_*.c)
 STRAT_OBJ  := $(patsubst impls/%.c,$(BUILD)/impls/%.o,$(STRAT_SRC))
 LIBSTRAT   := $(BUILD)/libstrat.a
-GLUE_OBJ   := $(BUILD)/bench/lua_values.o
+# The harness: the Lua value glue, scenario loading, the runner and the
+# reporters, one library shared by the poolbench command and the tests.
+HARNESS_SRC := bench/lua_values.c bench/scenario.c bench/scenario_schema.c \
+               bench/scenario_eval.c bench/runner.c bench/runner_checks.c bench/report.c
+HARNESS_OBJ := $(patsubst bench/%.c,$(BUILD)/bench/%.o,$(HARNESS_SRC))
+LIBBENCH    := $(BUILD)/libbench.a
+POOLBENCH   := $(BUILD)/poolbench
 
 TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -51,7 +58,7 @@ BENCH_BIN  := $(BUILD)/overhead
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(LIBPOOL) $(TEST_BIN) $(BENCH_BIN)
+build: $(LIBPOOL) $(POOLBENCH) $(TEST_BIN) $(BENCH_BIN)
 
 # Installs the missing packages. dpkg-query tells what is installed; as root
 # we install, otherwise we print the one command a user must run.
@@ -75,7 +82,7 @@ $(BUILD)/impls/%.o: impls/%.c impls/pool.h impls/pool_internal.h impls/strategy.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-$(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h) impls/pool.h
+$(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h) impls/pool.h impls/strategy.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -87,11 +94,20 @@ $(LIBSTRAT): $(STRAT_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-# Every test binary links the strategies, the engine and the Lua glue; the
-# linker keeps only what a test uses.
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIBSTRAT) $(LIBPOOL) $(GLUE_OBJ)
+$(LIBBENCH): $(HARNESS_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# Libraries in dependency order (harness -> strategies -> engine): an
+# archive only supplies what the objects before it still need.
+$(POOLBENCH): $(BUILD)/bench/poolbench.o $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Every test binary links the harness, the strategies and the engine; the
+# linker keeps only what a test uses (the engine tests need no strategy).
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(GLUE_OBJ) $(LIBSTRAT) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
 
 $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@
@@ -101,8 +117,12 @@ $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
 test: deps
 	@$(MAKE) --no-print-directory check
 
+# The cmocka cases first, then the command-line tests, which run the
+# poolbench binary of this build (so `make sanitize` tests the ASan one).
+# Both always run, so that one failing suite does not hide the other.
 check: build
-	tests/run_cases.sh $(TEST_BIN)
+	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
+	tests/test_cli.sh $(POOLBENCH) || rc=1; exit $$rc
 
 sanitize: deps
 	@$(MAKE) --no-print-directory check BUILD=build/asan OPT=-O1 \
@@ -118,8 +138,13 @@ valgrind: deps
 	VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
 	  tests/run_cases.sh $(filter $(BUILD)/tests/test_pool_%,$(TEST_BIN))
 
+# Every scenario, each with its default parameters; all of them run even
+# if one fails, and the target fails if any did.
 run: all
-	$(BENCH_BIN)
+	@rc=0; for f in scenarios/*.lua; do \
+	  echo "==> $(POOLBENCH) run $$f"; \
+	  $(POOLBENCH) run $$f || rc=1; echo; \
+	done; exit $$rc
 
 bench: all
 	$(BENCH_BIN)

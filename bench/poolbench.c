@@ -1,0 +1,389 @@
+/*
+ * poolbench.c: the command.
+ *
+ *   poolbench list                  the scenarios and the strategies
+ *   poolbench show FILE             a scenario: doc, parameters, predictions
+ *   poolbench run FILE [options]    run it, print the table and the checks
+ *
+ * Exit status: 0 when every check holds, 1 when a check fails, 2 for bad
+ * usage or a bad scenario (then the message is "file:line: message").
+ * Results go to stdout, diagnostics to stderr, so that `run ... > out.txt`
+ * keeps the table and still shows what went wrong.
+ *
+ * This file parses arguments and prints; loading is scenario.c, running is
+ * runner.c, formats are report.c. One rule matters here: no thread may be
+ * started before the strategies run (the engine forks its fork server only
+ * from a single-threaded process), which is why the progress line is a
+ * timer signal and not a thread.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "runner.h"
+#include "scenario.h"
+
+#define MAX_SETS 64
+
+static const char usage_text[] =
+    "usage: poolbench list\n"
+    "       poolbench show FILE\n"
+    "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
+    "                          [--json F] [--csv F] [--trace F]\n"
+    "       poolbench --help | --version\n";
+
+static const char help_text[] =
+    "\n"
+    "poolbench runs Lua scenarios (scenarios/*.lua) on several process-pool\n"
+    "strategies and compares what they measure with what the scenario's model\n"
+    "predicts.\n"
+    "\n"
+    "commands:\n"
+    "  list             every scenario (scenarios/, or $POOLBENCH_SCENARIOS) with its\n"
+    "                   summary, then every strategy\n"
+    "  show FILE        the scenario's doc, parameters (default and quick), strategies\n"
+    "                   and the model's predictions; runs nothing\n"
+    "  run FILE         runs each strategy of the scenario, prints every parameter,\n"
+    "                   a table and the checks\n"
+    "\n"
+    "options of run:\n"
+    "  --impl a,b       only these strategies (labels or strategy names)\n"
+    "  --set key=value  a parameter (repeatable); see `show` for the valid ones\n"
+    "  --quick          the small `quick` parameter values (seconds, for tests)\n"
+    "  --repeat N       run each strategy N times; wall = median (default 1)\n"
+    "  --json F         the whole run as one JSON object\n"
+    "  --csv F          one row per strategy, with a header\n"
+    "  --trace F        one row per task execution (the last repeat), for timelines\n"
+    "\n"
+    "exit status: 0 every check holds, 1 a check failed, 2 bad usage or a bad scenario\n"
+    "docs: docs/lua-api.md (scenario files), docs/report-format.md (JSON, CSV, trace)\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "poolbench: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_text);
+    return 2;
+}
+
+/* ---- list -------------------------------------------------------------------- */
+
+/* $POOLBENCH_SCENARIOS, else ./scenarios, else scenarios/ beside the
+ * directory holding this binary (build/poolbench -> scenarios/). */
+static void scenarios_dir(char *buf, size_t len)
+{
+    const char *env = getenv("POOLBENCH_SCENARIOS");
+    struct stat st;
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return;
+    }
+    snprintf(buf, len, "scenarios");
+    if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+        return;
+    char exe[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, len, "%s/../scenarios", exe);
+        }
+    }
+}
+
+static int is_lua(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0 && d->d_name[0] != '.';
+}
+
+static int cmd_list(void)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 256], err[SCN_ERR];
+    struct dirent **names;
+    int rc = 0;
+    scenarios_dir(dir, sizeof dir);
+    char *real = realpath(dir, NULL); /* build/../scenarios reads better resolved */
+    if (real) {
+        snprintf(dir, sizeof dir, "%s", real);
+        free(real);
+    }
+    int n = scandir(dir, &names, is_lua, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "poolbench: %s: %s\n", dir, strerror(errno));
+        rc = 2;
+        n = 0;
+    }
+    printf("scenarios (%s):\n", dir);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        scn_scenario *s = scn_load(path, err, sizeof err);
+        if (s == NULL) {
+            fprintf(stderr, "%s\n", err);
+            printf("  %-20s (cannot load: see stderr)\n", names[i]->d_name);
+            rc = 2;
+        } else {
+            printf("  %-20s %s\n", s->name, s->summary[0] ? s->summary : s->doc);
+        }
+        scn_free(s);
+        free(names[i]);
+    }
+    if (n == 0)
+        printf("  (none)\n");
+    free(names);
+    printf("\nstrategies (impls/strat_NAME.c; document in brackets):\n");
+    for (int i = 0; strat_all[i]; i++)
+        printf("  %-20s [%s] %s\n", strat_all[i]->name, strat_all[i]->source,
+               strat_all[i]->summary);
+    return rc;
+}
+
+/* ---- show --------------------------------------------------------------------- */
+
+/* Prints text wrapped at 76 columns with an indent, for the doc paragraph. */
+static void print_wrapped(const char *text, const char *indent)
+{
+    size_t col = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == '\n' || *p == '\t')
+            p++;
+        size_t w = strcspn(p, " \n\t");
+        if (w == 0)
+            break;
+        if (col > 0 && col + 1 + w > 76) {
+            putchar('\n');
+            col = 0;
+        }
+        if (col == 0)
+            col = (size_t)printf("%s", indent);
+        else
+            col += (size_t)printf(" ");
+        col += (size_t)printf("%.*s", (int)w, p);
+        p += w;
+    }
+    if (col)
+        putchar('\n');
+}
+
+static int cmd_show(const char *path)
+{
+    char err[SCN_ERR];
+    scn_scenario *s = scn_load(path, err, sizeof err);
+    if (s == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    int rc = 0;
+    printf("%s (%s)\n", s->name, s->path);
+    if (s->source[0])
+        printf("source: %s\n", s->source);
+    if (s->summary[0])
+        printf("%s\n", s->summary);
+    if (s->doc[0]) {
+        putchar('\n');
+        print_wrapped(s->doc, "  ");
+    }
+    printf("\nparameters (--set key=value):\n  %-18s %-9s %-9s %-14s %s\n", "name", "default",
+           "quick", "range", "what");
+    for (int i = 0; i < s->nparams; i++) {
+        const scn_param *q = &s->params[i];
+        char d[64], qk[64], range[80] = "any", lo[32] = "", hi[32] = "";
+        scn_num_format(q->def, d, sizeof d);
+        scn_num_format(q->quick, qk, sizeof qk);
+        if (q->min > -1e300)
+            snprintf(lo, sizeof lo, "%g", q->min);
+        if (q->max < 1e300)
+            snprintf(hi, sizeof hi, "%g", q->max);
+        if (lo[0] || hi[0])
+            snprintf(range, sizeof range, "%s..%s", lo, hi);
+        printf("  %-18s %-9s %-9s %-14s %s\n", q->name, d, qk, range, q->doc);
+    }
+    printf("\ntasks (Lua):");
+    for (int i = 0; i < s->ntasks; i++)
+        printf("%s %s", i ? "," : "", s->tasks[i]);
+    printf("%s\n", s->ntasks ? "" : " none");
+
+    scn_params pd, pq, p;
+    scn_params_resolve(s, false, NULL, 0, &pd, err, sizeof err);
+    scn_params_resolve(s, true, NULL, 0, &pq, err, sizeof err);
+    printf("\nstrategies and the model's predictions, seconds:\n  %-20s %-20s %-10s %s\n",
+           "label", "strategy", "defaults", "quick");
+    for (int i = 0; i < s->nvariants && rc == 0; i++) {
+        const scn_variant *v = &s->variants[i];
+        char cell[2][32];
+        const scn_params *base[2] = {&pd, &pq};
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            double m = 0;
+            scn_params_for(s, base[k], v, &p);
+            int got = scn_model_eval(s, v, &p, &m, err, sizeof err);
+            if (got < 0)
+                rc = 2;
+            snprintf(cell[k], sizeof cell[k], got == 1 ? "%.3f" : "-", m);
+        }
+        if (rc == 0)
+            printf("  %-20s %-20s %-10s %s\n", v->label, v->impl->name, cell[0], cell[1]);
+    }
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    scn_free(s);
+    return rc;
+}
+
+/* ---- run ---------------------------------------------------------------------- */
+
+typedef struct run_args {
+    const char *file, *json, *csv, *trace;
+    char impls[1024];
+    char *sets[MAX_SETS];
+    int nsets;
+    bool quick;
+    int repeat;
+} run_args;
+
+/* --name value or --name=value; returns the value or NULL (usage error). */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static bool is_opt(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+static int parse_run(int argc, char **argv, run_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->repeat = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i], *v = NULL;
+        if (strcmp(arg, "--quick") == 0) {
+            a->quick = true;
+        } else if (is_opt(arg, "--impl")) {
+            if ((v = opt_value(argc, argv, &i, "--impl")) == NULL)
+                return usage_error("%s needs a value", "--impl");
+            snprintf(a->impls + strlen(a->impls), sizeof a->impls - strlen(a->impls), "%s%s",
+                     a->impls[0] ? "," : "", v);
+        } else if (is_opt(arg, "--set")) {
+            if ((v = opt_value(argc, argv, &i, "--set")) == NULL)
+                return usage_error("%s needs key=value", "--set");
+            if (a->nsets == MAX_SETS)
+                return usage_error("too many --set (at most %s)", "64");
+            a->sets[a->nsets++] = (char *)v;
+        } else if (is_opt(arg, "--repeat")) {
+            char *end;
+            if ((v = opt_value(argc, argv, &i, "--repeat")) == NULL)
+                return usage_error("%s needs a number", "--repeat");
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (errno || *end || end == v || n < 1 || n > 1000)
+                return usage_error("--repeat expects a whole number from 1 to 1000 (got '%s')",
+                                   v);
+            a->repeat = (int)n;
+        } else if (is_opt(arg, "--json") || is_opt(arg, "--csv") || is_opt(arg, "--trace")) {
+            const char *name = is_opt(arg, "--json") ? "--json"
+                               : is_opt(arg, "--csv") ? "--csv" : "--trace";
+            if ((v = opt_value(argc, argv, &i, name)) == NULL || !*v)
+                return usage_error("%s needs a file name", name);
+            *(name[2] == 'j' ? &a->json : name[2] == 'c' ? &a->csv : &a->trace) = v;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            return usage_error("unknown option '%s'", arg);
+        } else if (a->file == NULL) {
+            a->file = arg;
+        } else {
+            return usage_error("one scenario file at a time (got '%s' too)", arg);
+        }
+    }
+    if (a->file == NULL)
+        return usage_error("%s needs a scenario file", "run");
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    run_args a;
+    int rc = parse_run(argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    char err[SCN_ERR];
+    scn_scenario *s = scn_load(a.file, err, sizeof err);
+    if (s == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    run_register_tasks(s); /* before any pool exists */
+    run_options o = {
+        .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
+        .nsets = a.nsets, .repeat = a.repeat,
+        .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
+    };
+    run_report r;
+    if (run_prepare(s, &o, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "poolbench: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    rep_echo(stdout, &r);
+    fflush(stdout); /* the echo comes first even when stdout is a pipe */
+    int exec = run_execute(&r, &o, err, sizeof err);
+    rep_table(stdout, &r);
+    if (exec != 0) {
+        fflush(stdout);
+        fprintf(stderr, "%s\n", err);
+        rc = 2;
+        goto out;
+    }
+    rep_checks(stdout, &r);
+    fflush(stdout);
+    rc = run_exit_status(&r);
+    if ((a.json && rep_json(a.json, &r, err, sizeof err) != 0) ||
+        (a.csv && rep_csv(a.csv, &r, err, sizeof err) != 0) ||
+        (a.trace && rep_trace(a.trace, &r, err, sizeof err) != 0)) {
+        fprintf(stderr, "poolbench: %s\n", err);
+        rc = 2;
+    }
+out:
+    run_report_free(&r);
+    scn_free(s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("%s", "no command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        printf("%s%s", usage_text, help_text);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("poolbench %s\n", POOLBENCH_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "list") == 0)
+        return argc == 2 ? cmd_list() : usage_error("list takes no argument (got '%s')", argv[2]);
+    if (strcmp(cmd, "show") == 0) {
+        if (argc != 3 || argv[2][0] == '-')
+            return usage_error("%s needs exactly one scenario file", "show");
+        return cmd_show(argv[2]);
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc, argv);
+    return usage_error("unknown command '%s'", cmd);
+}

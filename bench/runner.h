@@ -1,0 +1,140 @@
+/*
+ * runner.h: runs a scenario's workload through its strategies and checks
+ * what was measured.
+ *
+ * The order of a run (run_prepare, then run_execute):
+ *
+ *   1. the scenario's Lua tasks are registered with the engine, a C
+ *      trampoline each, before any pool exists (workers see the registry as
+ *      it was when their pool was created);
+ *   2. the parameters are resolved and the strategies chosen (--impl);
+ *   3. setup(p);
+ *   4. for each variant: its parameters, model(p) and workload(p); the
+ *      global P is set (the workers copy it when the strategy forks its pool);
+ *      then the strategy runs --repeat times;
+ *   5. checks(r, p, check) over the results; done(report).
+ *
+ * Threads: none of its own. The engine refuses to create a pool while the
+ * process has more than one thread, and each strategy creates its pool
+ * itself, so the runner must stay single-threaded between runs. Parent-side
+ * Lua (the stop rule, Lua tasks that a strategy runs in the parent) happens
+ * on the engine's threads, always under scn_lock().
+ */
+#ifndef RUNNER_H
+#define RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "scenario.h"
+#include "strategy.h"
+
+typedef struct run_options {
+    const char *impls;  /* comma-separated labels or strategy names; NULL: all */
+    bool quick;
+    char *const *sets;  /* "key=value" strings */
+    int nsets;
+    int repeat;         /* >= 1 */
+    /* Told when each repetition starts (begin = true) and ends; may be NULL.
+     * The CLI hangs its progress line here. */
+    void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
+    void *progress_ctx;
+} run_options;
+
+/* One worker process as the trace saw it. */
+typedef struct run_worker {
+    int slot;
+    int pid;
+    size_t tasks;   /* task executions it ran */
+    double busy_s;  /* sum of their t_end - t_start */
+} run_worker;
+
+/* What one variant measured: the repeats' wall times, and the last
+ * repeat's outcome (counts, trace). */
+typedef struct run_result {
+    const scn_variant *v;
+    scn_params p;                      /* the variant's parameters */
+    char *stages[STRAT_MAX_STAGES];    /* the workload's stage names (trace) */
+    int nstages;
+    double wall_s, wall_min_s, wall_max_s; /* median, min, max of the repeats */
+    double model_s;
+    bool has_model;
+    bool run_failed;                   /* the strategy could not run at all */
+    strat_outcome out;                 /* the last repeat */
+    run_worker *workers;               /* from out.trace, by slot */
+    int nworkers;
+    long peak_rss_kb;                  /* the parent's high-water mark after the run */
+    int parent_pid;
+} run_result;
+
+typedef struct run_check {
+    char *name;
+    bool ok;
+    char *detail; /* "" when none */
+} run_check;
+
+typedef struct run_report {
+    scn_scenario *s;
+    scn_params p;        /* resolved, before any variant's overrides */
+    bool quick;
+    int repeat;
+    int cores;
+    char os[128];        /* uname: sysname release */
+    char date[40];       /* ISO 8601, local time */
+    const scn_variant *selected[SCN_MAX_VARIANTS];
+    int nselected;
+    run_result results[SCN_MAX_VARIANTS];
+    int nresults;
+    run_check *checks;
+    int nchecks;
+    char skipped[256];   /* why checks stopped early (--impl left a label out), or "" */
+} run_report;
+
+/*
+ * Registers the scenario's Lua tasks (and the strategies' own) with the
+ * engine; the trampolines call into s from then on, so s must outlive every
+ * pool. Call once per process, before any pool exists.
+ */
+void run_register_tasks(scn_scenario *s);
+
+/* Resolves parameters and the --impl filter into r. 0, or -1 with a usage
+ * message (unknown parameter or strategy: the valid ones are listed). */
+int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
+                size_t errlen);
+
+/* Runs everything (steps 3 to 5 above). 0, or -1 with "file:line: message"
+ * when the scenario itself failed (its model, workload, stop rule, checks
+ * or hooks raised an error). */
+int run_execute(run_report *r, const run_options *o, char *err, size_t errlen);
+
+/*
+ * The fields of a result, in the order reports list them, handed to a
+ * visitor: one list for the Lua table r[label], the JSON object and the CSV
+ * row, so that the three cannot drift apart (docs/report-format.md).
+ * A number that is absent (no model) comes with present = false.
+ */
+typedef struct run_visitor {
+    void (*num)(void *ctx, const char *key, double v, bool present);
+    void (*integer)(void *ctx, const char *key, long long v);
+    void (*str)(void *ctx, const char *key, const char *v); /* NULL: absent */
+    void (*boolean)(void *ctx, const char *key, bool v);
+    void (*workers)(void *ctx, const char *key, const run_worker *w, int n);
+    void (*params)(void *ctx, const char *key, const scn_params *p);
+    /* The strategy's named figures (strat_fact_set): a table/object. */
+    void (*facts)(void *ctx, const char *key, const strat_outcome *o);
+    void *ctx;
+} run_visitor;
+
+void run_result_visit(const run_report *r, const run_result *res, const run_visitor *v);
+
+/* Between runner.c and runner_checks.c: after the runs, checks(r, p,
+ * check) then done(report). 0, or -1 with "file:line: message". */
+int run_checks(run_report *r, char *err, size_t errlen);
+int run_done(run_report *r, char *err, size_t errlen);
+
+/* 0 when every check held and every strategy ran, else 1. */
+int run_exit_status(const run_report *r);
+
+void run_report_free(run_report *r);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * runner_checks.c: the results as the scenario's Lua sees them, and the
+ * calls that judge them: checks(r, p, check), then done(report).
+ *
+ * r[label] is built by the same field visitor as the JSON object and the
+ * CSV row (run_result_visit in runner.c), so a field a check can read is a
+ * field the reports write, under the same name.
+ *
+ * --impl may leave out a strategy that a check reads. Rather than let the
+ * check fail on a nil (a FAIL that is not about the phenomenon), r has an
+ * __index that raises a marker for any label the scenario declares but this
+ * run did not measure; the checks stop there and the report says which ones
+ * were skipped and why. Checks recorded before that point stand.
+ *
+ * Everything here runs on the main thread after the last pool is gone, but
+ * takes scn_lock() all the same: the rule is "every parent-side use".
+ */
+#include "runner.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The visitor that builds a Lua table (caller holds the lock). */
+typedef struct lua_out {
+    lua_State *L;
+    scn_scenario *s;
+} lua_out;
+
+static void l_num(void *c, const char *k, double v, bool present)
+{
+    lua_State *L = ((lua_out *)c)->L;
+    if (present) {
+        lua_pushnumber(L, v);
+        lua_setfield(L, -2, k);
+    }
+}
+
+static void l_int(void *c, const char *k, long long v)
+{
+    lua_pushinteger(((lua_out *)c)->L, (lua_Integer)v);
+    lua_setfield(((lua_out *)c)->L, -2, k);
+}
+
+static void l_str(void *c, const char *k, const char *v)
+{
+    if (v) {
+        lua_pushstring(((lua_out *)c)->L, v);
+        lua_setfield(((lua_out *)c)->L, -2, k);
+    }
+}
+
+static void l_bool(void *c, const char *k, bool v)
+{
+    lua_pushboolean(((lua_out *)c)->L, v);
+    lua_setfield(((lua_out *)c)->L, -2, k);
+}
+
+static void l_workers(void *c, const char *k, const run_worker *w, int n)
+{
+    lua_State *L = ((lua_out *)c)->L;
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        l_int(c, "slot", w[i].slot);
+        l_int(c, "pid", w[i].pid);
+        l_int(c, "tasks", (long long)w[i].tasks);
+        l_num(c, "busy_s", w[i].busy_s, true);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, k);
+}
+
+static void l_params(void *c, const char *k, const scn_params *p)
+{
+    scn_push_params(((lua_out *)c)->s, p);
+    lua_setfield(((lua_out *)c)->L, -2, k);
+}
+
+static void l_facts(void *c, const char *k, const strat_outcome *o)
+{
+    lua_State *L = ((lua_out *)c)->L;
+    lua_createtable(L, 0, o->nfacts);
+    for (int i = 0; i < o->nfacts; i++) {
+        lua_pushnumber(L, o->facts[i].value);
+        lua_setfield(L, -2, o->facts[i].name);
+    }
+    lua_setfield(L, -2, k);
+}
+
+static void push_result(run_report *r, const run_result *res)
+{
+    lua_out lo = {r->s->L, r->s};
+    run_visitor v = {l_num, l_int, l_str, l_bool, l_workers, l_params, l_facts, &lo};
+    lua_createtable(r->s->L, 0, 36);
+    run_result_visit(r, res, &v);
+}
+
+/* ---- checks and done ------------------------------------------------------- */
+
+static void add_check(run_report *r, const char *name, bool ok, const char *detail)
+{
+    run_check *c = realloc(r->checks, (size_t)(r->nchecks + 1) * sizeof *c);
+    if (c == NULL)
+        return;
+    r->checks = c;
+    c[r->nchecks++] = (run_check){strdup(name), ok, strdup(detail ? detail : "")};
+}
+
+/* check(name, ok, detail) as the scenario's checks() sees it. */
+static int check_fn(lua_State *L)
+{
+    run_report *r = lua_touserdata(L, lua_upvalueindex(1));
+    const char *name = luaL_checkstring(L, 1);
+    const char *detail = lua_isnoneornil(L, 3) ? "" : luaL_tolstring(L, 3, NULL);
+    add_check(r, name, lua_toboolean(L, 2), detail);
+    return 0;
+}
+
+/* r[label] for a label --impl left out: raise a marker the runner knows,
+ * so that the checks stop there and are reported as skipped, not failed. */
+static int missing_label(lua_State *L)
+{
+    run_report *r = lua_touserdata(L, lua_upvalueindex(1));
+    const char *k = lua_tostring(L, 2);
+    for (int i = 0; k && i < r->s->nvariants; i++)
+        if (strcmp(r->s->variants[i].label, k) == 0) {
+            lua_createtable(L, 0, 1);
+            lua_pushstring(L, k);
+            lua_setfield(L, -2, "poolbench_skip");
+            return lua_error(L);
+        }
+    return 0;
+}
+
+/* Pushes r: {label = result}, with the marker for labels not run. */
+static void push_results(run_report *r)
+{
+    lua_State *L = r->s->L;
+    lua_createtable(L, 0, r->nresults);
+    for (int i = 0; i < r->nresults; i++) {
+        push_result(r, &r->results[i]);
+        lua_setfield(L, -2, r->results[i].v->label);
+    }
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, r);
+    lua_pushcclosure(L, missing_label, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+}
+
+int run_checks(run_report *r, char *err, size_t errlen)
+{
+    scn_scenario *s = r->s;
+    lua_State *L = s->L;
+    int rc = 0;
+    scn_lock();
+    int top = lua_gettop(L);
+    if (scn_push_field(s, "checks") == LUA_TFUNCTION) {
+        push_results(r);
+        scn_push_params(s, &r->p);
+        lua_pushlightuserdata(L, r);
+        lua_pushcclosure(L, check_fn, 1);
+        rc = scn_pcall(s, 3, 0, err, errlen);
+        if (rc > 0) {
+            lua_getfield(L, -1, "poolbench_skip");
+            snprintf(r->skipped, sizeof r->skipped,
+                     "the remaining checks need '%s', which --impl left out",
+                     lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+            rc = 0;
+        }
+    }
+    lua_settop(L, top);
+    scn_unlock();
+    for (int i = 0; i < r->nresults; i++)
+        if (r->results[i].run_failed) {
+            char name[160];
+            snprintf(name, sizeof name, "strategy %s ran", r->results[i].v->label);
+            add_check(r, name, false, r->results[i].out.first_error);
+        }
+    return rc;
+}
+
+/* done(report): the whole report, as --json writes it. */
+int run_done(run_report *r, char *err, size_t errlen)
+{
+    scn_scenario *s = r->s;
+    lua_State *L = s->L;
+    int rc = 0;
+    scn_lock();
+    int top = lua_gettop(L);
+    if (scn_push_field(s, "done") == LUA_TFUNCTION) {
+        lua_createtable(L, 0, 10);
+        lua_pushstring(L, s->name);
+        lua_setfield(L, -2, "scenario");
+        lua_pushstring(L, s->source);
+        lua_setfield(L, -2, "source");
+        lua_pushstring(L, s->path);
+        lua_setfield(L, -2, "file");
+        lua_pushstring(L, r->date);
+        lua_setfield(L, -2, "date");
+        scn_push_params(s, &r->p);
+        lua_setfield(L, -2, "params");
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, r->cores);
+        lua_setfield(L, -2, "cores");
+        lua_pushstring(L, r->os);
+        lua_setfield(L, -2, "os");
+        lua_setfield(L, -2, "machine");
+        lua_createtable(L, r->nresults, 0);
+        for (int i = 0; i < r->nresults; i++) {
+            push_result(r, &r->results[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "results");
+        lua_createtable(L, r->nchecks, 0);
+        for (int i = 0; i < r->nchecks; i++) {
+            lua_createtable(L, 0, 3);
+            lua_pushstring(L, r->checks[i].name);
+            lua_setfield(L, -2, "name");
+            lua_pushboolean(L, r->checks[i].ok);
+            lua_setfield(L, -2, "ok");
+            lua_pushstring(L, r->checks[i].detail);
+            lua_setfield(L, -2, "detail");
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "checks");
+        rc = scn_pcall(s, 1, 0, err, errlen);
+        if (rc > 0)
+            snprintf(err, errlen, "%s:%d: done raised a table", s->path,
+                     scn_line_of_key(s, "done", 1));
+    }
+    lua_settop(L, top);
+    scn_unlock();
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,184 @@
+/*
+ * scenario.h: a scenario file, loaded, checked and evaluated.
+ *
+ * A scenario is a Lua 5.4 file that returns a table (docs/lua-api.md): its
+ * name, the document it reproduces, its parameters, its Lua tasks, a
+ * workload function, the strategies it compares, a model per strategy and
+ * its checks. This module owns the Lua state the file runs in. It loads the
+ * file, checks the table's shape ("schema") and turns every mistake into
+ * "file:line: message", resolves parameters (defaults, quick values, --set,
+ * a variant's overrides) and calls the scenario's functions (workload, model,
+ * hooks) in the parent.
+ *
+ * One Lua state per scenario, in the parent. Workers get their own copies
+ * when they are forked (the runner, runner.c, sets the global P first), so
+ * nothing here is shared across processes. Within the parent the state may
+ * be used by the main thread (workload, model, checks) and by the engine's
+ * threads (the stop rule, Lua tasks run in the parent by callback_chain):
+ * every parent-side use holds scn_lock(), one process-wide mutex, so that
+ * one Lua state is never touched by two threads at once. The functions
+ * below take it themselves unless they say otherwise.
+ *
+ * Errors are returned as "file:line: message" in a caller's buffer. For a
+ * Lua error the line is Lua's own; for a schema error it is found by
+ * searching the file's text for the offending name (scn_line_of), or the
+ * line of the top-level `return`.
+ */
+#ifndef SCENARIO_H
+#define SCENARIO_H
+
+#include <lua.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "strategy.h"
+
+#define SCN_MAX_PARAMS 32   /* declared ones, plus the implicit `workers` */
+#define SCN_MAX_VARIANTS 32 /* entries of `impls` */
+#define SCN_ERR 1024        /* a good size for error buffers */
+
+/* A parameter value: a Lua number, integer or float, kept as Lua made it so
+ * that P.n is 8 and not 8.0 in the workers. */
+typedef struct scn_num {
+    double d;
+    bool isint;
+} scn_num;
+
+typedef struct scn_param {
+    char *name;
+    scn_num def, quick;  /* quick == def when the file gives none */
+    bool has_quick;
+    double min, max;     /* -HUGE_VAL / HUGE_VAL when not given */
+    char *doc;           /* "" when not given */
+    bool integer;        /* a runner parameter: workers, chunksize, maxtasksperchild */
+    bool implicit;       /* not declared: `workers`, the online CPUs */
+    int line;
+} scn_param;
+
+/* One entry of `impls`: a strategy, under a label, with parameter overrides. */
+typedef struct scn_variant {
+    char *label;
+    const strategy *impl;
+    int nset;
+    int set_param[SCN_MAX_PARAMS]; /* indexes into params */
+    scn_num set_value[SCN_MAX_PARAMS];
+    int line;
+} scn_variant;
+
+/* Resolved values, one per entry of scn_scenario.params, same order. */
+typedef struct scn_params {
+    scn_num v[SCN_MAX_PARAMS];
+} scn_params;
+
+typedef struct scn_scenario {
+    char *path;
+    char *text;          /* the file, for line lookups */
+    lua_State *L;        /* guarded by scn_lock() in the parent */
+    int table_ref;       /* the returned table (registry reference) */
+    int tasks_ref;       /* its `tasks` table, or LUA_NOREF */
+
+    char *name, *source, *summary, *doc; /* "" when absent (not name) */
+    scn_param params[SCN_MAX_PARAMS];    /* in the order of the file */
+    int nparams;
+    scn_variant variants[SCN_MAX_VARIANTS];
+    int nvariants;
+    char **tasks;        /* names of the Lua tasks, sorted */
+    int ntasks;
+} scn_scenario;
+
+/* What workload(p) asked for, ready for a strat_workload. */
+typedef struct scn_workload {
+    msgpack_sbuffer items; /* packed array of the n items */
+    size_t n;
+    char *stages[STRAT_MAX_STAGES];
+    int nstages;
+    char *initializer;     /* or NULL */
+    int stop_ref;          /* the stop(result, item) function, or LUA_NOREF */
+    bool fire_and_forget;
+} scn_workload;
+
+/* ---- loading ------------------------------------------------------------- */
+
+/* Loads and checks a scenario. NULL on error, with "file:line: message". */
+scn_scenario *scn_load(const char *path, char *err, size_t errlen);
+void scn_free(scn_scenario *s);
+
+/* First line (1-based) of the file at path that contains needle; 0 if none. */
+int scn_line_of(const char *path, const char *needle);
+
+/* ---- parameters ---------------------------------------------------------- */
+
+/* Index of a parameter, -1 if none. */
+int scn_param_index(const scn_scenario *s, const char *name);
+
+/*
+ * Resolves the parameters: defaults, then the quick values if quick, then
+ * each "key=value" of sets. Returns 0, or -1 with a message naming the
+ * parameter and what is accepted (unknown name: the valid ones).
+ */
+int scn_params_resolve(const scn_scenario *s, bool quick, char *const *sets, int nsets,
+                       scn_params *out, char *err, size_t errlen);
+
+/* base with a variant's overrides applied. */
+void scn_params_for(const scn_scenario *s, const scn_params *base, const scn_variant *v,
+                    scn_params *out);
+
+/* 0 if v is acceptable for q, else -1 with "parameter 'workers' must be
+ * from 1 to 64 (got 0)"; `got` names the value ("got", "quick is"). */
+int scn_param_check(const scn_param *q, scn_num v, const char *got, char *err, size_t errlen);
+
+/* A parameter as an integer (runner parameters), dflt if not declared. */
+long scn_param_long(const scn_scenario *s, const scn_params *p, const char *name, long dflt);
+
+/* Writes a value as Lua prints it: 8, 0.05. */
+void scn_num_format(scn_num v, char *buf, size_t len);
+
+/* ---- calling the scenario (each takes the lock) -------------------------- */
+
+/* Sets the global P (the tasks' view of the parameters). */
+void scn_set_P(scn_scenario *s, const scn_params *p);
+
+/* Calls workload(p). 0, or -1 with "file:line: message". */
+int scn_workload_eval(scn_scenario *s, const scn_params *p, scn_workload *w, char *err,
+                      size_t errlen);
+void scn_workload_free(scn_scenario *s, scn_workload *w);
+
+/* The model's prediction for a variant: 1 with *out set, 0 when the
+ * scenario has no model for it, -1 on error ("file:line: message"). */
+int scn_model_eval(scn_scenario *s, const scn_variant *v, const scn_params *p, double *out,
+                   char *err, size_t errlen);
+
+/* Calls an optional hook, setup(p). 0 (also when absent) or -1. */
+int scn_setup(scn_scenario *s, const scn_params *p, char *err, size_t errlen);
+
+/* ---- lower level, for the runner (caller holds the lock) --------------- */
+
+void scn_lock(void);
+void scn_unlock(void);
+/* Pushes field `name` of the scenario table (nil if absent); returns its type. */
+int scn_push_field(scn_scenario *s, const char *name);
+/* Pushes p as a Lua table {name = value}. */
+void scn_push_params(scn_scenario *s, const scn_params *p);
+/*
+ * lua_pcall with a message handler that makes the message "file:line:
+ * message" (adding the scenario's line when Lua gave none). Returns 0, or -1
+ * with the message in err and nothing left on the stack. An error value
+ * that is a table is left on the stack instead (return 1): the runner uses
+ * one to mark a check that needs a strategy it did not run.
+ */
+int scn_pcall(scn_scenario *s, int nargs, int nresults, char *err, size_t errlen);
+/* Line of a key (`key =` or ["key"]) at or after line from; 0 if none. */
+int scn_line_of_key(const scn_scenario *s, const char *key, int from);
+/* Line of a quoted name ("name" or 'name'), else of a key, else of the
+ * top-level return. */
+int scn_line_of_name(const scn_scenario *s, const char *name);
+/* Line of the top-level `return {` (where a missing field belongs), or 1. */
+int scn_line_of_return(const scn_scenario *s);
+/* strdup that aborts when out of memory (NULL gives ""). */
+char *scn_strdup(const char *s);
+/* lua_CFunction(s, table): fills s from the scenario's table, or raises
+ * "file:line: message" (scenario_schema.c; scn_load calls it). */
+int scn_schema(lua_State *L);
+
+#endif

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# test_cli.sh: command-line tests of poolbench, on the small scenario files in
+# tests/scenarios/ (each runs in well under a second with --quick).
+#
+#   tests/test_cli.sh [POOLBENCH]      default build/poolbench; run from the repo root
+#
+# What is tested: the table, JSON parsed back by a real parser (jq), CSV,
+# trace, exit codes (0 checks hold, 1 a check failed, 2 bad usage or a bad
+# scenario) and each bad-input message, with the file:line it must name.
+# One line per test ("ok - name" / "not ok - name", then the command's output
+# indented), and exactly one summary line at the end: "N passed, N failed".
+# Exit status 1 if any test failed.
+#
+# Tests assert structure (rows, counts, keys, messages), never speed: the
+# machines are shared and noisy (DESIGN.md, timing honesty).
+
+set -u
+
+PB=${1:-build/poolbench}
+SC=tests/scenarios
+passed=0
+failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -x "$PB" ]; then
+    echo "test_cli: $PB is not an executable (build it first)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if ! command -v jq >/dev/null; then
+    echo "test_cli: jq is missing (make deps installs it)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+# run ARGS...: runs poolbench; stdout in $tmp/out, stderr in $tmp/err, status in $rc.
+run() {
+    "$PB" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+
+# check NAME CONDITION...: one test; the condition is a command (often `[ ... ]`).
+check() {
+    local name=$1
+    shift
+    if "$@"; then
+        echo "ok - $name"
+        passed=$((passed + 1))
+    else
+        echo "not ok - $name"
+        echo "#   exit status $rc; stdout, then stderr:"
+        sed -n '1,25s/^/#   /p' "$tmp/out" "$tmp/err"
+        failed=$((failed + 1))
+    fi
+}
+
+out_has() { grep -qF -- "$1" "$tmp/out"; }
+err_has() { grep -qF -- "$1" "$tmp/err"; }
+# out_matches ERE...: stdout has a line matching each extended regex.
+out_matches() {
+    for re in "$@"; do grep -qE -- "$re" "$tmp/out" || return 1; done
+}
+# exits_with WANT STRING...: the status is WANT and stdout contains each string.
+exits_with() {
+    local want=$1
+    shift
+    [ "$rc" -eq "$want" ] || return 1
+    for s in "$@"; do out_has "$s" || return 1; done
+}
+# status WANT, then the strings stderr must contain.
+fails_with() {
+    local want=$1
+    shift
+    [ "$rc" -eq "$want" ] || return 1
+    for s in "$@"; do err_has "$s" || return 1; done
+}
+
+# ---- help, version, usage ------------------------------------------------------
+
+run --version
+check "--version prints the version" [ "$rc" -eq 0 -a "$(cat "$tmp/out")" = "poolbench 0.1.0" ]
+run --help
+check "--help prints the usage and exits 0" exits_with 0 "usage: poolbench list" "exit status"
+run
+check "no command is a usage error (2)" fails_with 2 "usage:"
+run frobnicate
+check "an unknown command is a usage error (2)" fails_with 2 "unknown command 'frobnicate'"
+run run "$SC/tiny.lua" --bogus
+check "an unknown option is a usage error (2)" fails_with 2 "unknown option '--bogus'"
+run run "$SC/tiny.lua" --repeat 0
+check "--repeat 0 is refused (2)" fails_with 2 "--repeat expects a whole number from 1"
+run run "$SC/no_such_file.lua"
+check "a missing file exits 2 and says why" fails_with 2 "no_such_file.lua: No such file"
+
+# ---- list and show -----------------------------------------------------------------
+
+mkdir -p "$tmp/scn"
+cp "$SC/tiny.lua" "$SC/fails_check.lua" "$tmp/scn/"
+POOLBENCH_SCENARIOS="$tmp/scn" run list
+check "list shows each scenario with its summary" \
+    exits_with 0 "tiny" "squares of 1..n through four strategies" "fails_check"
+all_strategies_listed() {
+    for s in apply_sync async_get_loop async_get_after callback_chain merged map_async imap \
+        imap_unordered producer_consumer executor_submit executor_map process_per_task; do
+        out_has "  $s " || return 1
+    done
+}
+check "list shows every strategy" all_strategies_listed
+run list
+check "list finds scenarios/ (serialized_get)" exits_with 0 "serialized_get"
+
+run show "$SC/tiny.lua"
+check "show prints doc, parameters and both predictions" eval 'exits_with 0 "Squares 1..n" "t_ms" &&
+    out_matches "^  async_get_after +async_get_after +0\.060 +0\.020"'
+check "show lists a variant with its strategy" \
+    out_matches "^  map_one_chunk +map_async +0\.120 +0\.040"
+
+# ---- run: the table ---------------------------------------------------------------
+
+run run "$SC/tiny.lua" --quick --json "$tmp/r.json" --csv "$tmp/r.csv" --trace "$tmp/r.trace"
+check "run --quick of a good scenario exits 0" [ "$rc" -eq 0 ]
+check "every parameter is echoed first" eval 'head -1 "$tmp/out" | grep -q "^poolbench 0.1.0: tiny" &&
+    exits_with 0 "ARG n 4 (quick)" "ARG workers 2" "ARG t_ms 10 (quick)" "ARG chunksize 0" \
+        "ARG cores " "figures measured on this machine"'
+row_per_strategy() {
+    for l in async_get_after map_async map_one_chunk merged; do
+        grep -qE "^$l +[0-9]+\.[0-9]{3} \(" "$tmp/out" || return 1
+    done
+}
+check "the table has a row per strategy" row_per_strategy
+check "the table shows tasks run/total and per-worker counts" \
+    out_matches "^map_one_chunk .* 4/4 +4 +0$"
+check "each check is printed, then the count" \
+    exits_with 0 "PASS  the parent saw the squares" "checks: 6 of 6 passed"
+
+# ---- run: JSON, read back by jq -------------------------------------------------------
+
+jqt() { jq -e "$1" "$tmp/r.json" >/dev/null 2>&1; }
+check "--json: top-level keys and types" jqt '
+  (.scenario == "tiny") and (.source | type == "string") and (.params.n == 4)
+  and (.machine.cores | type == "number") and (.machine.os | type == "string")
+  and (.date | type == "string") and (.results | length == 4) and (.checks | length == 6)'
+check "--json: every result has the required fields" jqt '
+  all(.results[]; (.impl | type == "string") and (.wall_s | type == "number")
+      and (.wall_min_s <= .wall_s) and (.wall_s <= .wall_max_s)
+      and ((.model_s | type == "number") or (.model_s == null))
+      and (.tasks_run | type == "number") and (.tasks_total == 4) and (.errors == 0)
+      and (.peak_rss_kb > 0) and (.per_worker | type == "array")
+      and (.params.n == 4))'
+check "--json: per_worker tasks sum to tasks_run" jqt '
+  all(.results[]; ([.per_worker[].tasks] | add) == .tasks_run
+      and all(.per_worker[]; (.slot | type == "number") and (.pid > 0) and (.busy_s >= 0)))'
+check "--json: a variant keeps its label, impl and overridden params" jqt '
+  .results[2] | (.label == "map_one_chunk") and (.impl == "map_async") and (.params.chunksize == 1000)'
+check "--json: no model is null, deviation too" \
+    jqt '.results[3] | (.model_s == null) and (.deviation == null)'
+check "--json: checks have name, ok, detail" jqt '
+  all(.checks[]; (.name | type == "string") and (.ok | type == "boolean") and (.detail | type == "string"))'
+
+# ---- run: CSV and trace ---------------------------------------------------------------
+
+csv_rows() {
+    [ "$(wc -l <"$tmp/r.csv")" -eq 5 ] &&
+        head -1 "$tmp/r.csv" | grep -q "^scenario,impl,label,wall_s,wall_min_s,wall_max_s," &&
+        [ "$(cut -d, -f3 "$tmp/r.csv" | tail -4 | tr "\n" " ")" = \
+          "async_get_after map_async map_one_chunk merged " ]
+}
+check "--csv: a header and one row per strategy" csv_rows
+check "--trace: the header" [ "$(head -1 "$tmp/r.trace")" = \
+    "impl,task,stage,slot,pid,t_submit,t_start,t_end,t_result,t_callback" ]
+total=$(jq '[.results[].tasks_run] | add' "$tmp/r.json")
+check "--trace: one row per task execution (tasks_run rows)" \
+    [ "$(($(wc -l <"$tmp/r.trace") - 1))" -eq "$total" ]
+trace_rows_sane() {
+    awk -F, 'NR > 1 {
+        if ($7 == "" || $8 == "" || $7 + 0 > $8 + 0) bad++
+        if ($2 == "sq" && $3 != 1) bad++
+        if ($2 == "strat_chain" && $3 != 0) bad++
+    } END { exit bad > 0 }' "$tmp/r.trace"
+}
+check "--trace: t_start <= t_end, stage 1 for sq, 0 for the chain" trace_rows_sane
+
+run run "$SC/tiny.lua" --quick --repeat 2 --json "$tmp/r2.json"
+check "--repeat 2: every result says 2 repeats" eval '[ "$rc" -eq 0 ] &&
+    jq -e ".repeat == 2 and all(.results[]; .repeats == 2)" "$tmp/r2.json" >/dev/null'
+
+# ---- run: --impl ------------------------------------------------------------------------
+
+run run "$SC/tiny.lua" --quick --impl merged,map_one_chunk
+check "--impl runs only those, and checks that need others are skipped" eval '
+    exits_with 0 "SKIP  the remaining checks need" && out_matches "^merged " "^map_one_chunk " &&
+    ! out_matches "^async_get_after "'
+run run "$SC/tiny.lua" --impl map_async
+check "--impl by strategy name takes its variants too" eval '[ "$rc" -eq 0 ] &&
+    out_matches "^map_async " "^map_one_chunk "'
+run run "$SC/tiny.lua" --impl imap
+check "--impl of a strategy the scenario lacks lists the valid ones (2)" fails_with 2 \
+    "unknown strategy 'imap' for tiny (valid: async_get_after, map_async, map_one_chunk, merged)"
+
+# ---- exit codes and failures -----------------------------------------------------------
+
+run run "$SC/fails_check.lua" --quick
+check "a failing check exits 1 and says FAIL" \
+    exits_with 1 "FAIL  this check fails on purpose (as the test wants)" "checks: 1 of 2 passed"
+run run "$SC/task_errors.lua" --quick
+check "a failing task and a dead worker are counted, other results kept" eval '
+    exits_with 0 "first error: tests/scenarios/task_errors.lua:9: boom on item 2" &&
+    out_matches "^async_get_after .* 6/6 .* 2$"'
+
+# ---- bad parameters ------------------------------------------------------------------
+
+run run "$SC/tiny.lua" --set foo=1
+check "an unknown parameter lists the valid ones (2)" \
+    fails_with 2 "unknown parameter 'foo' (valid: n, workers, t_ms, chunksize)"
+run run "$SC/tiny.lua" --set n=abc
+check "a non-number is refused (2)" fails_with 2 "parameter 'n': 'abc' is not a number"
+run run "$SC/tiny.lua" --set n=5000
+check "a value out of range names the range (2)" \
+    fails_with 2 "parameter 'n' must be from 1 to 1000 (got 5000)"
+run run "$SC/tiny.lua" --set workers=0
+check "workers 0 is refused (2)" fails_with 2 "parameter 'workers' must be from 1 to 64 (got 0)"
+run run "$SC/tiny.lua" --set chunksize=-1
+check "a negative chunksize is refused (2)" fails_with 2 "parameter 'chunksize' must be at least 0 (got -1)"
+run run "$SC/tiny.lua" --set n
+check "--set without = is refused (2)" fails_with 2 "--set expects key=value (got 'n')"
+
+# ---- bad scenario files: file:line: message, exit 2 --------------------------------------
+
+run run "$SC/bad_syntax.lua"
+check "syntax error: file:line" fails_with 2 "$SC/bad_syntax.lua:4: '}' expected"
+run run "$SC/bad_runtime.lua"
+check "runtime error in workload(): file:line" fails_with 2 \
+    "$SC/bad_runtime.lua:8: attempt to call a nil value (global 'no_such_function')"
+run run "$SC/bad_strategy.lua"
+check "unknown strategy: its line, and the valid ones" fails_with 2 \
+    "$SC/bad_strategy.lua:7: unknown strategy 'no_such_strategy' (valid: apply_sync, async_get_loop,"
+run run "$SC/bad_model.lua"
+check "a model for an unknown label: its line" fails_with 2 \
+    "$SC/bad_model.lua:8: model for 'imap', which is not in impls (labels: merged)"
+run run "$SC/bad_stage.lua"
+check "a stage naming an unknown task: its line" fails_with 2 \
+    "$SC/bad_stage.lua:6: workload: stage 'no_such_task' is not a task"
+run run "$SC/bad_missing.lua"
+check "a missing name: the line of return {" fails_with 2 "$SC/bad_missing.lua:3: missing field 'name'"
+run run "$SC/bad_param.lua"
+check "a quick value outside min..max: its line" fails_with 2 \
+    "$SC/bad_param.lua:6: parameter 'workers' must be from 1 to 8 (quick is 0)"
+run run "$SC/bad_nodefault.lua"
+check "a parameter without a default: its line" \
+    fails_with 2 "$SC/bad_nodefault.lua:6: parameter 'n' has no default"
+run show "$SC/bad_strategy.lua"
+check "show reports a bad scenario the same way" fails_with 2 "$SC/bad_strategy.lua:7: unknown strategy"
+
+# ---- the real scenario ---------------------------------------------------------------------
+
+run run scenarios/serialized_get.lua --quick
+check "scenarios/serialized_get.lua --quick passes its checks" \
+    exits_with 0 "PASS  get-in-loop at least 1.6x slower than merged"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
