@@ -213,6 +213,41 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
 
 /* ---- one variant ------------------------------------------------------------ */
 
+/*
+ * The parent's peak memory during one strategy's runs. The kernel keeps a
+ * high-water mark per process (VmHWM); writing 5 to /proc/self/clear_refs
+ * resets it, so each strategy's peak is its own and not the largest of all
+ * that ran before it (map's would hide imap's: phenomenon P12). Where the
+ * reset is not allowed, the process-wide ru_maxrss is all there is.
+ */
+static bool run_peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static long run_peak_kb(bool was_reset)
+{
+    if (was_reset) {
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        long kb = -1;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if (kb >= 0)
+            return kb;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -295,6 +330,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
         sw.stages[i] = w.stages[i];
     scn_set_P(s, &res->p); /* before the strategy forks its pool */
 
+    bool hwm_reset = run_peak_reset();
     double *walls = calloc((size_t)r->repeat, sizeof *walls);
     int done = 0;
     for (int rep = 0; rep < r->repeat && walls; rep++) {
@@ -323,9 +359,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     }
     free(walls);
     per_worker(res);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    res->peak_rss_kb = ru.ru_maxrss;
+    res->peak_rss_kb = run_peak_kb(hwm_reset);
     res->parent_pid = (int)getpid();
     scn_workload_free(s, &w);
     if (sc.failed) {
