@@ -97,16 +97,10 @@ static bool sga_stage(pool *p, const strat_workload *w, strat_outcome *out, int 
 
 static int sga_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
-    strat_items items;
-    if (strat_items_open(&items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "async_get_after: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
     msgpack_sbuffer args;
     msgpack_sbuffer_init(&args);
 

@@ -52,16 +52,10 @@ static int sgl_apply_and_wait(pool *p, const char *task, const msgpack_sbuffer *
 
 static int sgl_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
-    strat_items items;
-    if (strat_items_open(&items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "async_get_loop: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
     /* The last stage's handles, one per item (NULL: no last stage to wait for). */
     pool_result **last = calloc(w->n ? w->n : 1, sizeof *last);
     if (last == NULL) {

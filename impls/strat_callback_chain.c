@@ -125,17 +125,11 @@ static int scc_on_error(pool_result *r, void *udata, char *errbuf, size_t errlen
 
 static int scc_run_fn(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
     out->tasks_total = w->n; /* the workers run stage 0; the rest runs here */
-    strat_items items;
-    if (strat_items_open(&items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "callback_chain: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
     size_t n = w->n ? w->n : 1;
     scc_item *ctx = calloc(n, sizeof *ctx);
     pool_result **h = calloc(n, sizeof *h);

@@ -53,18 +53,12 @@ static void sem_chain_items(msgpack_sbuffer *out, const strat_workload *w,
 
 static int sem_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
     if (w->nstages > 1)
         out->tasks_total = w->n; /* one chain task per item */
-    strat_items items;
-    if (strat_items_open(&items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "executor_map: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
     msgpack_sbuffer chain;
     msgpack_sbuffer_init(&chain);
 

@@ -46,18 +46,12 @@
 
 static int ses_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
     if (w->nstages > 1)
         out->tasks_total = w->n; /* one chain task per item */
-    strat_items items;
-    if (strat_items_open(&items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "executor_submit: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
     pool_result **futures = calloc(w->n ? w->n : 1, sizeof *futures);
     if (futures == NULL) {
         snprintf(out->first_error, sizeof out->first_error, "executor_submit: out of memory");

@@ -39,54 +39,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The input "generator": hands out the items one by one. Only the thread
- * iterating calls it (pool.h), so it needs no lock. */
-struct sim_input {
-    const strat_workload *w;
-    strat_items items;
-    size_t next;          /* the next item to hand out */
-    msgpack_sbuffer args; /* scratch for the chain's packed arguments */
-};
-
-static int sim_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
-{
-    struct sim_input *in = ctx;
-    if (in->next == in->w->n)
-        return 0; /* the end */
-    const msgpack_object *item = strat_item(&in->items, in->next++);
-    if (in->w->nstages == 1) {
-        msgpack_pack_object(pk, *item); /* imap calls stage(item) */
-        return 1;
-    }
-    /* The chain's argument array is packed by strategy.c's helper; the
-     * packer appends those bytes as they are: they are one whole value. */
-    strat_chain_args(&in->args, in->w, 0, item);
-    if (pk->callback(pk->data, in->args.data, in->args.size) != 0) {
-        snprintf(err, errlen, "imap: out of memory packing item %zu", in->next - 1);
-        return -1;
-    }
-    return 1;
-}
-
 static int sim_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
     if (w->nstages > 1)
         out->tasks_total = w->n; /* one chain task per item */
-    struct sim_input in = {.w = w};
-    if (strat_items_open(&in.items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "imap: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
-    msgpack_sbuffer_init(&in.args);
+    /* The input "generator": the items one by one, pulled only as fast as
+     * the window of chunks in flight allows, on this thread (pool.h). */
+    strat_input in;
+    strat_input_init(&in, w, &items);
 
     pool_iter *it = w->nstages == 1
-                        ? pool_imap(p, w->stages[0], sim_next, &in, w->chunksize)
-                        : pool_imap_star(p, STRAT_CHAIN_TASK, sim_next, &in, w->chunksize, true);
+                        ? pool_imap(p, w->stages[0], strat_input_next, &in, w->chunksize)
+                        : pool_imap_star(p, STRAT_CHAIN_TASK, strat_input_next, &in, w->chunksize, true);
     bool answer = false;
     if (it == NULL) {
         /* Refused (an unknown task, a broken pool): Python's imap() would
@@ -115,8 +83,8 @@ static int sim_run(const strat_workload *w, strat_outcome *out)
     pool_iter_free(it); /* stops pulling the input; chunks in flight end unseen */
     out->stopped_early = answer;
     strat_pool_finish(p, out, answer);
-    msgpack_sbuffer_destroy(&in.args);
-    strat_items_close(&in.items);
+    strat_input_destroy(&in);
+    strat_items_close(&items);
     return 0;
 }
 

@@ -36,54 +36,23 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The input "generator". Only the thread iterating calls it (pool.h). */
-struct siu_input {
-    const strat_workload *w;
-    strat_items items;
-    size_t next;          /* the next item to hand out */
-    msgpack_sbuffer args; /* scratch for the chain's packed arguments */
-};
-
-static int siu_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
-{
-    struct siu_input *in = ctx;
-    if (in->next == in->w->n)
-        return 0; /* the end */
-    const msgpack_object *item = strat_item(&in->items, in->next++);
-    if (in->w->nstages == 1) {
-        msgpack_pack_object(pk, *item); /* imap_unordered calls stage(item) */
-        return 1;
-    }
-    /* The chain's argument array, packed by strategy.c's helper, is one
-     * whole value: the packer appends its bytes as they are. */
-    strat_chain_args(&in->args, in->w, 0, item);
-    if (pk->callback(pk->data, in->args.data, in->args.size) != 0) {
-        snprintf(err, errlen, "imap_unordered: out of memory packing item %zu", in->next - 1);
-        return -1;
-    }
-    return 1;
-}
-
 static int siu_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
     if (w->nstages > 1)
         out->tasks_total = w->n; /* one chain task per item */
-    struct siu_input in = {.w = w};
-    if (strat_items_open(&in.items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "imap_unordered: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
-    msgpack_sbuffer_init(&in.args);
+    /* The input "generator": the items one by one, pulled only as fast as
+     * the window of chunks in flight allows, on this thread (pool.h). */
+    strat_input in;
+    strat_input_init(&in, w, &items);
 
     pool_iter *it =
         w->nstages == 1
-            ? pool_imap_unordered(p, w->stages[0], siu_next, &in, w->chunksize)
-            : pool_imap_star(p, STRAT_CHAIN_TASK, siu_next, &in, w->chunksize, false);
+            ? pool_imap_unordered(p, w->stages[0], strat_input_next, &in, w->chunksize)
+            : pool_imap_star(p, STRAT_CHAIN_TASK, strat_input_next, &in, w->chunksize, false);
     bool answer = false;
     if (it == NULL) /* refused: Python's call would raise once, here */
         strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
@@ -109,8 +78,8 @@ static int siu_run(const strat_workload *w, strat_outcome *out)
     pool_iter_free(it); /* stops pulling the input; chunks in flight end unseen */
     out->stopped_early = answer;
     strat_pool_finish(p, out, answer);
-    msgpack_sbuffer_destroy(&in.args);
-    strat_items_close(&in.items);
+    strat_input_destroy(&in);
+    strat_items_close(&items);
     return 0;
 }
 

@@ -52,13 +52,9 @@ static void lc_free_all(pool_result **rs, size_t n)
 static int lc_run(const strat_workload *w, strat_outcome *out)
 {
     strat_items it;
-    pool *p = strat_pool_create(w, out);
+    pool *p = strat_pool_create(w, out, &it);
     if (p == NULL)
         return -1;
-    if (strat_items_open(&it, w) != 0) {
-        strat_pool_finish(p, out, true);
-        return -1;
-    }
 
     /* Rule 1: join is for a pool that no longer accepts work. */
     pool_result **rs = lc_submit_all(p, w, &it);
@@ -86,7 +82,7 @@ static int lc_run(const strat_workload *w, strat_outcome *out)
 
     /* Rule 3: terminate kills the workers and fails what was unfinished. */
     strat_outcome second = {0};
-    pool *q = strat_pool_create(w, &second);
+    pool *q = strat_pool_create(w, &second, NULL);
     if (q != NULL) {
         rs = lc_submit_all(q, w, &it);
         double t = pool_now();

@@ -52,7 +52,7 @@ static void sma_record(const strat_workload *w, strat_outcome *out, int st,
 
 static int sma_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    pool *p = strat_pool_create(w, out, NULL); /* maps straight over w->items */
     if (p == NULL)
         return -1;
     if (w->stop)

@@ -31,17 +31,11 @@
 
 static int smg_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    strat_items items;
+    pool *p = strat_pool_create(w, out, &items);
     if (p == NULL)
         return -1;
     out->tasks_total = w->n; /* one task per item runs every stage */
-    strat_items items;
-    if (strat_items_open(&items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "merged: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        return -1;
-    }
     pool_result **h = calloc(w->n ? w->n : 1, sizeof *h);
     if (h == NULL) {
         snprintf(out->first_error, sizeof out->first_error, "merged: out of memory");

@@ -264,28 +264,22 @@ static bool spc_consume(struct spc_ctx *c, struct spc_entry *e)
 
 static int spc_run(const strat_workload *w, strat_outcome *out)
 {
-    pool *p = strat_pool_create(w, out);
+    struct spc_ctx c = {.w = w, .out = out};
+    pool *p = strat_pool_create(w, out, &c.items);
     if (p == NULL)
         return -1;
+    c.p = p;
     if (w->nstages > 1)
         out->tasks_total = w->n; /* one chain task per item */
-    struct spc_ctx c = {.w = w, .out = out, .p = p};
     atomic_init(&c.stop, false);
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.cond, NULL);
     int rc = -1;
-    bool answer = false, items_open = false;
+    bool answer = false;
     pthread_t producer;
     struct spc_entry *e;
     size_t taken = 0;
 
-    if (strat_items_open(&c.items, w) != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "producer_consumer: the items are not a packed array of %zu values", w->n);
-        strat_pool_finish(p, out, false);
-        goto done;
-    }
-    items_open = true;
     c.jobs = calloc(w->n ? w->n : 1, sizeof *c.jobs);
     int err = c.jobs ? pthread_create(&producer, NULL, spc_producer, &c) : -1;
     if (err != 0) {
@@ -319,8 +313,7 @@ done:
         spc_entry_free(e);
     }
     free(c.jobs);
-    if (items_open)
-        strat_items_close(&c.items);
+    strat_items_close(&c.items);
     pthread_mutex_destroy(&c.lock);
     pthread_cond_destroy(&c.cond);
     return rc;

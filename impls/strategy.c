@@ -127,10 +127,48 @@ void strat_items_close(strat_items *it)
     msgpack_unpacked_destroy(&it->u);
 }
 
+/* ---- the items as an imap input ------------------------------------------ */
+
+void strat_input_init(strat_input *in, const strat_workload *w, const strat_items *items)
+{
+    *in = (strat_input){.w = w, .items = items};
+    msgpack_sbuffer_init(&in->args);
+}
+
+int strat_input_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
+{
+    strat_input *in = ctx;
+    if (in->next == in->w->n)
+        return 0; /* the end */
+    const msgpack_object *item = strat_item(in->items, in->next++);
+    if (in->w->nstages == 1) {
+        msgpack_pack_object(pk, *item); /* imap calls stage(item) */
+        return 1;
+    }
+    /* The chain's argument array is one whole packed value: the packer
+     * appends its bytes as they are. */
+    strat_chain_args(&in->args, in->w, 0, item);
+    if (pk->callback(pk->data, in->args.data, in->args.size) != 0) {
+        snprintf(err, errlen, "out of memory packing item %zu", in->next - 1);
+        return -1;
+    }
+    return 1;
+}
+
+void strat_input_destroy(strat_input *in)
+{
+    msgpack_sbuffer_destroy(&in->args);
+}
+
 /* ---- the pool's life, timed the same way for every strategy ------------ */
 
-pool *strat_pool_create(const strat_workload *w, strat_outcome *out)
+pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items)
 {
+    if (items && strat_items_open(items, w) != 0) {
+        snprintf(out->first_error, sizeof out->first_error,
+                 "the items are not a packed array of %zu values", w->n);
+        return NULL;
+    }
     pool_options opt;
     pool_options_default(&opt);
     opt.workers = w->workers;
@@ -142,8 +180,11 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out)
     pool *p = pool_create(&opt);
     out->t0 = pool_now();
     out->startup_s = out->t0 - t;
-    if (p == NULL)
+    if (p == NULL) {
         snprintf(out->first_error, sizeof out->first_error, "%s", pool_last_error());
+        if (items)
+            strat_items_close(items);
+    }
     return p;
 }
 

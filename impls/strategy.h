@@ -130,20 +130,39 @@ void strat_register_tasks(void); /* registers strat_chain; before any pool */
 void strat_chain_args(msgpack_sbuffer *out, const strat_workload *w, int from_stage,
                       const msgpack_object *value);
 
-/* Creates the workload's pool, timing it into out->startup_s and setting
- * out->t0. NULL on failure, with out->first_error set. */
-pool *strat_pool_create(const strat_workload *w, strat_outcome *out);
-/* Stops the clock (wall_s), closes or terminates the pool, joins it, copies
- * its stats and trace into out, destroys it. */
-void strat_pool_finish(pool *p, strat_outcome *out, bool terminate);
-
 /* The items one by one: the packed value of item i (pointers into w->items). */
 typedef struct strat_items {
     msgpack_unpacked u;
 } strat_items;
+
+/* Opens the workload's items into *items (before any pool exists, so a bad
+ * item array costs no pool), then creates the pool, timing it into
+ * out->startup_s and setting out->t0. NULL on failure, with
+ * out->first_error set and nothing left open. items may be NULL. */
+pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items);
+/* Stops the clock (wall_s), closes or terminates the pool, joins it, copies
+ * its stats and trace into out, destroys it. */
+void strat_pool_finish(pool *p, strat_outcome *out, bool terminate);
+
 int strat_items_open(strat_items *it, const strat_workload *w);
 const msgpack_object *strat_item(const strat_items *it, size_t i);
 void strat_items_close(strat_items *it);
+
+/*
+ * The items one by one, as an imap input (a pool_input_fn; pass the
+ * strat_input as its ctx): the item itself when there is one stage, its
+ * chain arguments [[stages], item] when there are several (then iterate with
+ * pool_imap_star and STRAT_CHAIN_TASK).
+ */
+typedef struct strat_input {
+    const strat_workload *w;
+    const strat_items *items;
+    size_t next;          /* the next item to hand out */
+    msgpack_sbuffer args; /* scratch for the chain's arguments */
+} strat_input;
+void strat_input_init(strat_input *in, const strat_workload *w, const strat_items *items);
+int strat_input_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen);
+void strat_input_destroy(strat_input *in);
 
 /* Packs [value] (the one-argument array of a task) into out. */
 void strat_args1(msgpack_sbuffer *out, const msgpack_object *value);
