@@ -1,0 +1,106 @@
+-- chunk_skew.lua: a chunksize too large leaves workers idle: 16 tasks in chunks of 14 run as 14 + 2 (document 003).
+--
+-- Document 003 reads CPython's Pool.map: the input is cut into chunks, and a
+-- chunk runs on one worker from start to end. 16 tasks with chunksize 14 make
+-- two chunks, 14 and 2, so one worker does 14 tasks while the other does 2,
+-- and a third worker changes nothing: it gets no chunk at all. The default
+-- chunksize, ceil(n/(4*w)), makes small chunks that spread evenly.
+
+-- The chunks of map_async, given in order to the worker that frees first.
+-- Returns the tasks per worker (busiest first, idle workers left out) and
+-- the makespan, for tasks of task_ms each.
+local function schedule(p)
+  local c = p.chunksize > 0 and p.chunksize or math.ceil(p.n / (4 * p.workers))
+  local load = {}
+  for w = 1, p.workers do load[w] = 0 end
+  for first = 1, p.n, c do
+    table.sort(load)
+    load[1] = load[1] + math.min(c, p.n - first + 1)
+  end
+  table.sort(load, function(a, b) return a > b end)
+  local counts = {}
+  for _, l in ipairs(load) do if l > 0 then counts[#counts + 1] = l end end
+  return {chunksize = c, counts = counts, makespan = load[1] * p.task_ms / 1000}
+end
+
+return {
+  name = "chunk_skew",
+  source = "003_148c127c0e6336ae.txt",
+  summary = "a large chunksize leaves workers idle: the largest chunk sets the time",
+  doc = [[Phenomenon P7. n = 16 tasks of task_ms each (sleeps) go through
+map_async. A chunk runs on one worker from its first task to its last, so the
+time is that of the busiest worker: with chunksize 14 the chunks are 14 and
+2, the counts per worker are [14, 2], and the time is 14*t whether the pool
+has 2 workers or 3 (the third gets nothing). With the default chunksize,
+ceil(16/(4*2)) = 2, the 8 chunks spread over both workers: [8, 8] and 8*t.
+The model assigns the chunks in order to the worker that frees first
+(makespan = the busiest worker's chunks * t). Defaults as document 003 and
+PHENOMENA.md: 16 tasks, t = 50 ms, chunksize 14. CPython 3.11 on a 2-core
+machine (PHENOMENA.md): counts [14, 2] and 0.704 s for pool 2 and pool 3
+(ideal 0.40 s and 0.30 s). Sleep tasks: the result does not depend on the
+core count.]],
+  params = {
+    n         = {default = 16, quick = 16, min = 1, max = 100000, doc = "tasks"},
+    task_ms   = {default = 50, quick = 20, min = 1, max = 10000, doc = "sleep per task, ms"},
+    workers   = {default = 2,  quick = 2,  min = 1, max = 64, doc = "pool processes"},
+    chunksize = {default = 14, quick = 14, min = 0, max = 100000,
+                 doc = "map_async chunk size (0: CPython's default, ceil(n/(4*workers)))"},
+  },
+  workload = function(p)
+    local items = {}
+    for i = 1, p.n do items[i] = p.task_ms / 1000 end
+    return {items = items, stages = {"sleep"}}
+  end,
+  -- map_async runs with the parameters as given (2 workers, chunksize 14);
+  -- map_async_w3 adds a third worker; map_async_default uses CPython's
+  -- default chunksize on the same workers.
+  impls = {"map_async",
+           {impl = "map_async", label = "map_async_w3", set = {workers = 3}},
+           {impl = "map_async", label = "map_async_default", set = {chunksize = 0}}},
+  -- One model for the three (a label without its own model uses its
+  -- strategy's): schedule(p) above, the busiest worker's time.
+  model = {map_async = function(p) return schedule(p).makespan end},
+  checks = function(r, p, check)
+    local function counts(x)
+      local c = {}
+      for _, w in ipairs(x.per_worker) do c[#c + 1] = w.tasks end
+      table.sort(c, function(a, b) return a > b end)
+      return c
+    end
+    local function show(c) return "[" .. table.concat(c, ", ") .. "]" end
+    for _, label in ipairs({"map_async", "map_async_w3"}) do
+      local x = r[label]
+      local got, want = show(counts(x)), show(schedule(x.params).counts)
+      check(label .. ": the per-worker counts are " .. want,
+            got == want,
+            string.format("%s on %d workers (chunksize %d, %d tasks)", got, x.params.workers,
+                          x.params.chunksize, p.n))
+      check(label .. ": the wall time follows the largest chunk",
+            x.wall_s >= 0.9 * x.model_s and x.wall_s <= 1.5 * x.model_s + 0.05,
+            string.format("%.3f s, model %.3f s (%+.0f%%); ideal for %d workers %.3f s",
+                          x.wall_s, x.model_s, 100 * (x.wall_s / x.model_s - 1),
+                          x.params.workers,
+                          math.ceil(p.n / x.params.workers) * p.task_ms / 1000))
+    end
+    local d, big = r.map_async_default, r.map_async
+    local c, chunk = counts(d), schedule(d.params).chunksize
+    -- Balanced: every worker got chunks, and the busiest got at most two
+    -- chunks more than the idlest (a worker the machine delays loses a
+    -- chunk or two to the others; with chunksize 14 the gap is 12).
+    check("default chunksize: the per-worker counts are balanced",
+          #c == math.min(d.params.workers, math.ceil(p.n / chunk))
+            and c[1] - c[#c] <= 2 * chunk,
+          string.format("%s on %d workers (chunksize ceil(%d/(4*%d)) = %d)", show(c),
+                        d.params.workers, p.n, d.params.workers, chunk))
+    -- The model's ratio is 8/14 = 0.57 with the defaults; 1.4 times it
+    -- (0.8) still says "far faster", and other settings get their own.
+    check("default chunksize: faster than the large chunks by the model's ratio",
+          d.wall_s <= 1.4 * (d.model_s / big.model_s) * big.wall_s,
+          string.format("%.3f s vs %.3f s: %.2f (model %.2f)", d.wall_s, big.wall_s,
+                        d.wall_s / big.wall_s, d.model_s / big.model_s))
+    check("default chunksize follows its model",
+          d.wall_s >= 0.9 * d.model_s and d.wall_s <= 1.5 * d.model_s + 0.05,
+          string.format("%.3f s, model %.3f s (%+.0f%%)", d.wall_s, d.model_s,
+                        100 * (d.wall_s / d.model_s - 1)))
+  end,
+}

@@ -1,0 +1,102 @@
+-- overhead.lua: per-task overhead depends on the API, that is on the messages per task (document 002).
+--
+-- Document 002 times 20 000 trivial tasks on a pool of 6 through several
+-- APIs and finds map_async far ahead (0.45 s) of apply_async with a callback
+-- (3.02 s) and imap (4.17 s). The work is nothing; what is timed is the
+-- messages: map_async sends one per chunk (24 here), the others one per task.
+return {
+  name = "overhead",
+  source = "002_2fab88b10910dd43.txt",
+  summary = "per-task overhead depends on the API (messages per task)",
+  doc = [[Phenomenon P6. n trivial tasks (the built-in square) on `workers`
+processes, through every API. The task costs nothing, so the time is the
+API's: time = startup + messages * cost per message. map_async cuts the input
+into chunks of ceil(n/(4*w)) (834 for n=20000, w=6) and sends 24 messages;
+imap, imap_unordered, apply_async (async_get_after, callback_chain),
+executor_submit and executor_map at its default chunksize of 1 send one per
+task; executor_map with chunksize 834 sends 24 again; apply_sync sends one
+per task AND waits for each answer, so its round trips do not overlap: the
+slowest by far. The cost per message is the machine's, so there is no
+per-strategy model; the checks are ratios and message counts, and the report
+gives the figure per task in microseconds. Document 002 (Python 2, its
+machine): map_async 0.45 s, apply_async + callback 3.02 s, imap 4.17 s.
+CPython 3.11 on a 2-core machine (PHENOMENA.md): map_async 0.037 s,
+apply_async + callback 0.652 s, imap 0.528 s, imap_unordered 0.562 s, apply
+(sync) 5.69 s; ProcessPoolExecutor submit + as_completed 2.31 s, map
+(chunksize=1) 2.08 s, map (chunksize=834) 0.024 s. The quick run uses
+n=10000 (executor_map_c834 then sends 12 messages). With tasks this short the
+first worker to read the queue often takes most of the chunks (P8).]],
+  params = {
+    n         = {default = 20000, quick = 10000, min = 1, max = 10000000, doc = "trivial tasks"},
+    workers   = {default = 6, quick = 6, min = 1, max = 64, doc = "pool processes"},
+    chunksize = {default = 0, quick = 0, min = 0, max = 10000000,
+                 doc = "chunk size of map/imap/executor map (0: the API's default)"},
+  },
+  workload = function(p) return {items = p.n, stages = {"square"}} end,
+  impls = {"apply_sync", "async_get_after", "callback_chain", "map_async", "imap",
+           "imap_unordered", "executor_submit",
+           {impl = "executor_map", label = "executor_map_c1", set = {chunksize = 1}},
+           -- 834: map_async's default for n=20000 on 6 workers, as CPython's run.
+           {impl = "executor_map", label = "executor_map_c834", set = {chunksize = 834}}},
+  checks = function(r, p, check)
+    local labels = {"apply_sync", "async_get_after", "callback_chain", "map_async", "imap",
+                    "imap_unordered", "executor_submit", "executor_map_c1", "executor_map_c834"}
+    local function us(x) return 1e6 * x.wall_s / p.n end
+    for _, label in ipairs(labels) do
+      local x = r[label]
+      check(label .. " ran every task",
+            x.results == p.n and x.errors == 0 and x.tasks_run == p.n,
+            string.format("%d results, %d errors; %.3f s = %.2f us per task; %d messages sent",
+                          x.results, x.errors, x.wall_s, us(x), x.messages_sent))
+    end
+    -- The messages are the model's variable: count them.
+    local m, i = r.map_async, r.imap
+    local chunk = p.chunksize > 0 and p.chunksize or math.ceil(p.n / (4 * p.workers))
+    check("map_async sends one message per chunk, imap one per task",
+          m.messages_sent == math.ceil(p.n / chunk) and i.messages_sent == p.n,
+          string.format("map_async %d (chunksize %d), imap %d, for %d tasks",
+                        m.messages_sent, chunk, i.messages_sent, p.n))
+    check("map_async at least 3x faster than imap",
+          i.wall_s >= 3 * m.wall_s,
+          string.format("%.3f s vs %.3f s: %.1fx (%d vs %d messages; CPython 0.037 s vs 0.528 s)",
+                        m.wall_s, i.wall_s, i.wall_s / m.wall_s, m.messages_sent,
+                        i.messages_sent))
+    local c1, c834 = r.executor_map_c1, r.executor_map_c834
+    -- 2x, not 3x: both are short (tens of ms), and one scheduling delay
+    -- of the 24-message run halves the ratio.
+    check("executor_map: chunksize 834 at least 2x faster than chunksize 1",
+          c1.wall_s >= 2 * c834.wall_s,
+          string.format("%.3f s vs %.3f s: %.1fx (CPython 2.08 s vs 0.024 s)", c834.wall_s,
+                        c1.wall_s, c1.wall_s / c834.wall_s))
+    local a, next_label, next_s = r.apply_sync, nil, 0
+    for _, label in ipairs(labels) do
+      if label ~= "apply_sync" and r[label].wall_s > next_s then
+        next_label, next_s = label, r[label].wall_s
+      end
+    end
+    check("apply_sync is the slowest",
+          a.wall_s > next_s,
+          string.format("%.3f s (%.1f us per task); next %s %.3f s: %.1fx (CPython: apply 5.69 s); "
+                        .. "%d cores", a.wall_s, us(a), next_label, next_s, a.wall_s / next_s,
+                        a.cores))
+  end,
+  -- The figures per task, next to CPython's when the run is the document's.
+  done = function(report)
+    local cpython = {apply_sync = 5.69, callback_chain = 0.652, map_async = 0.037,
+                     imap = 0.528, imap_unordered = 0.562, executor_submit = 2.31,
+                     executor_map_c1 = 2.08, executor_map_c834 = 0.024}
+    local p = report.params
+    local same = p.n == 20000 and p.workers == 6
+    print(string.format("per task (n=%d, %d workers, %d cores)%s:", p.n, p.workers,
+                        report.machine.cores,
+                        same and "; CPython 3.11 on 2 cores from PHENOMENA.md" or ""))
+    for _, x in ipairs(report.results) do
+      local c = same and cpython[x.label]
+      print(string.format("  %-18s %8.3f s  %8.2f us/task  %6d messages  %8.2f us/message%s",
+                          x.label, x.wall_s, 1e6 * x.wall_s / p.n, x.messages_sent,
+                          1e6 * x.wall_s / math.max(1, x.messages_sent),
+                          c and string.format("   CPython %.3f s = %.1f us/task", c, 1e6 * c / p.n)
+                            or ""))
+    end
+  end,
+}

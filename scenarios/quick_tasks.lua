@@ -1,0 +1,136 @@
+-- quick_tasks.lua: quick tasks land unevenly across the workers: whoever reads the queue first takes them (document 003).
+--
+-- Document 003 maps 16 trivial tasks over a Pool(4) with starmap and prints
+-- the pid of each: all 16 ran in one process, "rarely in 2". The tasks are
+-- so short that the first worker to read the shared queue comes back for the
+-- next one before the others have even looked. Nothing is wrong, and nothing
+-- is fixed: the split depends on the start-up race, so this scenario reports
+-- it, over --repeat N runs, and checks only that every task ran.
+
+-- Per-repeat records, filled by the stop rule (in the parent) and read by
+-- checks and done. workload(p) makes a recorder each time it is called (the
+-- harness may call it more than once); a recorder joins the list when its
+-- stop rule first runs, and recorder_of finds a variant's by its task_ms.
+local recorders = {}
+
+local function new_recorder(n, task_ms)
+  local rec = {n = n, task_ms = task_ms, repeats = {}, cur = {}, seen = 0, used = false}
+  rec.stop = function(pid, item)
+    if not rec.used then
+      rec.used = true
+      recorders[#recorders + 1] = rec
+    end
+    rec.cur[pid] = (rec.cur[pid] or 0) + 1
+    rec.seen = rec.seen + 1
+    if rec.seen == n then -- one repeat's n results: close it
+      local counts = {}
+      for _, c in pairs(rec.cur) do counts[#counts + 1] = c end
+      table.sort(counts, function(a, b) return a > b end)
+      rec.repeats[#rec.repeats + 1] = counts
+      rec.cur, rec.seen = {}, 0
+    end
+    return false -- never stop: the rule is only a tap on the results
+  end
+  return rec
+end
+
+-- The recorder of a result: the variants differ by task_ms.
+local function recorder_of(x)
+  for _, rec in ipairs(recorders) do
+    if rec.task_ms == x.params.task_ms then return rec end
+  end
+  return {repeats = {}}
+end
+
+-- "[16] 3 idle" for 4 workers: the counts, busiest first, and the idle ones.
+local function describe(counts, workers)
+  local sum = 0
+  for _, c in ipairs(counts) do sum = sum + c end
+  return string.format("[%s] max %d min %d, %d of %d workers got none",
+                       table.concat(counts, ", "), counts[1] or 0,
+                       #counts == workers and counts[#counts] or 0, workers - #counts, workers)
+end
+
+return {
+  name = "quick_tasks",
+  source = "003_148c127c0e6336ae.txt",
+  summary = "quick tasks land unevenly: whoever reads the queue first takes them",
+  doc = [[Phenomenon P8. n near-zero tasks go through map_async on `workers`
+processes (document 003's starmap; the default chunksize is ceil(16/16) = 1,
+so one message per task). Each task returns the pid that ran it (the
+built-in getpid, as cheap as square), and the stop rule, which never stops,
+counts them per repeat (so map_async's note about stopping is beside the
+point here). A task takes microseconds, far less than a worker takes to wake
+up, so whoever reads the queue first takes most of them: the per-worker
+counts depend on the start-up race. There is no fixed expectation: the report
+shows the counts of each repeat (run with --repeat 10 to see the spread) and
+the checks only that every task ran. For contrast, map_async_slow runs the
+same map with tasks of 20 ms (it sets task_ms = 20; a sleep): a worker is then
+busy long enough for the others to take their share. Document 003 (Windows, spawn): all 16 in
+one worker, rarely 2. CPython 3.11 on a 2-core machine (PHENOMENA.md):
+[6, 6, 2, 2].]],
+  params = {
+    n       = {default = 16, quick = 16, min = 1, max = 100000, doc = "tasks"},
+    workers = {default = 4,  quick = 4,  min = 1, max = 64, doc = "pool processes"},
+    task_ms = {default = 0,  quick = 0,  min = 0, max = 10000,
+               doc = "task length, ms: 0 is the built-in getpid (near zero)"},
+  },
+  tasks = {
+    -- The contrast: a task long enough to keep its worker away from the queue.
+    nap = function(x) pb.sleep(P.task_ms / 1000) return pb.pid() end,
+  },
+  workload = function(p)
+    local rec = new_recorder(p.n, p.task_ms)
+    return {items = p.n, stages = {p.task_ms > 0 and "nap" or "getpid"}, stop = rec.stop}
+  end,
+  impls = {"map_async",
+           {impl = "map_async", label = "map_async_slow", set = {task_ms = 20}}},
+  checks = function(r, p, check)
+    for i, label in ipairs({"map_async", "map_async_slow"}) do
+      local x = r[label]
+      local sum, per = 0, {}
+      for _, w in ipairs(x.per_worker) do
+        sum = sum + w.tasks
+        per[#per + 1] = w.tasks
+      end
+      table.sort(per, function(a, b) return a > b end)
+      check(label .. ": every task ran, and the per-worker counts sum to n",
+            x.results == p.n and x.errors == 0 and x.tasks_run == p.n and sum == p.n,
+            string.format("%d results, %d errors; last repeat %s", x.results, x.errors,
+                          describe(per, p.workers)))
+    end
+    for _, label in ipairs({"map_async", "map_async_slow"}) do
+      local x, rec = r[label], recorder_of(r[label])
+      local all = true
+      for _, counts in ipairs(rec.repeats) do
+        local s = 0
+        for _, c in ipairs(counts) do s = s + c end
+        all = all and s == p.n and #counts <= p.workers
+      end
+      check(label .. ": every repeat ran n tasks on at most `workers` processes",
+            all and #rec.repeats == x.repeats,
+            string.format("%d repeats recorded of %d", #rec.repeats, x.repeats))
+    end
+  end,
+  done = function(report)
+    local p = report.params
+    for _, x in ipairs(report.results) do
+      local rec = recorder_of(x)
+      if #rec.repeats > 0 then
+        print(string.format("%s: per-worker counts of %d tasks of %s on %d workers, per repeat "
+                            .. "(busiest first):", x.label, p.n,
+                            x.params.task_ms > 0 and (x.params.task_ms .. " ms") or "~0 ms",
+                            p.workers))
+        local idle_total, busiest = 0, 0
+        for k, counts in ipairs(rec.repeats) do
+          print(string.format("  repeat %2d: %s", k, describe(counts, p.workers)))
+          idle_total = idle_total + (p.workers - #counts)
+          busiest = math.max(busiest, counts[1] or 0)
+        end
+        print(string.format("  over %d repeats: on average %.1f of %d workers idle; the "
+                            .. "busiest took up to %d of %d", #rec.repeats,
+                            idle_total / math.max(1, #rec.repeats), p.workers, busiest, p.n))
+      end
+    end
+  end,
+}
