@@ -111,8 +111,10 @@ void run_register_tasks(scn_scenario *s)
 
 typedef struct stop_ctx {
     scn_scenario *s;
-    int ref;
+    int ref;                      /* stop, or LUA_NOREF */
+    int observe_ref;              /* observe, or LUA_NOREF */
     const msgpack_object *result; /* the call in progress */
+    const char *error;            /* its error message (observe only) */
     size_t item;
     bool failed;                  /* the first error is kept, the rule then says no */
     char err[SCN_ERR];
@@ -129,6 +131,46 @@ static int call_stop(lua_State *L)
     lua_pushinteger(L, (lua_Integer)c->item + 1); /* 1-based, as Lua lists are */
     lua_call(L, 2, 1);
     return 1;
+}
+
+static int call_observe(lua_State *L)
+{
+    stop_ctx *c = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->observe_ref);
+    if (c->result)
+        luav_push(L, c->result);
+    else
+        lua_pushnil(L);
+    lua_pushinteger(L, (lua_Integer)c->item + 1);
+    if (c->error)
+        lua_pushstring(L, c->error);
+    else
+        lua_pushnil(L);
+    lua_call(L, 3, 0);
+    return 0;
+}
+
+/* The workload's observe(result, item, error): every final result, in the
+ * parent, under the same lock as the stop rule. */
+static void run_observe(void *ctx, int status, const msgpack_object *result, const char *error,
+                        size_t item)
+{
+    stop_ctx *c = ctx;
+    char err[SCN_ERR];
+    scn_lock();
+    int top = lua_gettop(c->s->L);
+    c->result = result;
+    c->error = status == POOL_OK ? NULL : (error ? error : pool_status_name(status));
+    c->item = item;
+    lua_pushcfunction(c->s->L, call_observe);
+    lua_pushlightuserdata(c->s->L, c);
+    int rc = scn_pcall(c->s, 1, 0, err, sizeof err);
+    if (rc != 0 && !c->failed) {
+        c->failed = true;
+        snprintf(c->err, sizeof c->err, "%s", rc > 0 ? "observe raised a table" : err);
+    }
+    lua_settop(c->s->L, top);
+    scn_unlock();
 }
 
 static bool run_stop(void *ctx, const msgpack_object *result, size_t item)
@@ -267,6 +309,16 @@ static int cmp_worker(const void *a, const void *b)
 static void per_worker(run_result *res)
 {
     const strat_outcome *o = &res->out;
+    if (o->ntrace == 0 && o->nworker_pids > 0) {
+        /* No pool, no trace (process_per_task): each process ran one
+         * item's stages, so list the processes it reported (the first 64). */
+        res->workers = calloc((size_t)o->nworker_pids, sizeof *res->workers);
+        for (int k = 0; res->workers && k < o->nworker_pids; k++)
+            res->workers[res->nworkers++] = (run_worker){
+                .slot = -1, .pid = o->worker_pids[k],
+                .tasks = (size_t)(res->nstages > 0 ? res->nstages : 1)};
+        return;
+    }
     for (size_t i = 0; i < o->ntrace; i++) {
         const pool_trace_rec *t = &o->trace[i];
         if (t->slot < 0)
@@ -311,7 +363,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     for (int i = 0; i < w.nstages; i++)
         res->stages[res->nstages++] = strdup(w.stages[i]);
 
-    stop_ctx sc = {.s = s, .ref = w.stop_ref};
+    stop_ctx sc = {.s = s, .ref = w.stop_ref, .observe_ref = w.observe_ref};
     strat_workload sw = {
         .workers = (int)scn_param_long(s, &res->p, "workers", r->cores),
         .chunksize = scn_param_long(s, &res->p, "chunksize", 0),
@@ -324,6 +376,8 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
         .nstages = w.nstages,
         .stop = w.stop_ref != LUA_NOREF ? run_stop : NULL,
         .stop_ctx = &sc,
+        .observe = w.observe_ref != LUA_NOREF ? run_observe : NULL,
+        .observe_ctx = &sc,
         .fire_and_forget = w.fire_and_forget,
     };
     for (int i = 0; i < w.nstages; i++)

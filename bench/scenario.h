@@ -95,6 +95,7 @@ typedef struct scn_workload {
     int nstages;
     char *initializer;     /* or NULL */
     int stop_ref;          /* the stop(result, item) function, or LUA_NOREF */
+    int observe_ref;       /* the observe(result, item, error) function, or LUA_NOREF */
     bool fire_and_forget;
 } scn_workload;
 

@@ -256,7 +256,7 @@ static int workload_items(scn_scenario *s, scn_workload *w, int line, char *err,
 /* Reads the table workload(p) returned (on top of the stack). */
 static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t errlen)
 {
-    static const char *const fields[] = {"items", "stages", "stop", "initializer",
+    static const char *const fields[] = {"items", "stages", "stop", "observe", "initializer",
                                          "fire_and_forget", NULL};
     lua_State *L = s->L;
     int line = scn_line_of_key(s, "workload", 1), t = lua_gettop(L);
@@ -273,7 +273,7 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
             known = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), fields[i]) == 0;
         if (!known) {
             snprintf(err, errlen, "%s:%d: workload: unknown field '%s' (fields: items, stages, "
-                     "stop, initializer, fire_and_forget)", s->path, line,
+                     "stop, observe, initializer, fire_and_forget)", s->path, line,
                      luaL_tolstring(L, -1, NULL));
             return -1;
         }
@@ -311,6 +311,13 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
                  line);
         return -1;
     }
+    if ((type = lua_getfield(L, t, "observe")) == LUA_TFUNCTION) {
+        w->observe_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else if (type != LUA_TNIL) {
+        snprintf(err, errlen, "%s:%d: workload: observe must be a function(result, item, error)",
+                 s->path, line);
+        return -1;
+    }
     if (lua_getfield(L, t, "initializer") != LUA_TNIL &&
         task_name(s, -1, "initializer", &w->initializer, err, errlen) != 0)
         return -1;
@@ -325,6 +332,7 @@ int scn_workload_eval(scn_scenario *s, const scn_params *p, scn_workload *w, cha
     memset(w, 0, sizeof *w);
     msgpack_sbuffer_init(&w->items);
     w->stop_ref = LUA_NOREF;
+    w->observe_ref = LUA_NOREF;
     scn_lock();
     int top = lua_gettop(s->L);
     scn_push_field(s, "workload");
@@ -350,13 +358,15 @@ void scn_workload_free(scn_scenario *s, scn_workload *w)
     for (int i = 0; i < w->nstages; i++)
         free(w->stages[i]);
     free(w->initializer);
-    if (w->stop_ref != LUA_NOREF) {
-        scn_lock();
+    scn_lock();
+    if (w->stop_ref != LUA_NOREF)
         luaL_unref(s->L, LUA_REGISTRYINDEX, w->stop_ref);
-        scn_unlock();
-    }
+    if (w->observe_ref != LUA_NOREF)
+        luaL_unref(s->L, LUA_REGISTRYINDEX, w->observe_ref);
+    scn_unlock();
     memset(w, 0, sizeof *w);
     w->stop_ref = LUA_NOREF;
+    w->observe_ref = LUA_NOREF;
 }
 
 /* ---- model and hooks --------------------------------------------------------- */

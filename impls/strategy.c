@@ -229,6 +229,8 @@ bool strat_final(const strat_workload *w, strat_outcome *out, int status,
 {
     bool answer = false;
     pthread_mutex_lock(&strat_lock);
+    if (w->observe)
+        w->observe(w->observe_ctx, status, status == POOL_OK ? value : NULL, error, item);
     out->results++;
     if (status != POOL_OK) {
         if (out->errors++ == 0)

@@ -39,6 +39,12 @@
  * threads at once (strat_stop_check serializes the calls). */
 typedef bool (*strat_stop_fn)(void *ctx, const msgpack_object *result, size_t item);
 
+/* An observer: told of every final result (status POOL_OK with its value,
+ * or an error status with its message), serialized like the stop rule. It
+ * changes nothing about the run: a scenario uses it to see the values. */
+typedef void (*strat_observe_fn)(void *ctx, int status, const msgpack_object *result,
+                                 const char *error, size_t item);
+
 typedef struct strat_workload {
     /* The pool. */
     int workers;
@@ -57,6 +63,10 @@ typedef struct strat_workload {
     /* Early stop, optional. */
     strat_stop_fn stop;
     void *stop_ctx;
+
+    /* Watching every final result, optional. */
+    strat_observe_fn observe;
+    void *observe_ctx;
 
     /* Optional: errors the strategy may leave unobserved (fire and forget).
      * When true, async strategies free handles without get() and count the

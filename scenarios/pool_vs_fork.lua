@@ -6,15 +6,15 @@
 -- apply_async per item) and through process_per_task, which forks a process
 -- for each task, reads its result from a pipe and waits for it.
 
--- A tap on the results: each task returns the pid that ran it, and the stop
--- rule (which never stops) counts the distinct pids of each repeat. One
+-- Each task returns the pid that ran it, and the workload's observe hook (in
+-- the parent) counts the distinct pids of each repeat. One
 -- recorder per workload(p) call; it joins the list when it first sees a
 -- result, so the list is in the order the variants ran.
 local recorders = {}
 
 local function new_recorder(n)
   local rec = {pids = {}, distinct = 0, seen = 0, last = 0, used = false}
-  rec.stop = function(pid, item)
+  rec.observe = function(pid, item)
     if not rec.used then
       rec.used = true
       recorders[#recorders + 1] = rec
@@ -27,7 +27,6 @@ local function new_recorder(n)
     if rec.seen == n then -- a repeat is over: keep its count
       rec.last, rec.pids, rec.distinct, rec.seen = rec.distinct, {}, 0, 0
     end
-    return false
   end
   return rec
 end
@@ -47,8 +46,7 @@ cost of a fork is the machine's (and grows with the parent's memory), so
 there is no model; the checks are a ratio (at least 5x) and the process
 counts: process_per_task uses n processes, one per task, the pool at most
 `workers`. Pool start-up is measured apart (startup_s) and is not in the wall
-time. The pids come back through a stop rule that never stops (a tap on the
-results), so map_async's note about stopping does not apply. Quick runs use
+time. The pids come back through the workload's observe hook. Quick runs use
 n = 500 too: the run takes a third of a second, and a smaller n would leave
 the pool's few milliseconds at the mercy of one scheduling delay. Document 004 gives no figure. CPython 3.11 on a 2-core machine
 (PHENOMENA.md), 500 trivial tasks: Process per task 0.839 s, Pool(4).map
@@ -60,7 +58,7 @@ the pool's few milliseconds at the mercy of one scheduling delay. Document 004 g
                  doc = "map_async chunk size (1 as CPython's run; 0: ceil(n/(4*workers)))"},
   },
   workload = function(p)
-    return {items = p.n, stages = {"getpid"}, stop = new_recorder(p.n).stop}
+    return {items = p.n, stages = {"getpid"}, observe = new_recorder(p.n).observe}
   end,
   impls = {"map_async", "merged", "process_per_task"},
   checks = function(r, p, check)

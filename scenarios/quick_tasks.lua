@@ -7,15 +7,15 @@
 -- is fixed: the split depends on the start-up race, so this scenario reports
 -- it, over --repeat N runs, and checks only that every task ran.
 
--- Per-repeat records, filled by the stop rule (in the parent) and read by
+-- Per-repeat records, filled by the observe hook (in the parent) and read by
 -- checks and done. workload(p) makes a recorder each time it is called (the
 -- harness may call it more than once); a recorder joins the list when its
--- stop rule first runs, and recorder_of finds a variant's by its task_ms.
+-- observe hook first runs, and recorder_of finds a variant's by its task_ms.
 local recorders = {}
 
 local function new_recorder(n, task_ms)
   local rec = {n = n, task_ms = task_ms, repeats = {}, cur = {}, seen = 0, used = false}
-  rec.stop = function(pid, item)
+  rec.observe = function(pid, item)
     if not rec.used then
       rec.used = true
       recorders[#recorders + 1] = rec
@@ -29,7 +29,6 @@ local function new_recorder(n, task_ms)
       rec.repeats[#rec.repeats + 1] = counts
       rec.cur, rec.seen = {}, 0
     end
-    return false -- never stop: the rule is only a tap on the results
   end
   return rec
 end
@@ -58,9 +57,8 @@ return {
   doc = [[Phenomenon P8. n near-zero tasks go through map_async on `workers`
 processes (document 003's starmap; the default chunksize is ceil(16/16) = 1,
 so one message per task). Each task returns the pid that ran it (the
-built-in getpid, as cheap as square), and the stop rule, which never stops,
-counts them per repeat (so map_async's note about stopping is beside the
-point here). A task takes microseconds, far less than a worker takes to wake
+built-in getpid, as cheap as square), and the observe hook counts them per
+repeat. A task takes microseconds, far less than a worker takes to wake
 up, so whoever reads the queue first takes most of them: the per-worker
 counts depend on the start-up race. There is no fixed expectation: the report
 shows the counts of each repeat (run with --repeat 10 to see the spread) and
@@ -81,7 +79,7 @@ one worker, rarely 2. CPython 3.11 on a 2-core machine (PHENOMENA.md):
   },
   workload = function(p)
     local rec = new_recorder(p.n, p.task_ms)
-    return {items = p.n, stages = {p.task_ms > 0 and "nap" or "getpid"}, stop = rec.stop}
+    return {items = p.n, stages = {p.task_ms > 0 and "nap" or "getpid"}, observe = rec.observe}
   end,
   impls = {"map_async",
            {impl = "map_async", label = "map_async_slow", set = {task_ms = 20}}},
