@@ -252,6 +252,9 @@ check "a parameter without a default: its line" \
 run show "$SC/bad_strategy.lua"
 check "show reports a bad scenario the same way" fails_with 2 "$SC/bad_strategy.lua:7: unknown strategy"
 
+run run "$SC/observe.lua" --quick
+check "observe sees every value and every error" exits_with 0 "checks: 2 of 2 passed"
+
 # ---- the real scenario ---------------------------------------------------------------------
 
 run run scenarios/serialized_get.lua --quick
