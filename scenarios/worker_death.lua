@@ -1,0 +1,121 @@
+-- worker_death.lua: a worker dies mid-task: only the job it held fails, with an error naming it; the pool replaces it and the run ends.
+--
+-- No document shows this; CPython's own bug tracker does. When a Pool
+-- worker dies in the middle of a task (killed by the OOM killer, a crash in
+-- a C extension, os._exit), CPython's Pool starts a new worker but never
+-- fails the task the dead one held: get() waits forever (gh-66587).
+-- ProcessPoolExecutor does the opposite: it marks the whole executor broken
+-- and fails every pending future with BrokenProcessPool. The engine knows
+-- which worker holds which task, so it fails exactly that job, says which
+-- worker died and how, replaces the worker, and the run goes on.
+
+-- Which items came back well, per variant (the `tag` parameter, set by each
+-- variant): the stop rule, which never stops, is a tap on the results.
+local seen = {}
+
+local LABELS = {"async_get_after", "async_get_after_kill", "map_async", "imap", "executor_submit"}
+
+return {
+  name = "worker_death",
+  -- No document covers P16; 002 is the closest (the pool's APIs and their errors).
+  source = "002_2fab88b10910dd43.txt",
+  summary = "a worker dies mid-task: only the job it held fails, the pool replaces it, the run ends",
+  doc = [[Phenomenon P16. No document covers it: this scenario names document
+002, the closest (Pool's APIs and how their errors surface), for want of a
+better one. n tasks of t_ms on `workers` processes; the task of item k ends
+its worker at once with pb.exit(exit_code) (_exit, as os._exit or a crash
+would), or, with signal > 0, has it killed by that signal (kill -SIGNAL pid
+through os.execute, as the OOM killer would: the *_kill variant, signal 9).
+PHENOMENA.md: "CPython's Pool waits forever (bug tracker gh-66587);
+ProcessPoolExecutor fails every pending future (BrokenProcessPool)". The
+model here (PHENOMENA.md): poolbench fails exactly the jobs the dead worker
+held, replaces it and goes on. So async_get_after, imap and executor_submit
+(one job per item) end with n results of which exactly one is an error, whose
+message names the worker, its pid and its exit status or signal;
+executor_submit keeps every other future (where CPython would break them
+all). map_async is one job: the chunk holding item k fails, and with it the
+whole map (every item an error, the message naming the worker), as a map
+fails on any error (P10). Every strategy: worker_deaths >= 1, workers_started
+> workers (the dead one was replaced), and the run ends in about its model's
+time, ceil(n/w)*t_ms (checked with a generous margin: a hang would be far
+over it).]],
+  params = {
+    n         = {default = 40, quick = 12, min = 2, max = 100000, doc = "tasks"},
+    workers   = {default = 4,  quick = 2,  min = 1, max = 64, doc = "pool processes"},
+    t_ms      = {default = 50, quick = 20, min = 0, max = 10000, doc = "each task (a sleep), ms"},
+    k         = {default = 5,  quick = 3,  min = 1, max = 100000, doc = "the item whose worker dies"},
+    exit_code = {default = 7,  quick = 7,  min = 1, max = 255, doc = "the dying worker's exit status"},
+    signal    = {default = 0,  quick = 0,  min = 0, max = 64,
+                 doc = "0: exit with exit_code; else killed by this signal (the *_kill variant: 9)"},
+    tag       = {default = 1,  quick = 1,  min = 1, max = 5,
+                 doc = "which record the results go to (set by each variant)"},
+  },
+  tasks = {
+    mortal = function(x)
+      if x == P.k then
+        if P.signal > 0 then
+          os.execute(string.format("kill -%d %d", P.signal, pb.pid()))
+          pb.sleep(10) -- the signal is on its way; never returns from here
+        end
+        pb.exit(P.exit_code)
+      end
+      pb.sleep(P.t_ms / 1000)
+      return x
+    end,
+  },
+  workload = function(p)
+    local ok = {}
+    seen[p.tag] = ok
+    -- map_async (tag 3) gets no tap: its map fails whole, so no value comes
+    -- back, and a stop rule would only add a note about stopping.
+    local tap = p.tag ~= 3 and function(v, item) ok[item] = true return false end or nil
+    return {items = p.n, stages = {"mortal"}, stop = tap}
+  end,
+  impls = {
+    {impl = "async_get_after", label = "async_get_after", set = {tag = 1}},
+    {impl = "async_get_after", label = "async_get_after_kill", set = {tag = 2, signal = 9}},
+    {impl = "map_async", label = "map_async", set = {tag = 3}},
+    {impl = "imap", label = "imap", set = {tag = 4}},
+    {impl = "executor_submit", label = "executor_submit", set = {tag = 5}},
+  },
+  model = {
+    async_get_after = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
+    map_async       = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
+    imap            = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
+    executor_submit = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
+  },
+  checks = function(r, p, check)
+    for _, label in ipairs(LABELS) do local _ = r[label] end -- all present, or skip here
+    for _, label in ipairs(LABELS) do
+      local x = r[label]
+      local ok = seen[x.params.tag] or {}
+      local good, missing = 0, {}
+      for i = 1, p.n do
+        if ok[i] then good = good + 1 else missing[#missing + 1] = i end
+      end
+      local e = (x.first_error or ""):match("[^\n]*")
+      local how = x.params.signal > 0 and ("killed by signal " .. x.params.signal)
+                  or ("exited with status " .. x.params.exit_code)
+      if label == "map_async" then
+        check("map_async: the chunk with item k failed, and with it the whole map",
+              x.results == p.n and x.errors == p.n and good == 0,
+              string.format("%d results, %d errors, %d values", x.results, x.errors, good))
+      else
+        check(label .. ": only the job the dead worker held failed (item k)",
+              x.results == p.n and x.errors == 1 and good == p.n - 1 and missing[1] == p.k,
+              string.format("%d results, %d errors; %d items came back, missing: %s (k = %d)",
+                            x.results, x.errors, good, table.concat(missing, " "), p.k))
+      end
+      check(label .. ": the error names the worker, its pid and how it ended",
+            e:find("worker") ~= nil and e:find("pid %d+") ~= nil and e:find(how, 1, true) ~= nil,
+            e ~= "" and e or "no error")
+      check(label .. ": the worker died and was replaced",
+            x.worker_deaths >= 1 and x.workers_started > p.workers,
+            string.format("%d deaths, %d workers started for %d", x.worker_deaths,
+                          x.workers_started, p.workers))
+      check(label .. ": the run ended (no hang: within 2x its model + 0.5 s)",
+            x.wall_s <= 2 * x.model_s + 0.5,
+            string.format("%.3f s, model %.3f s", x.wall_s, x.model_s))
+    end
+  end,
+}
