@@ -574,20 +574,25 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
         pool_panic("handle_frame: out of memory");
     memcpy(c->raw, data, len);
     c->trace_first = SIZE_MAX;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    /* The zone lives as long as the result does. msgpack_unpack_next would
+     * make one of msgpack-c's default 8 KiB chunks per frame, which 10 000
+     * pending apply results would pay each; msgpack_unpack takes a zone
+     * sized to the frame instead (about 6 object bytes per packed byte; it
+     * grows if that is not enough). */
+    msgpack_object frame;
     size_t off = 0;
-    if (msgpack_unpack_next(&u, c->raw, len, &off) != MSGPACK_UNPACK_SUCCESS)
+    c->zone = msgpack_zone_new(256 + 6 * (size_t)len);
+    if (c->zone == NULL)
+        pool_panic("handle_frame: out of memory");
+    if (msgpack_unpack(c->raw, len, &off, c->zone, &frame) != MSGPACK_UNPACK_SUCCESS)
         pool_panic("handle_frame: unreadable frame from worker slot %d", slot);
-    if (u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 5)
+    if (frame.type != MSGPACK_OBJECT_ARRAY || frame.via.array.size != 5)
         pool_panic("handle_frame: malformed frame from worker slot %d", slot);
-    const msgpack_object *f = u.data.via.array.ptr;
+    const msgpack_object *f = frame.via.array.ptr;
     bool initfail = f[0].via.i64 == POOL_FRAME_INITFAIL;
-    const msgpack_object_array *items = initfail ? NULL : frame_items(&u.data);
+    const msgpack_object_array *items = initfail ? NULL : frame_items(&frame);
     if (!initfail && items == NULL)
         pool_panic("handle_frame: malformed frame from worker slot %d", slot);
-    c->zone = msgpack_unpacked_release_zone(&u);
-    msgpack_unpacked_destroy(&u);
 
     if (initfail) {
         char msg[600];

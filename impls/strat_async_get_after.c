@@ -106,7 +106,11 @@ static int sga_run(const strat_workload *w, strat_outcome *out)
 
     if (w->fire_and_forget) {
         sga_fire_and_forget(p, w, out, &items, &args);
-        strat_pool_finish(p, out, false); /* close + join: the only wait there is */
+        /* close + join are the only wait there is: the clock stops after them. */
+        pool_close(p);
+        pool_join(p);
+        out->wall_s = pool_now() - out->t0;
+        strat_pool_finish(p, out, false);
         msgpack_sbuffer_destroy(&args);
         strat_items_close(&items);
         return 0;

@@ -150,8 +150,10 @@ typedef struct strat_items {
  * out->startup_s and setting out->t0. NULL on failure, with
  * out->first_error set and nothing left open. items may be NULL. */
 pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items);
-/* Stops the clock (wall_s), closes or terminates the pool, joins it, copies
- * its stats and trace into out, destroys it. */
+/* Stops the clock (wall_s, unless the strategy set it: at its last result,
+ * or after join when it waits for nothing else), closes or terminates the
+ * pool, joins it (again harmless), copies its stats and trace into out,
+ * destroys it. */
 void strat_pool_finish(pool *p, strat_outcome *out, bool terminate);
 
 int strat_items_open(strat_items *it, const strat_workload *w);
