@@ -261,5 +261,12 @@ run run scenarios/serialized_get.lua --quick
 check "scenarios/serialized_get.lua --quick passes its checks" \
     exits_with 0 "PASS  get-in-loop at least 1.6x slower than merged"
 
+# Every real scenario, quick: each reproduces its phenomenon or the run fails.
+for f in scenarios/*.lua; do
+    [ "$f" = scenarios/serialized_get.lua ] && continue
+    run run "$f" --quick
+    check "$f --quick passes its checks" exits_with 0 "checks: "
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
