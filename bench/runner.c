@@ -245,9 +245,17 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
             return -1;
         }
     }
+    /* A name that is a label selects that variant alone; a strategy name
+     * that is no label selects every variant of that strategy. */
     for (int i = 0; i < s->nvariants; i++) {
         const scn_variant *v = &s->variants[i];
-        if (o->impls == NULL || in_list(o->impls, v->label) || in_list(o->impls, v->impl->name))
+        bool by_strategy = false;
+        if (o->impls && in_list(o->impls, v->impl->name)) {
+            by_strategy = true;
+            for (int j = 0; j < s->nvariants && by_strategy; j++)
+                by_strategy = strcmp(s->variants[j].label, v->impl->name) != 0;
+        }
+        if (o->impls == NULL || in_list(o->impls, v->label) || by_strategy)
             r->selected[r->nselected++] = v;
     }
     return 0;
