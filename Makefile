@@ -7,7 +7,11 @@
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan       the tests under ThreadSanitizer
 #   make valgrind   the engine tests under valgrind (leaks, bad reads)
-#   make run        build, then `build/poolbench run` every scenarios/*.lua
+#   make run        the main job: build, run every scenarios/*.lua once with its
+#                   defaults (printing each table), then draw every figure
+#   make plots      the same runs and figures: plots/out/*.png and *.svg,
+#                   PNG copies in docs/img/ (plots/data.sh, then plots/draw.sh)
+#   make figures    only redraw the figures from the data of the last make plots
 #   make bench      the overhead benchmark (figures, not pass/fail)
 #   make clean
 #
@@ -16,9 +20,11 @@
 # variant is built from the same rules.
 
 # Debian packages the project needs. pkg-config finds the libraries' flags.
-# jq parses poolbench's JSON back in the command-line tests (tests/test_cli.sh).
+# jq parses poolbench's JSON back in the command-line tests (tests/test_cli.sh)
+# and turns it into the figures' data (plots/data.sh); gnuplot-nox draws the
+# figures (PNG through cairo, and SVG) without X.
 DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
-            libcmocka-dev valgrind jq
+            libcmocka-dev valgrind jq gnuplot-nox
 PKG_LIBS := msgpack lua5.4 jansson
 
 BUILD   ?= build
@@ -41,7 +47,8 @@ LIBSTRAT   := $(BUILD)/libstrat.a
 # The harness: the Lua value glue, scenario loading, the runner and the
 # reporters, one library shared by the poolbench command and the tests.
 HARNESS_SRC := bench/lua_values.c bench/scenario.c bench/scenario_schema.c \
-               bench/scenario_eval.c bench/runner.c bench/runner_checks.c bench/report.c
+               bench/scenario_eval.c bench/runner.c bench/runner_checks.c bench/report.c \
+               bench/lab_table.c bench/lab.c
 HARNESS_OBJ := $(patsubst bench/%.c,$(BUILD)/bench/%.o,$(HARNESS_SRC))
 LIBBENCH    := $(BUILD)/libbench.a
 POOLBENCH   := $(BUILD)/poolbench
@@ -50,7 +57,7 @@ TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
-.PHONY: all build deps test check sanitize tsan valgrind run bench clean
+.PHONY: all build deps test check sanitize tsan valgrind run plots figures bench clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
 .SECONDARY:
@@ -117,19 +124,26 @@ $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
 test: deps
 	@$(MAKE) --no-print-directory check
 
-# The cmocka cases first, then the command-line tests, which run the
-# poolbench binary of this build (so `make sanitize` tests the ASan one).
-# Both always run, so that one failing suite does not hide the other.
+# The cmocka cases first, then the command-line tests and the plot
+# pipeline's quick run (data.sh QUICK=1, then every gnuplot script), which
+# run the poolbench binary of this build (so `make sanitize` tests the ASan
+# one). All always run, so that one failing suite does not hide another.
 check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
-	tests/test_cli.sh $(POOLBENCH) || rc=1; exit $$rc
+	tests/test_cli.sh $(POOLBENCH) || rc=1; \
+	tests/test_plots.sh $(POOLBENCH) || rc=1; exit $$rc
 
+# Under a sanitizer, timings and memory are not the program's own, so the
+# scenarios' phenomenon checks may fail (SANITIZED tells the test scripts to
+# accept that); what must not happen is a sanitizer report, which exits 99.
 sanitize: deps
-	@$(MAKE) --no-print-directory check BUILD=build/asan OPT=-O1 \
+	@SANITIZED=1 ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=halt_on_error=1 \
+	  $(MAKE) --no-print-directory check BUILD=build/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
 tsan: deps
-	@$(MAKE) --no-print-directory check BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread"
+	@SANITIZED=1 TSAN_OPTIONS="exitcode=99 halt_on_error=1" \
+	  $(MAKE) --no-print-directory check BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread"
 
 # valgrind follows the test process only: workers are forked children that
 # _exit() without freeing, which is not a leak of the pool's.
@@ -138,13 +152,22 @@ valgrind: deps
 	VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
 	  tests/run_cases.sh $(filter $(BUILD)/tests/test_pool_%,$(TEST_BIN))
 
-# Every scenario, each with its default parameters; all of them run even
-# if one fails, and the target fails if any did.
-run: all
-	@rc=0; for f in scenarios/*.lua; do \
-	  echo "==> $(POOLBENCH) run $$f"; \
-	  $(POOLBENCH) run $$f || rc=1; echo; \
-	done; exit $$rc
+# The main job is `make plots`: every scenario runs once, so `make run`
+# does not run them a second time for the figures.
+run: plots
+
+# plots/data.sh runs every scenario once with its defaults (--repeat 5),
+# printing each table as it goes and keeping its JSON, CSV and trace, plus
+# the two sweeps (chunksize, n) the figures need; plots/draw.sh then runs
+# every plots/*.gp and copies the PNGs into docs/img/. A scenario whose
+# checks fail still gets its figures; the target fails at the end if any did.
+plots: all
+	@rc=0; POOLBENCH=$(POOLBENCH) plots/data.sh || rc=1; \
+	plots/draw.sh --copy docs/img || rc=1; exit $$rc
+
+# Redraws from plots/out/data/ without running anything (after editing a .gp).
+figures:
+	plots/draw.sh --copy docs/img
 
 bench: all
 	$(BENCH_BIN)

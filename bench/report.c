@@ -59,7 +59,13 @@ void rep_echo(FILE *f, const run_report *r)
     }
     fprintf(f, "ARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
     fprintf(f, "figures measured on this machine (%d cores, %s); model = the scenario's "
-            "prediction\n\n", r->cores, r->os);
+            "prediction\n", r->cores, r->os);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* Honest figures: a sanitized build is several times slower, and ASan's
+     * quarantine keeps freed memory, so no check on them means much. */
+    fprintf(f, "built with a sanitizer: timings and memory are the sanitizer's, not poolbench's\n");
+#endif
+    fputc('\n', f);
 }
 
 /* ---- the table --------------------------------------------------------------- */

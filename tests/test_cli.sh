@@ -257,15 +257,25 @@ check "observe sees every value and every error" exits_with 0 "checks: 2 of 2 pa
 
 # ---- the real scenario ---------------------------------------------------------------------
 
-run run scenarios/serialized_get.lua --quick
-check "scenarios/serialized_get.lua --quick passes its checks" \
-    exits_with 0 "PASS  get-in-loop at least 1.6x slower than merged"
+if [ -z "${SANITIZED:-}" ]; then
+    run run scenarios/serialized_get.lua --quick
+    check "scenarios/serialized_get.lua --quick passes its checks" \
+        exits_with 0 "PASS  get-in-loop at least 1.6x slower than merged"
+fi
 
 # Every real scenario, quick: each reproduces its phenomenon or the run fails.
+# Under a sanitizer (SANITIZED=1, from make sanitize / make tsan) timings and
+# memory are the sanitizer's, so a failed phenomenon check (exit 1) is
+# accepted there; a crash, a usage error or a sanitizer report (exit 99) is not.
 for f in scenarios/*.lua; do
-    [ "$f" = scenarios/serialized_get.lua ] && continue
+    [ "$f" = scenarios/serialized_get.lua ] && [ -z "${SANITIZED:-}" ] && continue
     run run "$f" --quick
-    check "$f --quick passes its checks" exits_with 0 "checks: "
+    if [ -n "${SANITIZED:-}" ]; then
+        check "$f --quick runs to the end (sanitized: checks not judged)" eval \
+            '[ "$rc" -eq 0 -o "$rc" -eq 1 ] && out_has "checks: "'
+    else
+        check "$f --quick passes its checks" exits_with 0 "checks: "
+    fi
 done
 
 echo "$passed passed, $failed failed"
