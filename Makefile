@@ -124,13 +124,15 @@ $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
 test: deps
 	@$(MAKE) --no-print-directory check
 
-# The cmocka cases first, then the command-line tests and the plot
-# pipeline's quick run (data.sh QUICK=1, then every gnuplot script), which
+# The cmocka cases first, then the command-line tests, the labs' (every lab
+# renders, every command docs/labs/ gives runs) and the plot pipeline's
+# quick run (data.sh QUICK=1, then every gnuplot script), which
 # run the poolbench binary of this build (so `make sanitize` tests the ASan
 # one). All always run, so that one failing suite does not hide another.
 check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
 	tests/test_cli.sh $(POOLBENCH) || rc=1; \
+	tests/test_labs.sh $(POOLBENCH) || rc=1; \
 	tests/test_plots.sh $(POOLBENCH) || rc=1; exit $$rc
 
 # Under a sanitizer, timings and memory are not the program's own, so the

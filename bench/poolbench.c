@@ -4,6 +4,7 @@
  *   poolbench list                  the scenarios and the strategies
  *   poolbench show FILE             a scenario: doc, parameters, predictions
  *   poolbench run FILE [options]    run it, print the table and the checks
+ *   poolbench lab [NAME [--seed N] [-c]]   a scenario as a classroom lab (lab.c)
  *
  * Exit status: 0 when every check holds, 1 when a check fails, 2 for bad
  * usage or a bad scenario (then the message is "file:line: message").
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lab.h"
 #include "report.h"
 #include "runner.h"
 #include "scenario.h"
@@ -36,6 +38,7 @@ static const char usage_text[] =
     "       poolbench show FILE\n"
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F]\n"
+    "       poolbench lab [NAME [--seed N] [-c [--no-run]]]\n"
     "       poolbench --help | --version\n";
 
 static const char help_text[] =
@@ -51,6 +54,12 @@ static const char help_text[] =
     "                   and the model's predictions; runs nothing\n"
     "  run FILE         runs each strategy of the scenario, prints every parameter,\n"
     "                   a table and the checks\n"
+    "  lab              the classroom labs (scenarios with a lab table), in course order\n"
+    "  lab NAME         a lab's setting, with numbers drawn from --seed N (echoed; from\n"
+    "                   the clock without it), and its questions; -c adds the model's\n"
+    "                   answers, runs the scenario with those numbers and puts each\n"
+    "                   prediction beside its measurement; -c --no-run: the answers\n"
+    "                   alone, an answer key (docs/labs/README.md)\n"
     "\n"
     "options of run:\n"
     "  --impl a,b       only these strategies (labels or strategy names)\n"
@@ -385,5 +394,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc, argv);
+    if (strcmp(cmd, "lab") == 0) { /* lab.c; it finds labs where list finds scenarios */
+        char dir[PATH_MAX];
+        scenarios_dir(dir, sizeof dir);
+        return lab_main(argc, argv, dir);
+    }
     return usage_error("unknown command '%s'", cmd);
 }

@@ -132,6 +132,10 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
 int run_checks(run_report *r, char *err, size_t errlen);
 int run_done(run_report *r, char *err, size_t errlen);
 
+/* Pushes the table checks(r, ...) receives: r[label] for every result, and
+ * a marker error for a label --impl left out (caller holds scn_lock). */
+void run_push_results(run_report *r);
+
 /* 0 when every check held and every strategy ran, else 1. */
 int run_exit_status(const run_report *r);
 

@@ -134,8 +134,9 @@ static int missing_label(lua_State *L)
     return 0;
 }
 
-/* Pushes r: {label = result}, with the marker for labels not run. */
-static void push_results(run_report *r)
+/* Pushes r: {label = result}, with the marker for labels not run. Also
+ * what a lab's measure functions read (lab.c), so they see what checks see. */
+void run_push_results(run_report *r)
 {
     lua_State *L = r->s->L;
     lua_createtable(L, 0, r->nresults);
@@ -158,7 +159,7 @@ int run_checks(run_report *r, char *err, size_t errlen)
     scn_lock();
     int top = lua_gettop(L);
     if (scn_push_field(s, "checks") == LUA_TFUNCTION) {
-        push_results(r);
+        run_push_results(r);
         scn_push_params(s, &r->p);
         lua_pushlightuserdata(L, r);
         lua_pushcclosure(L, check_fn, 1);

@@ -360,7 +360,7 @@ int scn_schema(lua_State *L)
 {
     static const char *const fields[] = {
         "name", "source", "summary", "doc", "params", "tasks", "workload",
-        "impls", "model", "checks", "setup", "done", NULL,
+        "impls", "model", "checks", "setup", "done", "lab", NULL,
     };
     scn_scenario *s = lua_touserdata(L, 1);
     const int t = 2;
@@ -371,6 +371,10 @@ int scn_schema(lua_State *L)
     need_type(L, s, t, "checks", LUA_TFUNCTION, false);
     need_type(L, s, t, "setup", LUA_TFUNCTION, false);
     need_type(L, s, t, "done", LUA_TFUNCTION, false);
+    /* A classroom lab (docs/lua-api.md, "Labs"): only its type here; lab_table.c
+     * reads the rest when `poolbench lab` opens it, with the same
+     * file:line messages. */
+    need_type(L, s, t, "lab", LUA_TTABLE, false);
     const char *str[4] = {
         opt_string(L, s, t, "name", 0), opt_string(L, s, t, "source", 0),
         opt_string(L, s, t, "summary", 0), opt_string(L, s, t, "doc", 0),

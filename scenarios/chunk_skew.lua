@@ -60,6 +60,48 @@ core count.]],
   -- One model for the three (a label without its own model uses its
   -- strategy's): schedule(p) above, the busiest worker's time.
   model = {map_async = function(p) return schedule(p).makespan end},
+  -- The classroom lab: `poolbench lab chunk_skew` (docs/labs/05-chunk_skew.md).
+  lab = {
+    title = "chunk skew: the largest chunk sets the time",
+    order = 5,
+    vary = {n = {12, 24}, chunksize = {4, 14}, workers = {2, 3}, task_ms = {20, 50, 10}},
+    where = function(p) return p.chunksize < p.n end, -- at least two chunks
+    questions = {
+      {ask = "map_async cuts %n tasks of %task_ms ms into chunks of %chunksize; a chunk runs "
+             .. "on one worker from its first task to its last. On %workers workers, how many "
+             .. "tasks does the busiest worker run?",
+       answer = function(p) return schedule(p).counts[1] end,
+       measure = function(r)
+         local most = 0
+         for _, w in ipairs(r.map_async.per_worker) do most = math.max(most, w.tasks) end
+         return most
+       end},
+      {ask = "How long does the map take?",
+       answer = function(p) return schedule(p).makespan end, unit = "s", measure = "map_async"},
+      {ask = "map_async_w3 runs the same map on 3 workers. How long?",
+       answer = function(p)
+         return schedule({n = p.n, chunksize = p.chunksize, workers = 3,
+                          task_ms = p.task_ms}).makespan
+       end,
+       unit = "s", measure = "map_async_w3"},
+      {ask = "map_async_default uses CPython's default chunksize, ceil(n/(4*workers)), on "
+             .. "%workers workers. How long?",
+       answer = function(p)
+         return schedule({n = p.n, chunksize = 0, workers = p.workers,
+                          task_ms = p.task_ms}).makespan
+       end,
+       unit = "s", measure = "map_async_default"},
+    },
+    explain = [[A chunk is one message: the worker that takes it runs all of its
+tasks, so the time is the busiest worker's, (its tasks)*t, not n*t/w. The
+chunks of %chunksize go, in order, to whichever worker frees first; when the
+chunks are few and unequal, one worker gets the long one while the others
+finish early and wait, and a worker beyond the number of chunks gets nothing
+at all: more workers do not help. CPython's default, ceil(n/(4*w)), makes
+about four chunks per worker, small enough to even out. Document 003 reads
+this rule out of pool.py: 16 tasks in chunks of 14 run as 14 + 2, on 2
+workers or 3.]],
+  },
   checks = function(r, p, check)
     local function counts(x)
       local c = {}

@@ -83,6 +83,51 @@ core count.]],
     async_get_after_long   = function(p) return p.k_long * p.task_ms / 1000 / p.workers end,
     producer_consumer_long = function(p) return p.k_long * p.task_ms / 1000 / p.workers end,
   },
+  -- The classroom lab: `poolbench lab early_stop` (docs/labs/07-early_stop.md). The
+  -- long input is fixed at 200000 tasks with the hit at 200: long enough for
+  -- P5, short enough for a lab (the default's 600000 pending jobs take 300 MB).
+  lab = {
+    title = "early termination: when can each API see the answer?",
+    order = 7,
+    vary = {n = {2000, 6000, 1000}, k = {300, 1000, 100}, workers = {5, 10},
+            n_long = {200000, 200000}, k_long = {200, 200}},
+    where = function(p) return 3 * p.k <= p.n end,
+    questions = {
+      {ask = "%n tasks of %task_ms ms on %workers workers; the task of item %k returns True, "
+             .. "the others False. Collect every result, then check (map_async): when do you "
+             .. "know the answer?",
+       answer = function(p) return p.n * p.task_ms / 1000 / p.workers end,
+       unit = "s", measure = "map_async"},
+      {ask = "How many tasks does map_async run?",
+       answer = function(p) return p.n end, measure = "map_async.tasks_run"},
+      {ask = "Submit every task, then check the handles in order (async_get_after). A submit "
+             .. "costs about a microsecond. When is the answer seen?",
+       answer = function(p)
+         return math.max(p.n * 1e-6, p.k * p.task_ms / 1000 / p.workers)
+       end,
+       unit = "s", measure = "async_get_after.answer_s"},
+      {ask = "Now %n_long tasks with the hit at item %k_long. When does submit-all-then-check "
+             .. "see the answer?",
+       answer = function(p)
+         return math.max(p.n_long * 1e-6, p.k_long * p.task_ms / 1000 / p.workers)
+       end,
+       unit = "s", measure = "async_get_after_long.answer_s"},
+      {ask = "And a producer thread that submits while the main thread checks "
+             .. "(producer_consumer_long)?",
+       answer = function(p) return p.k_long * p.task_ms / 1000 / p.workers end,
+       unit = "s", measure = "producer_consumer_long.answer_s"},
+    },
+    explain = [[The answer exists once item k is done: with the tasks in order
+on w workers, k*t/w = %k*%task_ms/%workers ms. Collecting every result first
+waits for all n: n*t/w, and runs every task. Checking the handles in order
+after submitting all of them sees the answer when the submit loop is over
+and item k is done: max(n*submit, k*t/w); a submit costs about a
+microsecond here, so with %n tasks the loop is over long before the answer,
+but with %n_long it is not (P5): the loop alone takes n_long microseconds,
+while a producer thread lets the consumer check as the tasks are still being
+submitted, k_long*t/w. Then terminate() stops the workers: the tasks already
+started finish or die, the rest never run.]],
+  },
   checks = function(r, p, check)
     local all = r.map_async
     check("map_async (collect all, then check) ran all n tasks",

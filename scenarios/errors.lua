@@ -67,6 +67,41 @@ whichever is larger (failing items cost no time).]],
       return math.max(p.slow_ms, math.ceil((p.n // 2) / p.workers) * p.t_ms) / 1000
     end,
   },
+  -- The classroom lab: `poolbench lab errors` (docs/labs/08-errors.md).
+  lab = {
+    title = "who sees a task's error, and when",
+    order = 8,
+    vary = {n = {8, 24, 4}, workers = {2, 4}, t_ms = {10, 30, 10}, slow_ms = {100, 300, 50}},
+    questions = {
+      {ask = "%n items on %workers workers; the task raises on every even item, sleeps "
+             .. "%t_ms ms on the odd ones and %slow_ms ms on item 1. map_async: how many of "
+             .. "the %n items come back as errors?",
+       answer = function(p) return p.n end, measure = "map_async.errors"},
+      {ask = "When does map_async report its error (the even items fail at once)?",
+       answer = function(p)
+         return math.max(p.slow_ms, math.ceil((p.n // 2) / p.workers) * p.t_ms) / 1000
+       end,
+       unit = "s", measure = "map_async"},
+      {ask = "apply_async with neither get() nor an error_callback (fire and forget): how "
+             .. "many errors does the program see?",
+       answer = function(p) return 0 end, measure = "async_get_after_forget.errors"},
+      {ask = "How many errors happened that nobody saw?",
+       answer = function(p) return p.n // 2 end,
+       measure = "async_get_after_forget.errors_unobserved"},
+      {ask = "imap: how many errors does the loop over its results see?",
+       answer = function(p) return p.n // 2 end, measure = "imap.errors"},
+    },
+    explain = [[A map is one job: its result is a list or an error, so one
+failing item fails all %n, and the map is ready only when every chunk has
+ended (no fail-fast), at max(slow, ceil((n/2)/w)*t) = max(%slow_ms,
+ceil(%n/2/%workers)*%t_ms) ms, although the first even item failed in the
+first milliseconds. apply_async keeps each item's error in its handle:
+nobody sees it unless get() or an error_callback asks (document 002: "submit
+needs add_done_callback"), so fire and forget loses all %n/2 of them
+silently; poolbench counts them as errors_unobserved. The per-item APIs
+(imap, a callback with error_callback, executor submit with result())
+see each error at its item and go on.]],
+  },
   checks = function(r, p, check)
     local evens = p.n // 2
     local m = r.map_async

@@ -37,6 +37,35 @@ result does not depend on the core count.]],
     async_get_after = function(p) return math.ceil(p.n / p.workers) * p.task_ms / 1000 end,
     apply_sync      = function(p) return p.n * p.task_ms / 1000 end,
   },
+  -- The classroom lab: `poolbench lab get_placement` (docs/labs/02-get_placement.md).
+  lab = {
+    title = "get() at once or get() after: where one call makes a pool serial",
+    order = 2,
+    vary = {n = {6, 12}, workers = {3, 6}, task_ms = {20, 60, 10}},
+    questions = {
+      {ask = "%n tasks of %task_ms ms each on a pool of %workers workers. get at once: "
+             .. "apply_async(...).get() inside the submit loop. How long does the loop take?",
+       answer = function(p) return p.n * p.task_ms / 1000 end,
+       unit = "s", measure = "async_get_loop"},
+      {ask = "get after: apply_async every task, keep the handles, call get() on them after "
+             .. "the loop. How long?",
+       answer = function(p) return math.ceil(p.n / p.workers) * p.task_ms / 1000 end,
+       unit = "s", measure = "async_get_after"},
+      {ask = "apply() in the loop (apply_sync). How long?",
+       answer = function(p) return p.n * p.task_ms / 1000 end,
+       unit = "s", measure = "apply_sync"},
+      {ask = "How many times faster is get after than get at once?",
+       answer = function(p) return p.n / math.ceil(p.n / p.workers) end,
+       measure = function(r) return r.async_get_loop.wall_s / r.async_get_after.wall_s end},
+    },
+    explain = [[get() blocks until that task's result is back, so get at once
+submits the next task only when the previous one is done: one task in flight,
+n*t = %n*%task_ms ms, however many workers wait. apply() is the same thing
+under another name. get after puts every task in the queue first; the
+%workers workers take them as they free up, ceil(n/w) rounds of t =
+ceil(%n/%workers)*%task_ms ms. The ratio is n/ceil(n/w): the pool's size when
+w divides n, less when the last round is partly idle.]],
+  },
   checks = function(r, p, check)
     local at_once, after = r.async_get_loop, r.async_get_after
     local predicted = at_once.model_s / after.model_s

@@ -40,6 +40,32 @@ time (a ratio, not a time). Document 004 states the rules without figures.]],
   model = {
     lifecycle = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
   },
+  -- The classroom lab: `poolbench lab lifecycle` (docs/labs/11-lifecycle.md).
+  lab = {
+    title = "close, join, terminate: what a pool refuses and what it drops",
+    order = 11,
+    vary = {n = {8, 16, 4}, workers = {2, 4}, t_ms = {150, 250, 50}},
+    questions = {
+      {ask = "%n tasks of %t_ms ms queued on %workers workers; join() while the pool still "
+             .. "runs. Refused? (1 yes, 0 no)",
+       answer = function(p) return 1 end, measure = "lifecycle.facts.join_before_close_refused"},
+      {ask = "close(), then join(): how many of the %n queued tasks still run?",
+       answer = function(p) return p.n end, measure = "lifecycle.facts.done_after_close"},
+      {ask = "How long does that run take, close and join included?",
+       answer = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
+       unit = "s", measure = "lifecycle"},
+      {ask = "The %n tasks again, then terminate() at once: how many jobs fail?",
+       answer = function(p) return p.n end, measure = "lifecycle.facts.terminated_jobs"},
+    },
+    explain = [[join() waits for the workers to exit, and they exit only when
+told there is no more work, so it is refused while the pool accepts work
+(CPython: ValueError("Pool is still running")). close() is that message: no
+new work is accepted, but everything queued still runs, so close + join
+waits for all %n tasks, ceil(n/w)*t = ceil(%n/%workers)*%t_ms ms.
+terminate() kills the workers: every job not finished fails with "pool
+terminated" at once, here all %n since none had a chance to finish, and it
+takes milliseconds, not the work's time.]],
+  },
   checks = function(r, p, check)
     local x = r.lifecycle
     local f = x.facts or {}

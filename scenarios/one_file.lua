@@ -11,6 +11,9 @@
 -- fork, checked and removed in the parent).
 local FILES = {}
 local WRITERS = {"callback_chain", "merged", "imap"}
+-- What the checks read back, per writer, for the lab's questions (the files
+-- themselves are gone by then: done removes them).
+local SCANS = {}
 
 -- The line of item x: its id, then line_bytes of one letter that depends on
 -- x, so that a line made of pieces of two lines is always told apart.
@@ -122,6 +125,40 @@ removed at the end.]],
     {impl = "merged", label = "merged", set = {writer = 2}},
     {impl = "imap", label = "imap", set = {writer = 3}},
   },
+  -- The classroom lab: `poolbench lab one_file` (docs/labs/09-one_file.md).
+  lab = {
+    title = "one file, many writers: whole lines from the parent, torn lines from the workers",
+    order = 9,
+    vary = {n = {50, 200, 50}, workers = {2, 4}, line_bytes = {16384, 65536, 16384}},
+    questions = {
+      {ask = "%n lines of %line_bytes bytes; the parent's callback appends each one to the "
+             .. "file (callback_chain), one callback at a time. How many lines are torn?",
+       answer = function(p) return 0 end,
+       measure = function(r) return SCANS.callback_chain and SCANS.callback_chain.torn end},
+      {ask = "merged: each of the %workers workers appends its own lines, several writes per "
+             .. "line. A line is \"id N \", %line_bytes letters and a newline. How many bytes "
+             .. "does the file hold at the end?",
+       answer = function(p)
+         local total = 0
+         for id = 1, p.n do total = total + #("id " .. id .. " ") + p.line_bytes + 1 end
+         return total
+       end,
+       unit = "bytes", measure = function(r) return SCANS.merged and SCANS.merged.size end},
+      {ask = "At most how many of merged's %n lines can be torn?",
+       answer = function(p) return p.n end,
+       measure = function(r) return SCANS.merged and SCANS.merged.torn end},
+    },
+    explain = [[O_APPEND makes each write() land whole at the end of the file,
+but a line of %line_bytes bytes leaves a process in several writes (stdio
+writes its whole blocks at once and keeps the tail until close), and
+another worker's write can land between two of them: both lines are torn.
+Nothing is lost, every byte arrives, so the size is exactly the n lines'.
+How many lines tear depends on how the %workers workers' writes interleave
+on this machine: anywhere from none to all of them, which is why the
+scenario reports the count and does not check it. The callback runs in the
+parent, one at a time (P2), so exactly one process writes, and no line is
+ever torn: document 002's advice, for a reason it does not give.]],
+  },
   checks = function(r, p, check)
     local cb = r.callback_chain
     local reps = cb.repeats or 1 -- each repeat appends its n lines again
@@ -131,6 +168,7 @@ removed at the end.]],
     total = total * reps
 
     local s = scan(FILES[1], p.n, p.line_bytes)
+    SCANS.callback_chain = s
     check("callback_chain: the parent wrote every line, none torn",
           cb.errors == 0 and s.torn == 0 and s.intact == p.n * reps,
           string.format("%d lines, %d intact, %d torn; callbacks in pid %d (parent %d)",
@@ -148,6 +186,7 @@ removed at the end.]],
       local label = WRITERS[i]
       local x = r[label]
       local d = scan(FILES[i], p.n, p.line_bytes)
+      SCANS[label] = d
       check(label .. ": every byte reached the file (appends are not lost, only interleaved)",
             x.errors == 0 and d.size == total,
             string.format("%d bytes, expected %d; %d lines read (%d written)", d.size, total,

@@ -38,6 +38,34 @@ first worker to read the queue often takes most of the chunks (P8).]],
            {impl = "executor_map", label = "executor_map_c1", set = {chunksize = 1}},
            -- 834: map_async's default for n=20000 on 6 workers, as CPython's run.
            {impl = "executor_map", label = "executor_map_c834", set = {chunksize = 834}}},
+  -- The classroom lab: `poolbench lab overhead` (docs/labs/04-overhead.md).
+  lab = {
+    title = "per-task overhead: count the messages",
+    order = 4,
+    vary = {n = {4000, 20000, 2000}, workers = {2, 8}},
+    questions = {
+      {ask = "%n trivial tasks on %workers workers through map_async, whose default chunksize "
+             .. "is ceil(n/(4*workers)). How many task messages does it send?",
+       answer = function(p) return math.ceil(p.n / math.ceil(p.n / (4 * p.workers))) end,
+       measure = "map_async.messages_sent"},
+      {ask = "imap, chunksize 1 by default. How many task messages?",
+       answer = function(p) return p.n end, measure = "imap.messages_sent"},
+      {ask = "The work costs nothing. If one message costs 10 microseconds, how long does "
+             .. "imap take?",
+       answer = function(p) return p.n * 10e-6 end, unit = "s", measure = "imap"},
+      {ask = "apply() in a loop waits for each answer before it sends the next task: a round "
+             .. "trip of about 60 microseconds. How long?",
+       answer = function(p) return p.n * 60e-6 end, unit = "s", measure = "apply_sync"},
+    },
+    explain = [[With trivial tasks the time is the API's: startup + messages *
+cost per message. map_async cuts the %n items into chunks of ceil(n/(4*w)) =
+ceil(%n/(4*%workers)) and sends one message per chunk, 4*w messages or
+fewer; imap, imap_unordered, apply_async and executor submit send one per
+task, %n. apply() also waits for each answer, so its round trips cannot
+overlap with each other or with the workers: the slowest by far. The costs
+per message (10 and 60 microseconds) are this project's machine's; the run
+shows yours, and the scenario prints them per task and per message.]],
+  },
   checks = function(r, p, check)
     local labels = {"apply_sync", "async_get_after", "callback_chain", "map_async", "imap",
                     "imap_unordered", "executor_submit", "executor_map_c1", "executor_map_c834"}

@@ -39,6 +39,46 @@ callback 0.474 s.]],
     callback_chain = function(p) return p.a_ms / 1000 + p.n * p.b_ms / 1000 end,
     map_async      = function(p) return math.ceil(p.n / p.workers) * (p.a_ms + p.b_ms) / 1000 end,
   },
+  -- The classroom lab: `poolbench lab serialized_get` (docs/labs/03-serialized_get.md).
+  lab = {
+    title = "get() inside the loop: a two-stage pipeline, three ways",
+    order = 3,
+    vary = {n = {6, 12}, workers = {2, 6}, a_ms = {20, 60, 10}, b_ms = {20, 60, 10}},
+    -- Settings where the trap shows (the loop at least twice merged's time)
+    -- and the callback model holds (the parent, running every B, is the
+    -- bottleneck, not the As): exercise 3 of the page leaves the second.
+    where = function(p)
+      local rounds = math.ceil(p.n / p.workers)
+      return p.n * p.a_ms + p.b_ms >= 2 * rounds * (p.a_ms + p.b_ms)
+        and p.n * p.b_ms >= rounds * p.a_ms
+    end,
+    questions = {
+      {ask = "%n items each go through stage A (%a_ms ms) then stage B (%b_ms ms) on a pool "
+             .. "of %workers workers. get in the loop: submit A, call get() on it at once, "
+             .. "submit B with its result. How long does the whole run take?",
+       answer = function(p) return (p.n * p.a_ms + p.b_ms) / 1000 end,
+       unit = "s", measure = "async_get_loop"},
+      {ask = "merged (document 000's getC): one task runs A then B, and every item is "
+             .. "submitted at once. How long?",
+       answer = function(p) return math.ceil(p.n / p.workers) * (p.a_ms + p.b_ms) / 1000 end,
+       unit = "s", measure = "merged"},
+      {ask = "callback chaining: every A is submitted at once, with B as its callback. How long?",
+       answer = function(p) return (p.a_ms + p.n * p.b_ms) / 1000 end,
+       unit = "s", measure = "callback_chain"},
+      {ask = "With callback chaining, how many callbacks (Bs) ever run at the same time?",
+       answer = function(p) return 1 end,
+       unit = "callbacks", measure = "callback_chain.callbacks_max_overlap"},
+    },
+    explain = [[get in the loop waits for each A before it submits the next
+item, so the As run one after another whatever the pool's size: n*a + b =
+%n*%a_ms + %b_ms ms (only the last B overlaps nothing, the others overlap the
+next A). merged keeps every worker busy with whole items: ceil(n/w) rounds of
+a + b = ceil(%n/%workers)*(%a_ms + %b_ms) ms. callback chaining runs every A in
+parallel, but a callback runs in the parent, on the pool's one result-handler
+thread, one at a time (phenomenon P2): the Bs queue up behind each other,
+a + n*b = %a_ms + %n*%b_ms ms, no better than the loop when b = a. Document 000
+misses this: its callback fix only helps when B is cheap.]],
+  },
   checks = function(r, p, check)
     local loop, merged, cb = r.async_get_loop, r.merged, r.callback_chain
     check("get-in-loop at least 1.6x slower than merged",

@@ -84,6 +84,36 @@ over it).]],
     imap            = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
     executor_submit = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
   },
+  -- The classroom lab: `poolbench lab worker_death` (docs/labs/13-worker_death.md).
+  lab = {
+    title = "a worker dies mid-task: which jobs fail?",
+    order = 13,
+    vary = {n = {8, 16, 4}, workers = {2, 4}, t_ms = {20, 50, 10}, k = {2, 8}},
+    where = function(p) return p.k <= p.n end,
+    questions = {
+      {ask = "%n tasks of %t_ms ms on %workers workers, one apply_async each, get() after; "
+             .. "the worker running item %k exits mid-task. How many of the get() calls fail?",
+       answer = function(p) return 1 end, measure = "async_get_after.errors"},
+      {ask = "How many worker processes does the pool start in all?",
+       answer = function(p) return p.workers + 1 end,
+       measure = "async_get_after.workers_started"},
+      {ask = "map_async over the same items: how many items come back as errors?",
+       answer = function(p) return p.n end, measure = "map_async.errors"},
+      {ask = "How long does the apply_async run take? (CPython's Pool would wait forever.)",
+       answer = function(p) return math.ceil(p.n / p.workers) * p.t_ms / 1000 end,
+       unit = "s", measure = "async_get_after"},
+    },
+    explain = [[Every worker reads one shared queue, so only a worker knows
+which task it took. poolbench's workers write "I hold job J" into shared
+memory before they take a message, so when the fork server reports a death
+the pool fails exactly the job item %k belonged to, names the pid and how it
+ended, starts a replacement (%workers + 1 processes in all) and goes on: the
+run ends in about ceil(n/w)*t = ceil(%n/%workers)*%t_ms ms. A map is one
+job, so it fails whole (all %n items, as in lab 8). CPython's Pool starts a
+replacement too but never fails the lost task: get() waits forever
+(gh-66587). ProcessPoolExecutor fails every pending future
+(BrokenProcessPool).]],
+  },
   checks = function(r, p, check)
     for _, label in ipairs(LABELS) do local _ = r[label] end -- all present, or skip here
     for _, label in ipairs(LABELS) do
