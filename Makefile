@@ -12,7 +12,10 @@
 #   make plots      the same runs and figures: plots/out/*.png and *.svg,
 #                   PNG copies in docs/img/ (plots/data.sh, then plots/draw.sh)
 #   make figures    only redraw the figures from the data of the last make plots
-#   make bench      the overhead benchmark (figures, not pass/fail)
+#   make bench      the benchmarks (figures, not pass/fail): the engine's
+#                   overhead (bench/overhead), then every scenario x strategy
+#                   timed by hyperfine beside CPython (bench/hyperfine.sh,
+#                   results in bench/results/)
 #   make clean
 #
 # Objects go to $(BUILD) (build/ by default); the sanitizer targets re-run
@@ -24,7 +27,7 @@
 # and turns it into the figures' data (plots/data.sh); gnuplot-nox draws the
 # figures (PNG through cairo, and SVG) without X.
 DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
-            libcmocka-dev valgrind jq gnuplot-nox
+            libcmocka-dev valgrind jq gnuplot-nox hyperfine
 PKG_LIBS := msgpack lua5.4 jansson
 
 BUILD   ?= build
@@ -133,7 +136,8 @@ check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
 	tests/test_cli.sh $(POOLBENCH) || rc=1; \
 	tests/test_labs.sh $(POOLBENCH) || rc=1; \
-	tests/test_plots.sh $(POOLBENCH) || rc=1; exit $$rc
+	tests/test_plots.sh $(POOLBENCH) || rc=1; \
+	POOLBENCH=$(POOLBENCH) tests/test_bench_scripts.sh || rc=1; exit $$rc
 
 # Under a sanitizer, timings and memory are not the program's own, so the
 # scenarios' phenomenon checks may fail (SANITIZED tells the test scripts to
@@ -173,6 +177,7 @@ figures:
 
 bench: all
 	$(BENCH_BIN)
+	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
 
 clean:
 	rm -rf build

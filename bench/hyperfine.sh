@@ -266,15 +266,7 @@ while IFS='|' read -r scenario strategies params quick_params; do
         elif [ -z "$py_why" ]; then
             echo "   ($label: $pyfile has no variant $label; C only)"
         fi
-        # poolbench's --impl takes a label or a strategy name, and a strategy
-        # name selects every variant of that strategy: then the C command
-        # runs more than the one variant named.
-        also=$(echo "$variants" | awk -v l="$label" '$1 != l && $2 == l { printf " %s", $1 }')
-        if [ -n "$also" ]; then
-            echo "   WARNING: --impl $label also runs$also (a strategy name selects every"
-            echo "   variant of it): the C time is theirs together, not the one variant named"
-            notes+=("$scenario $label: the C command also ran$also")
-        fi
+        # Every row is a label, and --impl LABEL runs that variant alone.
         printf '%s\n' "${cmds[@]}" >> "$RESULTS/commands.txt"
 
         out=$RESULTS/$scenario-$label

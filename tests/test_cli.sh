@@ -263,6 +263,18 @@ if [ -z "${SANITIZED:-}" ]; then
         exits_with 0 "PASS  get-in-loop at least 1.6x slower than merged"
 fi
 
+# docs/lua-api.md's complete example (its first lua block) is a scenario a
+# student copies: it must run and pass as printed.
+awk '/^```lua/ && !done {inblock=1; next} /^```/ && inblock {inblock=0; done=1} inblock' \
+    docs/lua-api.md > "$tmp/squares.lua"
+run run "$tmp/squares.lua" --quick
+if [ -n "${SANITIZED:-}" ]; then
+    check "docs/lua-api.md's example runs (sanitized: checks not judged)" eval \
+        '[ "$rc" -eq 0 -o "$rc" -eq 1 ] && out_has "checks: "'
+else
+    check "docs/lua-api.md's example runs and passes its checks" exits_with 0 "checks: 2 of 2 passed"
+fi
+
 # Every real scenario, quick: each reproduces its phenomenon or the run fails.
 # Under a sanitizer (SANITIZED=1, from make sanitize / make tsan) timings and
 # memory are the sanitizer's, so a failed phenomenon check (exit 1) is
