@@ -186,7 +186,7 @@ pid_t pool_forkserver_start(const struct pool_worker_cfg *cfg, int nslots, int *
 int pool_fs_send(int ctl_fd, int op, int slot);
 int pool_fs_recv(int ctl_fd, struct pool_fs_msg *msg, int *fd);
 
-/* ---- chunks and jobs (pool_core.c, pool_result.c, pool_imap.c) ---------- */
+/* ---- chunks and jobs (pool_handlers.c, pool_result.c, pool_imap.c) ------ */
 
 /*
  * A chunk's results, as delivered to its job. Owned by the job once handed
@@ -249,7 +249,7 @@ int pool_result_add_waiter(pool_result *r, pool_callback fn, void *udata);
 /* Completes a map of no items at once, as CPython does (no callback). */
 void pool_result_finish_empty(pool_result *r);
 
-/* ---- the pool core (pool_core.c), for the API files --------------------- */
+/* ---- submitting, for the API files (pool_jobs.c) ------------------------ */
 
 /*
  * Checks the pool accepts work and resolves the task name: returns the task
@@ -287,5 +287,82 @@ int pool_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, double deadline)
 double pool_deadline(double timeout);
 /* Initializes a condition variable on CLOCK_MONOTONIC. */
 void pool_cond_init(pthread_cond_t *c);
+
+/* ---- the pool itself (pool_core.c, pool_jobs.c, pool_handlers.c) -------- */
+
+enum pool_state { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
+
+/* A job table entry; id 0 marks an empty bucket. */
+struct pool_jobslot {
+    uint64_t id;
+    pool_job *job;
+};
+
+/* The parent's view of one worker slot: the result handler's alone. */
+struct pool_wslot {
+    int fd;        /* read end of the worker's result pipe, -1 when none */
+    pid_t pid;
+    char *buf;     /* bytes read but not yet parsed into frames */
+    size_t len, cap;
+};
+
+struct pool {
+    /* Set by pool_create, read-only after. */
+    pool_options opt;
+    int nworkers;
+    pid_t fs_pid;
+    int ctl_fd;      /* control socket to the fork server */
+    int queue_fd;    /* write end of the shared queue */
+    struct pool_shm *shm;
+    size_t shm_size;
+    struct pool_worker_cfg cfg;
+    pthread_t task_thread, result_thread;
+    int wake_task[2]; /* wakes the task handler out of poll() */
+
+    /* Guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* jobs finished, workers started or exited */
+    pthread_cond_t task_cond; /* the task queue has work, or the handler must stop */
+    enum pool_state state;
+    bool shutting_down;       /* join has sent the EXIT messages: no more respawns */
+    bool joined;
+    bool broken;
+    char broken_msg[512];
+    bool fs_gone;             /* the fork server's socket closed */
+    struct pool_jobslot *tab;
+    size_t tab_cap, tab_len;
+    uint64_t next_job;
+    pool_taskmsg *q_head, *q_tail;
+    bool task_busy;           /* the task handler is sending a message it popped */
+    bool task_stop;
+    pool_stats stats;
+    pool_trace_rec *trace;
+    size_t trace_len, trace_cap;
+    int live, pending;        /* workers running; spawns asked for, not yet started */
+    pid_t *pids;              /* per slot, 0 when empty */
+
+    /* Result handler only. */
+    struct pool_wslot *ws;
+};
+
+/* The job table (pool_jobs.c). Callers of pool_tab_find hold the pool lock. */
+pool_job *pool_tab_find(pool *p, uint64_t id);
+void pool_job_ref(pool_job *job);
+void pool_job_unref(pool_job *job);
+void pool_job_abort(pool_job *job, int status, const char *msg);
+/* Takes every job out of the table (caller holds the lock); the caller then
+ * calls pool_abort_jobs, which aborts them and drops the table's references. */
+pool_job **pool_steal_jobs(pool *p, size_t *n);
+void pool_abort_jobs(pool_job **v, size_t n, int status, const char *msg);
+/* Frees the task queue's messages (caller holds the lock). */
+void pool_free_task_queue(pool *p);
+
+/* The handlers (pool_handlers.c). */
+void *pool_task_handler(void *arg);
+void *pool_result_handler(void *arg);
+/* Sends one fragment without waiting: 1 sent, 0 no room, -1 queue gone. */
+int pool_frag_send(pool *p, const struct pool_wire_hdr *hdr, const char *body, size_t len);
+/* Asks the fork server for a worker in `slot` (caller holds the lock). */
+void pool_respawn(pool *p, int slot);
 
 #endif
