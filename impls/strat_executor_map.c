@@ -72,25 +72,7 @@ static int sem_run(const strat_workload *w, strat_outcome *out)
         sem_chain_items(&chain, w, &items);
         it = pool_executor_starmap(p, STRAT_CHAIN_TASK, chain.data, chain.size, w->chunksize);
     }
-    bool answer = false;
-    if (it == NULL) /* refused: Executor.map would raise once, here */
-        strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
-    while (it != NULL) {
-        const msgpack_object *v;
-        size_t index = SIZE_MAX; /* stays so when the iteration itself fails */
-        int st = pool_iter_next(it, -1, &v, &index);
-        if (st == POOL_EEND)
-            break;
-        if (index == SIZE_MAX) {
-            /* The pool was terminated or broke: one error, then the end. */
-            strat_final(w, out, st, NULL, pool_iter_error(it), w->n);
-            break;
-        }
-        if (strat_final(w, out, st, v, st == POOL_OK ? NULL : pool_iter_error(it), index)) {
-            answer = true;
-            break;
-        }
-    }
+    bool answer = strat_drain_iter(w, out, it);
     out->wall_s = pool_now() - out->t0;
 
     pool_iter_free(it);

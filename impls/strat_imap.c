@@ -55,29 +55,7 @@ static int sim_run(const strat_workload *w, strat_outcome *out)
     pool_iter *it = w->nstages == 1
                         ? pool_imap(p, w->stages[0], strat_input_next, &in, w->chunksize)
                         : pool_imap_star(p, STRAT_CHAIN_TASK, strat_input_next, &in, w->chunksize, true);
-    bool answer = false;
-    if (it == NULL) {
-        /* Refused (an unknown task, a broken pool): Python's imap() would
-         * raise once, here, so it counts as one error. */
-        strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
-    }
-    while (it != NULL) {
-        const msgpack_object *v;
-        size_t index = SIZE_MAX; /* stays so when the iteration itself fails */
-        int st = pool_iter_next(it, -1, &v, &index);
-        if (st == POOL_EEND)
-            break;
-        if (index == SIZE_MAX) {
-            /* Not an item's error: the pool was terminated or broke, and
-             * the iterator ends here (CPython raises once, then stops). */
-            strat_final(w, out, st, NULL, pool_iter_error(it), w->n);
-            break;
-        }
-        if (strat_final(w, out, st, v, st == POOL_OK ? NULL : pool_iter_error(it), index)) {
-            answer = true;
-            break;
-        }
-    }
+    bool answer = strat_drain_iter(w, out, it);
     out->wall_s = pool_now() - out->t0;
 
     pool_iter_free(it); /* stops pulling the input; chunks in flight end unseen */

@@ -244,6 +244,28 @@ bool strat_final(const strat_workload *w, strat_outcome *out, int status,
     return answer;
 }
 
+bool strat_drain_iter(const strat_workload *w, strat_outcome *out, pool_iter *it)
+{
+    if (it == NULL) { /* refused: Python's call would raise once, there */
+        strat_final(w, out, pool_last_status(), NULL, pool_last_error(), w->n);
+        return false;
+    }
+    for (;;) {
+        const msgpack_object *v;
+        size_t index;
+        int st = pool_iter_next(it, -1, &v, &index);
+        if (st == POOL_EEND)
+            return false;
+        if (index == SIZE_MAX) { /* the iteration's error, not an item's */
+            strat_final(w, out, st, NULL, pool_iter_error(it), w->n);
+            return false;
+        }
+        /* index is the item's input position (imap_unordered: any order). */
+        if (strat_final(w, out, st, v, st == POOL_OK ? NULL : pool_iter_error(it), index))
+            return true;
+    }
+}
+
 void strat_callback_enter(strat_outcome *out)
 {
     int now = atomic_fetch_add(&strat_cb_running, 1) + 1;

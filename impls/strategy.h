@@ -187,6 +187,16 @@ void strat_args1(msgpack_sbuffer *out, const msgpack_object *value);
 bool strat_final(const strat_workload *w, strat_outcome *out, int status,
                  const msgpack_object *value, const char *error, size_t item);
 
+/*
+ * Reads an iterator (imap, imap_unordered, executor map) to its end, or to
+ * the answer: each item through strat_final, an item's error too (the
+ * iteration goes on past it, as CPython's does). An error that ends the whole
+ * iteration (terminated, broken pool) counts once. `it` may be NULL: the
+ * call that should have made it was refused, which also counts once.
+ * Returns true when the stop rule fired.
+ */
+bool strat_drain_iter(const strat_workload *w, strat_outcome *out, pool_iter *it);
+
 /* Callback bookkeeping: call enter/leave around a callback's body. */
 void strat_callback_enter(strat_outcome *out);
 void strat_callback_leave(strat_outcome *out);
