@@ -18,10 +18,7 @@ set -u
 
 PB=${1:-build/poolbench}
 SC=tests/scenarios
-passed=0
-failed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$PB" ]; then
     echo "test_cli: $PB is not an executable (build it first)"
@@ -33,48 +30,6 @@ if ! command -v jq >/dev/null; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-
-# run ARGS...: runs poolbench; stdout in $tmp/out, stderr in $tmp/err, status in $rc.
-run() {
-    "$PB" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-}
-
-# check NAME CONDITION...: one test; the condition is a command (often `[ ... ]`).
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "not ok - $name"
-        echo "#   exit status $rc; stdout, then stderr:"
-        sed -n '1,25s/^/#   /p' "$tmp/out" "$tmp/err"
-        failed=$((failed + 1))
-    fi
-}
-
-out_has() { grep -qF -- "$1" "$tmp/out"; }
-err_has() { grep -qF -- "$1" "$tmp/err"; }
-# out_matches ERE...: stdout has a line matching each extended regex.
-out_matches() {
-    for re in "$@"; do grep -qE -- "$re" "$tmp/out" || return 1; done
-}
-# exits_with WANT STRING...: the status is WANT and stdout contains each string.
-exits_with() {
-    local want=$1
-    shift
-    [ "$rc" -eq "$want" ] || return 1
-    for s in "$@"; do out_has "$s" || return 1; done
-}
-# status WANT, then the strings stderr must contain.
-fails_with() {
-    local want=$1
-    shift
-    [ "$rc" -eq "$want" ] || return 1
-    for s in "$@"; do err_has "$s" || return 1; done
-}
 
 # ---- help, version, usage ------------------------------------------------------
 
@@ -290,5 +245,4 @@ for f in scenarios/*.lua; do
     fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

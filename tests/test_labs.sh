@@ -30,10 +30,7 @@
 set -u
 
 PB=${1:-build/poolbench}
-passed=0
-failed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 
 LABS="pool_vs_fork get_placement serialized_get overhead chunk_skew quick_tasks early_stop
       errors one_file imap_memory lifecycle worker_init worker_death"
@@ -45,31 +42,6 @@ if [ ! -x "$PB" ]; then
     exit 1
 fi
 
-# run ARGS...: runs poolbench; stdout in $tmp/out, stderr in $tmp/err, status in $rc.
-run() {
-    "$PB" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-}
-
-# check NAME CONDITION...: one test; the condition is a command.
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "not ok - $name"
-        echo "#   exit status $rc; stdout, then stderr:"
-        sed -n '1,30s/^/#   /p' "$tmp/out" "$tmp/err"
-        failed=$((failed + 1))
-    fi
-}
-
-out_has() { grep -qF -- "$1" "$tmp/out"; }
-err_has() { grep -qF -- "$1" "$tmp/err"; }
-# A run's status: 0, or 1 too under a sanitizer (checks not judged there).
-run_ok() { [ "$rc" -eq 0 ] || { [ -n "${SANITIZED:-}" ] && [ "$rc" -eq 1 ]; }; }
 
 # ---- the list --------------------------------------------------------------------------
 
@@ -241,5 +213,4 @@ while IFS=$'\t' read -r page line; do
     check "$(basename "$page"): ${args[*]} exits $want" [ "$ok" = yes ]
 done <"$tmp/commands"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
