@@ -155,8 +155,8 @@ tsan: deps
 # _exit() without freeing, which is not a leak of the pool's.
 valgrind: deps
 	@$(MAKE) --no-print-directory build
-	VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99" \
-	  tests/run_cases.sh $(filter $(BUILD)/tests/test_pool_%,$(TEST_BIN))
+	VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --child-silent-after-fork=yes" \
+	  tests/run_cases.sh $(filter $(BUILD)/tests/test_pool_% $(BUILD)/tests/test_strat_% $(BUILD)/tests/test_scenario,$(TEST_BIN))
 
 # The main job is `make plots`: every scenario runs once, so `make run`
 # does not run them a second time for the figures.
