@@ -10,7 +10,8 @@
 #     scenarios/serialized_get.lua --quick over workers 1..2, writes a CSV
 #     with one header whose first column is the parameter and two rows per
 #     strategy: what the sweep plots read.
-#   - every bench/python/*.py opens with the docstring naming the document
+#   - every bench/python/*.py port (all but ports.py, their shared command
+#     line) opens with the docstring naming the document
 #     it ports, accepts every parameter of its scenario under the same name,
 #     and runs every variant it lists with tiny parameters and --check.
 #   - bench/hyperfine.sh in its quick mode (QUICK=1 RUNS=2, one scenario)
@@ -131,6 +132,8 @@ if [ -z "$PY" ]; then
     skip "bench/python/*.py: $PYTHON (3.9 or later) not found"
 else
     for f in bench/python/*.py; do
+        # ports.py is the command line the ports share, not a port itself.
+        [ "$f" = bench/python/ports.py ] && continue
         name=$(basename "$f" .py)
         check "$name.py: the docstring names the document it ports" \
             grep -q '^Ports document 00[0-4] (seeds/' "$f"

@@ -33,12 +33,11 @@ What changed from the document, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies the results and prints the tasks per worker.
 """
-import argparse
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line; forked workers inherit it
 
@@ -106,34 +105,23 @@ def chunk_of(i):
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='map_async', choices=list(IMPLS) + list(LABELS))
+    ap = ports.parser(__doc__, IMPLS, LABELS, 'map_async')
     ap.add_argument('--n', type=int, default=16, help='tasks (default 16)')
     ap.add_argument('--task-ms', type=float, default=50, help='one task, ms (default 50)')
     ap.add_argument('--workers', type=int, default=2, help='pool processes (default 2)')
     ap.add_argument('--chunksize', type=int, default=14,
                     help="tasks per chunk (default 14; 0: the API's default)")
-    ap.add_argument('--check', action='store_true', help='verify the results')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(list(IMPLS) + list(LABELS)))
+    impl = ports.resolve(ARGS, IMPLS, LABELS)
+    if impl is None:
         return 0
-    impl, overrides = LABELS.get(ARGS.impl, (ARGS.impl, {}))
-    for key, value in overrides.items():
-        setattr(ARGS, key, value)
     test_data = [(2 * i, 2 * i + 1) for i in range(ARGS.n)]
-    ctx = multiprocessing.get_context('fork')
-    if impl.startswith('executor_'):
-        with ProcessPoolExecutor(max_workers=ARGS.workers, mp_context=ctx) as executor:
-            results = IMPLS[impl](executor, test_data)
-    else:
-        results = IMPLS[impl](ctx.Pool(ARGS.workers), test_data)
+    results = ports.run(IMPLS, impl, ARGS.workers, test_data)
     if not ARGS.check:
         return 0
     per_pid, chunk_pid, whole = {}, {}, True

@@ -44,12 +44,13 @@ What changed from the document, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies that the True task found is task k (or none, k >= n).
 """
-import argparse
 import multiprocessing
 import queue
 import sys
 import threading
 import time
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line; forked workers inherit it
 
@@ -179,8 +180,8 @@ LABELS = {
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='imap_unordered_c16', choices=list(IMPLS) + list(LABELS))
+    ap = ports.parser(__doc__, IMPLS, LABELS, 'imap_unordered_c16',
+                      check_help='verify the answer')
     ap.add_argument('--n', type=int, default=5000, help='tasks (default 5000)')
     ap.add_argument('--k', type=int, default=1000,
                     help='the item whose task returns True (default 1000)')
@@ -194,20 +195,15 @@ def parse_args(argv=None):
                     help='the hit of the *_long labels (default 1000)')
     ap.add_argument('--long', type=int, default=0, choices=(0, 1),
                     help='1: n_long tasks, hit at k_long (default 0)')
-    ap.add_argument('--check', action='store_true', help='verify the answer')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(list(IMPLS) + list(LABELS)))
+    impl = ports.resolve(ARGS, IMPLS, LABELS)
+    if impl is None:
         return 0
-    impl, overrides = LABELS.get(ARGS.impl, (ARGS.impl, {}))
-    for key, value in overrides.items():
-        setattr(ARGS, key, value)
     n, k = (ARGS.n_long, ARGS.k_long) if ARGS.long else (ARGS.n, ARGS.k)
     pool = multiprocessing.get_context('fork').Pool(processes=ARGS.workers)
     found = IMPLS[impl](pool, n)

@@ -28,10 +28,11 @@ What changed from the document, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies the results and prints a one-line summary.
 """
-import argparse
 import multiprocessing
 import sys
 import time
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line; forked workers inherit it
 
@@ -77,21 +78,17 @@ IMPLS = {f.__name__: f for f in (async_get_after, async_get_loop, apply_sync, ma
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='async_get_after', choices=list(IMPLS))
+    ap = ports.parser(__doc__, IMPLS, {}, 'async_get_after')
     ap.add_argument('--n', type=int, default=8, help='tasks (default 8)')
     ap.add_argument('--workers', type=int, default=4, help='pool processes (default 4)')
     ap.add_argument('--task-ms', type=float, default=50, help='one task, ms (default 50)')
-    ap.add_argument('--check', action='store_true', help='verify the results')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(IMPLS))
+    if ports.resolve(ARGS, IMPLS, {}) is None:
         return 0
     pool = multiprocessing.get_context('fork').Pool(processes=ARGS.workers)
     values = IMPLS[ARGS.impl](pool, ARGS.n)

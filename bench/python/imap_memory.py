@@ -35,11 +35,10 @@ What changed from the document, and why:
 
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 """
-import argparse
-import multiprocessing
 import resource
 import sys
-from concurrent.futures import ProcessPoolExecutor
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line; forked workers inherit it
 
@@ -93,33 +92,23 @@ LABELS = {
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='imap', choices=list(IMPLS) + list(LABELS))
+    ap = ports.parser(__doc__, IMPLS, LABELS, 'imap',
+                      check_help='verify the total, print peak memory')
     ap.add_argument('--n', type=int, default=2000, help='items at scale 1 (default 2000)')
     ap.add_argument('--payload', type=int, default=8192, help='bytes per result (default 8192)')
     ap.add_argument('--scale', type=int, default=1, help='items = scale * n (default 1)')
     ap.add_argument('--workers', type=int, default=2, help='pool processes (default 2)')
-    ap.add_argument('--check', action='store_true', help='verify the total, print peak memory')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(list(IMPLS) + list(LABELS)))
+    impl = ports.resolve(ARGS, IMPLS, LABELS)
+    if impl is None:
         return 0
-    impl, overrides = LABELS.get(ARGS.impl, (ARGS.impl, {}))
-    for key, value in overrides.items():
-        setattr(ARGS, key, value)
     n = ARGS.scale * ARGS.n
-    ctx = multiprocessing.get_context('fork')
-    if impl.startswith('executor_'):
-        with ProcessPoolExecutor(max_workers=ARGS.workers, mp_context=ctx) as executor:
-            total = IMPLS[impl](executor, n)
-    else:
-        total = IMPLS[impl](ctx.Pool(ARGS.workers), n)
+    total = ports.run(IMPLS, impl, ARGS.workers, n)
     if not ARGS.check:
         return 0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux

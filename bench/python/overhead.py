@@ -39,10 +39,10 @@ What changed from the document, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies every result (run(i) == i*i).
 """
-import argparse
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line
 
@@ -127,32 +127,21 @@ LABELS = {
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='map_async', choices=list(IMPLS) + list(LABELS))
+    ap = ports.parser(__doc__, IMPLS, LABELS, 'map_async')
     ap.add_argument('--n', type=int, default=20000, help='tasks (default 20000)')
     ap.add_argument('--workers', type=int, default=6, help='pool processes (default 6)')
     ap.add_argument('--chunksize', type=int, default=0,
                     help="items per message (default 0: the API's own default)")
-    ap.add_argument('--check', action='store_true', help='verify the results')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(list(IMPLS) + list(LABELS)))
+    impl = ports.resolve(ARGS, IMPLS, LABELS)
+    if impl is None:
         return 0
-    impl, overrides = LABELS.get(ARGS.impl, (ARGS.impl, {}))
-    for key, value in overrides.items():
-        setattr(ARGS, key, value)
-    ctx = multiprocessing.get_context('fork')
-    if impl.startswith('executor_'):
-        with ProcessPoolExecutor(max_workers=ARGS.workers, mp_context=ctx) as executor:
-            data = IMPLS[impl](executor, ARGS.n)
-    else:
-        data = IMPLS[impl](ctx.Pool(ARGS.workers), ARGS.n)
+    data = ports.run(IMPLS, impl, ARGS.workers, ARGS.n)
     if not ARGS.check:
         return 0
     ok = sorted(data) == [i * i for i in range(ARGS.n)]

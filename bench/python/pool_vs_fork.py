@@ -37,10 +37,11 @@ What changed from the documents, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies the results and counts the processes that ran them.
 """
-import argparse
 import multiprocessing
 import os
 import sys
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line
 
@@ -85,22 +86,18 @@ IMPLS = {f.__name__: f for f in (process_per_task, map_async, merged)}
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='process_per_task', choices=list(IMPLS))
+    ap = ports.parser(__doc__, IMPLS, {}, 'process_per_task')
     ap.add_argument('--n', type=int, default=500, help='tasks (default 500)')
     ap.add_argument('--workers', type=int, default=4, help='pool processes (default 4)')
     ap.add_argument('--chunksize', type=int, default=1,
                     help="map_async's (default 1; 0: CPython's default)")
-    ap.add_argument('--check', action='store_true', help='verify the results')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(IMPLS))
+    if ports.resolve(ARGS, IMPLS, {}) is None:
         return 0
     pids = IMPLS[ARGS.impl](multiprocessing.get_context('fork'), ARGS.n)
     if not ARGS.check:

@@ -34,11 +34,12 @@ What changed from the document, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies the results and prints the tasks per worker.
 """
-import argparse
 import multiprocessing
 import os
 import sys
 import time
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line; forked workers inherit it
 
@@ -75,25 +76,19 @@ LABELS = {'map_async_slow': ('map_async', {'task_ms': 20})}
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='map_async', choices=list(IMPLS) + list(LABELS))
+    ap = ports.parser(__doc__, IMPLS, LABELS, 'map_async')
     ap.add_argument('--n', type=int, default=16, help='tasks (default 16)')
     ap.add_argument('--workers', type=int, default=4, help='pool processes (default 4)')
     ap.add_argument('--task-ms', type=float, default=0, help='sleep per task, ms (default 0)')
-    ap.add_argument('--check', action='store_true', help='verify the results')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(list(IMPLS) + list(LABELS)))
+    impl = ports.resolve(ARGS, IMPLS, LABELS)
+    if impl is None:
         return 0
-    impl, overrides = LABELS.get(ARGS.impl, (ARGS.impl, {}))
-    for key, value in overrides.items():
-        setattr(ARGS, key, value)
     test_data = [(2 * i, 2 * i + 1) for i in range(ARGS.n)]
     with multiprocessing.get_context('fork').Pool(ARGS.workers) as p:
         pids = [c.pid for c in multiprocessing.active_children()]

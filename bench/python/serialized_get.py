@@ -30,11 +30,12 @@ What changed from the document, and why:
 Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
 --check also verifies the results and prints a one-line summary.
 """
-import argparse
 import multiprocessing
 import os
 import sys
 import time
+
+import ports  # the command line the ports share (bench/python/ports.py)
 
 ARGS = None  # the parsed command line; forked workers inherit it
 
@@ -101,22 +102,18 @@ IMPLS = {f.__name__: f for f in (async_get_loop, merged, callback_chain, map_asy
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--impl', default='async_get_loop', choices=list(IMPLS))
+    ap = ports.parser(__doc__, IMPLS, {}, 'async_get_loop')
     ap.add_argument('--n', type=int, default=8, help='items (default 8)')
     ap.add_argument('--workers', type=int, default=4, help='pool processes (default 4)')
     ap.add_argument('--a-ms', type=float, default=50, help='stage A per item, ms (default 50)')
     ap.add_argument('--b-ms', type=float, default=50, help='stage B per item, ms (default 50)')
-    ap.add_argument('--check', action='store_true', help='verify the results')
-    ap.add_argument('--list', action='store_true', help='print the --impl names and exit')
     return ap.parse_args(argv)
 
 
 def main():
     global ARGS
     ARGS = parse_args()
-    if ARGS.list:
-        print('\n'.join(IMPLS))
+    if ports.resolve(ARGS, IMPLS, {}) is None:
         return 0
     ctx = multiprocessing.get_context('fork')
     infoList = [{'a': 'a%d' % i, 'b': 'b%d' % i} for i in range(ARGS.n)]
