@@ -9,9 +9,11 @@
 #   make valgrind   the engine tests under valgrind (leaks, bad reads)
 #   make run        the main job: build, run every scenarios/*.lua once with its
 #                   defaults (printing each table), then draw every figure
-#   make plots      the same runs and figures: plots/out/*.png and *.svg,
-#                   PNG copies in docs/img/ (plots/data.sh, then plots/draw.sh)
+#   make plots      the same runs and figures: plots/out/*.png and *.svg
+#                   (plots/data.sh, then plots/draw.sh); nothing tracked changes
 #   make figures    only redraw the figures from the data of the last make plots
+#   make docs-img   copy the last figures into docs/img/, the copies the README
+#                   and the docs show (then commit them)
 #   make bench      the benchmarks (figures, not pass/fail): the engine's
 #                   overhead (bench/overhead), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
@@ -23,7 +25,7 @@
 # variant is built from the same rules.
 
 # Debian packages the project needs. pkg-config finds the libraries' flags.
-# jq parses poolbench's JSON back in the command-line tests (tests/test_cli.sh)
+# jq parses poolbench's JSON back in the command-line tests (tests/harness/test_cli.sh)
 # and turns it into the figures' data (plots/data.sh); gnuplot-nox draws the
 # figures (PNG through cairo, and SVG) without X.
 DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
@@ -34,33 +36,34 @@ BUILD   ?= build
 SAN     ?=
 CC      ?= cc
 OPT     ?= -O2
-CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iimpls -Ibench $(SAN)
+# Every folder with headers is on the include path: the engine's (pool.h),
+# the strategies' (strategy.h), the harness's, and the tests' shared helpers.
+CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE \
+           -Iimpls/engine -Iimpls -Ibench/harness -Itests $(SAN)
 # Deferred (=): evaluated only once deps has installed pkg-config's files.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_LIBS))
 PKG_LDLIBS = $(shell pkg-config --libs $(PKG_LIBS))
 LDLIBS  = $(PKG_LDLIBS) -lpthread -lm
 
-# The engine is one library; the strategies, its clients, are another.
-ENGINE_SRC := $(wildcard impls/pool_*.c)
-ENGINE_OBJ := $(patsubst impls/%.c,$(BUILD)/impls/%.o,$(ENGINE_SRC))
-LIBPOOL    := $(BUILD)/libpool.a
-STRAT_SRC  := impls/strategy.c $(wildcard impls/strat_*.c)
-STRAT_OBJ  := $(patsubst impls/%.c,$(BUILD)/impls/%.o,$(STRAT_SRC))
-LIBSTRAT   := $(BUILD)/libstrat.a
-# The harness: the Lua value glue, scenario loading, the runner and the
-# reporters, one library shared by the poolbench command and the tests.
-HARNESS_SRC := bench/lua_values.c bench/scenario.c bench/scenario_schema.c \
-               bench/scenario_eval.c bench/runner.c bench/runner_checks.c bench/report.c \
-               bench/lab_table.c bench/lab.c
-HARNESS_OBJ := $(patsubst bench/%.c,$(BUILD)/bench/%.o,$(HARNESS_SRC))
+# Three libraries, one per folder, each depending only on the ones after it:
+# the harness (bench/harness/, the poolbench command less its main) ->
+# the strategies (impls/*.c) -> the engine (impls/engine/).
+ENGINE_SRC  := $(wildcard impls/engine/*.c)
+LIBPOOL     := $(BUILD)/libpool.a
+STRAT_SRC   := $(wildcard impls/*.c)
+LIBSTRAT    := $(BUILD)/libstrat.a
+HARNESS_SRC := $(filter-out bench/harness/poolbench.c,$(wildcard bench/harness/*.c))
 LIBBENCH    := $(BUILD)/libbench.a
 POOLBENCH   := $(BUILD)/poolbench
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-TEST_SRC   := $(wildcard tests/test_*.c)
+# The cmocka tests, grouped like the code (tests/engine, tests/strategies,
+# tests/harness); each binary is named after its file.
+TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures bench clean
+.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
 .SECONDARY:
@@ -88,34 +91,33 @@ deps:
 	  fi; \
 	fi
 
-$(BUILD)/impls/%.o: impls/%.c impls/pool.h impls/pool_internal.h impls/strategy.h
+# One rule builds every object. A change to any header rebuilds everything:
+# with ~40 files that costs seconds and never leaves a stale object.
+HEADERS := $(wildcard impls/engine/*.h impls/*.h bench/harness/*.h tests/*.h)
+$(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-$(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h) impls/pool.h impls/strategy.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
-
-$(LIBPOOL): $(ENGINE_OBJ)
+$(LIBPOOL): $(call obj,$(ENGINE_SRC))
 	rm -f $@
 	ar rcs $@ $^
 
-$(LIBSTRAT): $(STRAT_OBJ)
+$(LIBSTRAT): $(call obj,$(STRAT_SRC))
 	rm -f $@
 	ar rcs $@ $^
 
-$(LIBBENCH): $(HARNESS_OBJ)
+$(LIBBENCH): $(call obj,$(HARNESS_SRC))
 	rm -f $@
 	ar rcs $@ $^
 
 # Libraries in dependency order (harness -> strategies -> engine): an
 # archive only supplies what the objects before it still need.
-$(POOLBENCH): $(BUILD)/bench/poolbench.o $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
+$(POOLBENCH): $(BUILD)/bench/harness/poolbench.o $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Every test binary links the harness, the strategies and the engine; the
 # linker keeps only what a test uses (the engine tests need no strategy).
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
+$(BUILD)/tests/%: tests/%.c $(HEADERS) $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
 
@@ -134,10 +136,10 @@ test: deps
 # one). All always run, so that one failing suite does not hide another.
 check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
-	tests/test_cli.sh $(POOLBENCH) || rc=1; \
-	tests/test_labs.sh $(POOLBENCH) || rc=1; \
-	tests/test_plots.sh $(POOLBENCH) || rc=1; \
-	POOLBENCH=$(POOLBENCH) tests/test_bench_scripts.sh || rc=1; exit $$rc
+	tests/harness/test_cli.sh $(POOLBENCH) || rc=1; \
+	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
+	tests/plots/test_plots.sh $(POOLBENCH) || rc=1; \
+	POOLBENCH=$(POOLBENCH) tests/bench/test_bench_scripts.sh || rc=1; exit $$rc
 
 # Under a sanitizer, timings and memory are not the program's own, so the
 # scenarios' phenomenon checks may fail (SANITIZED tells the test scripts to
@@ -156,7 +158,7 @@ tsan: deps
 valgrind: deps
 	@$(MAKE) --no-print-directory build
 	VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --child-silent-after-fork=yes" \
-	  tests/run_cases.sh $(filter $(BUILD)/tests/test_pool_% $(BUILD)/tests/test_strat_% $(BUILD)/tests/test_scenario,$(TEST_BIN))
+	  tests/run_cases.sh $(filter $(BUILD)/tests/engine/% $(BUILD)/tests/strategies/% $(BUILD)/tests/harness/test_scenario,$(TEST_BIN))
 
 # The main job is `make plots`: every scenario runs once, so `make run`
 # does not run them a second time for the figures.
@@ -165,15 +167,23 @@ run: plots
 # plots/data.sh runs every scenario once with its defaults (--repeat 5),
 # printing each table as it goes and keeping its JSON, CSV and trace, plus
 # the two sweeps (chunksize, n) the figures need; plots/draw.sh then runs
-# every plots/*.gp and copies the PNGs into docs/img/. A scenario whose
-# checks fail still gets its figures; the target fails at the end if any did.
+# every plots/*.gp into plots/out/. A scenario whose checks fail still gets
+# its figures; the target fails at the end if any did. The main job writes
+# only into plots/out/ (ignored by git): running it leaves the tree clean.
 plots: all
 	@rc=0; POOLBENCH=$(POOLBENCH) plots/data.sh || rc=1; \
-	plots/draw.sh --copy docs/img || rc=1; exit $$rc
+	plots/draw.sh || rc=1; exit $$rc
 
 # Redraws from plots/out/data/ without running anything (after editing a .gp).
 figures:
-	plots/draw.sh --copy docs/img
+	plots/draw.sh
+
+# The docs show copies of the figures; refreshing them is a deliberate step
+# (after make plots on a quiet machine), not a side effect of the main job.
+docs-img:
+	@ls plots/out/*.png > /dev/null 2>&1 || { echo "docs-img: no figures in plots/out/: run make plots first" >&2; exit 1; }
+	cp plots/out/*.png docs/img/
+	@echo "docs-img: $$(ls plots/out/*.png | wc -l) figures copied into docs/img/"
 
 bench: all
 	$(BENCH_BIN)

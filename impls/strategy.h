@@ -3,7 +3,7 @@
  *
  * A strategy is one way of using a pool, the way a program in the documents
  * does: apply in a loop, apply_async with get() right after, callbacks,
- * map_async, imap... Each lives in its own file, impls/strat_NAME.c, a page
+ * map_async, imap... Each lives in its own file, impls/NAME.c, a page
  * or two, and is a client of the engine's public API (pool.h), never a
  * second engine. The harness (bench/) runs the same workload through several
  * strategies and compares what they measured.

@@ -3,7 +3,7 @@
 # read (plots/*.gp), into plots/out/data/. `make plots` and `make run` run it.
 #
 #   plots/data.sh                 every scenarios/*.lua, --repeat 5, full sweeps
-#   QUICK=1 plots/data.sh         --quick, --repeat 2, short sweeps (tests/test_plots.sh)
+#   QUICK=1 plots/data.sh         --quick, --repeat 2, short sweeps (tests/plots/test_plots.sh)
 #   SCENARIOS="chunk_skew overhead" plots/data.sh     only these (and the sweeps they feed)
 #
 # Why one script for every figure's data: `make run` must run each scenario

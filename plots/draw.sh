@@ -4,7 +4,7 @@
 # where the figures are. `make plots` and `make run` run it after data.sh.
 #
 #   plots/draw.sh                      plots/out/data -> plots/out/*.png, *.svg
-#   plots/draw.sh --copy docs/img      and copy the PNGs there (make plots does)
+#   plots/draw.sh --copy docs/img      and copy the PNGs there (make docs-img copies the last ones)
 #
 # Why a script and not a make rule per figure: one gnuplot script may write
 # several figures (walls.gp writes one per scenario), and which ones depends

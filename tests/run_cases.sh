@@ -3,7 +3,7 @@
 # a process of its own with a time limit, and ends with one line
 # "N passed, N failed" (exit status 1 if any failed, 2 on bad usage).
 #
-#   tests/run_cases.sh build/test_pool_api build/test_pool_failures ...
+#   tests/run_cases.sh build/tests/engine/test_pool_api build/tests/engine/test_pool_failures ...
 #
 # Why one process per case: a case that crashes or hangs the engine cannot
 # take the others down, and pool_create() wants a single-threaded caller.

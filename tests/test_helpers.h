@@ -1,5 +1,5 @@
 /*
- * test_helpers.h: what every engine test binary shares (tests/test_pool_*.c).
+ * test_helpers.h: what every engine test binary shares (tests/engine/test_pool_*.c).
  *
  * Each case runs in a process of its own, so that a crash or a hung pool
  * cannot take the other cases down, and because pool_create() wants a caller

@@ -1,5 +1,5 @@
 /*
- * test_lua_values.c: unit tests for bench/lua_values.c, the Lua <-> msgpack
+ * test_lua_values.c: unit tests for bench/harness/lua_values.c, the Lua <-> msgpack
  * value glue.
  *
  * Values go both ways: Lua -> msgpack -> Lua must give back an equal Lua

@@ -4,7 +4,7 @@
 # then every plots/*.gp, each in an empty directory of its own, checking that
 # each wrote at least one non-empty PNG and, beside each, a non-empty SVG.
 #
-#   tests/test_plots.sh [POOLBENCH]      default build/poolbench; make check runs it
+#   tests/plots/test_plots.sh [POOLBENCH]      default build/poolbench; make check runs it
 #
 # What it checks, and why: that the data files every figure reads are
 # written (data.sh's output is the scripts' only input, and a field renamed
@@ -22,7 +22,7 @@
 
 set -euo pipefail
 
-cd "$(dirname "$0")/.."   # the repository's root: the scripts run from there
+cd "$(dirname "$0")/../.."   # the repository's root: the scripts run from there
 
 PB=${1:-build/poolbench}
 passed=0

@@ -2,7 +2,7 @@
  * lua_values.h: Lua values <-> MessagePack, the glue between scenario code
  * and the engine.
  *
- * Task arguments and results cross processes as msgpack (see impls/pool.h);
+ * Task arguments and results cross processes as msgpack (see impls/engine/pool.h);
  * scenario code speaks Lua. This module converts one way and back, so that a
  * value a scenario hands to a Lua task arrives as the same Lua value.
  *

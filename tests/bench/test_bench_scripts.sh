@@ -2,7 +2,7 @@
 # test_bench_scripts.sh: a quick test of the benchmark drivers and of the
 # CPython programs, run against whatever exists (make test calls it).
 #
-#   tests/test_bench_scripts.sh
+#   tests/bench/test_bench_scripts.sh
 #
 # What it checks, and why:
 #   - bench/sweep.sh computes its ranges right (additive, multiplicative,
@@ -30,7 +30,7 @@
 
 set -euo pipefail
 
-cd "$(dirname "$0")/.."   # the repository's root: paths below are relative to it
+cd "$(dirname "$0")/../.."   # the repository's root: paths below are relative to it
 
 POOLBENCH=${POOLBENCH:-build/poolbench}
 PYTHON=${PYTHON:-python3}

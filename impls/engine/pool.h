@@ -342,4 +342,14 @@ void pool_args_str(msgpack_sbuffer *buf, const char *s);
 /* Packs a C string as a msgpack str. */
 void pool_pack_str(msgpack_packer *pk, const char *s);
 
+/* ---- work and I/O helpers that clients share ----------------------------- */
+
+/* Burns `seconds` of this thread's CPU time (not wall time: on a busy machine
+ * the caller still does that much work, which is what CPU-bound means).
+ * Returns the number of inner loops it ran. The built-in task "spin" and the
+ * harness's pb.spin() are this function. */
+uint64_t pool_spin(double seconds);
+/* Writes all of buf to fd (blocking), retrying on EINTR. 0 or -1. */
+int pool_write_all(int fd, const void *buf, size_t len);
+
 #endif

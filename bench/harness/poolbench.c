@@ -148,7 +148,7 @@ static int cmd_list(void)
     if (n == 0)
         printf("  (none)\n");
     free(names);
-    printf("\nstrategies (impls/strat_NAME.c; document in brackets):\n");
+    printf("\nstrategies (impls/NAME.c; document in brackets):\n");
     for (int i = 0; strat_all[i]; i++)
         printf("  %-20s [%s] %s\n", strat_all[i]->name, strat_all[i]->source,
                strat_all[i]->summary);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_labs.sh: the classroom labs (poolbench lab, docs/labs/).
 #
-#   tests/test_labs.sh [POOLBENCH]      default build/poolbench; run from the repo root
+#   tests/harness/test_labs.sh [POOLBENCH]      default build/poolbench; run from the repo root
 #
 # What is tested:
 #   - `poolbench lab` lists every lab, in course order, and each has its page
@@ -30,7 +30,7 @@
 set -u
 
 PB=${1:-build/poolbench}
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 LABS="pool_vs_fork get_placement serialized_get overhead chunk_skew quick_tasks early_stop
       errors one_file imap_memory lifecycle worker_init worker_death"
@@ -136,7 +136,7 @@ run lab get_placement --no-run
 check "--no-run goes with -c (exit 2)" eval '[ "$rc" -eq 2 ] && err_has "goes with -c"'
 run lab get_placement --frobnicate
 check "an unknown option exits 2" eval '[ "$rc" -eq 2 ] && err_has "unknown option"'
-run lab tests/scenarios/tiny.lua
+run lab tests/harness/scenarios/tiny.lua
 check "a scenario without a lab table exits 2" eval '[ "$rc" -eq 2 ] && err_has "no lab table"'
 
 # A small good lab, then one mistake at a time; each must name its line.

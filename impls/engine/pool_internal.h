@@ -124,9 +124,6 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
  * t_start, t_end], one per item; INITFAIL's body is the message. */
 enum pool_frame_kind { POOL_FRAME_RESULT = 1, POOL_FRAME_INITFAIL = 2 };
 
-/* Writes all of buf to fd (blocking), retrying on EINTR. 0 or -1. */
-int pool_write_all(int fd, const void *buf, size_t len);
-
 /* ---- shared memory: what each worker is doing (pool_worker.c) ----------- */
 
 /*

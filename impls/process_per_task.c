@@ -45,21 +45,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Writes all of buf to fd. 0, or -1. */
-static int spt_write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t k = write(fd, buf, len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        buf += k;
-        len -= (size_t)k;
-    }
-    return 0;
-}
-
 /* The child: runs the stages on item, sends [ok, value or message]. */
 _Noreturn static void spt_child(const strat_workload *w, const msgpack_object *item, int fd)
 {
@@ -98,7 +83,7 @@ _Noreturn static void spt_child(const strat_workload *w, const msgpack_object *i
         msgpack_pack_false(&pk);
         pool_pack_str(&pk, why[0] ? why : pool_last_error());
     }
-    int status = spt_write_all(fd, msg.data, msg.size) == 0 ? 0 : 1;
+    int status = pool_write_all(fd, msg.data, msg.size) == 0 ? 0 : 1;
     msgpack_sbuffer_destroy(&args);
     msgpack_sbuffer_destroy(&res);
     msgpack_sbuffer_destroy(&msg);

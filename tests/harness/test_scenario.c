@@ -2,7 +2,7 @@
  * test_scenario.c: the Lua side of poolbench: loading scenario files,
  * parameters, errors with their file:line, and Lua tasks run in real pools.
  *
- * The scenario files are in tests/scenarios/ (paths are relative to the
+ * The scenario files are in tests/harness/scenarios/ (paths are relative to the
  * repository root, where make runs the tests); each opens with a line saying
  * what it is for, and the broken ones say on which line they break, which is
  * the line these cases expect.
@@ -21,7 +21,7 @@
 #include "runner.h"
 #include "scenario.h"
 
-#define SCN "tests/scenarios/"
+#define SCN "tests/harness/scenarios/"
 
 static scn_scenario *g_scn;
 static char err[SCN_ERR];

@@ -7,8 +7,8 @@ return {
   name = "tiny",
   source = "none (written for the tests)",
   summary = "squares of 1..n through four strategies",
-  doc = [[Squares 1..n in Lua tasks that sleep t_ms each. Used by tests/test_cli.sh
-and tests/test_scenario.c; quick enough to run in well under a second.]],
+  doc = [[Squares 1..n in Lua tasks that sleep t_ms each. Used by tests/harness/test_cli.sh
+and tests/harness/test_scenario.c; quick enough to run in well under a second.]],
   params = {
     n         = {default = 6, quick = 4, min = 1, max = 1000, doc = "items"},
     workers   = {default = 2, quick = 2, min = 1, max = 64, doc = "pool processes"},

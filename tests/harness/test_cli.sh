@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_cli.sh: command-line tests of poolbench, on the small scenario files in
-# tests/scenarios/ (each runs in well under a second with --quick).
+# tests/harness/scenarios/ (each runs in well under a second with --quick).
 #
-#   tests/test_cli.sh [POOLBENCH]      default build/poolbench; run from the repo root
+#   tests/harness/test_cli.sh [POOLBENCH]      default build/poolbench; run from the repo root
 #
 # What is tested: the table, JSON parsed back by a real parser (jq), CSV,
 # trace, exit codes (0 checks hold, 1 a check failed, 2 bad usage or a bad
@@ -17,8 +17,8 @@
 set -u
 
 PB=${1:-build/poolbench}
-SC=tests/scenarios
-. "$(dirname "$0")/lib.sh"
+SC=tests/harness/scenarios
+. "$(dirname "$0")/../lib.sh"
 
 if [ ! -x "$PB" ]; then
     echo "test_cli: $PB is not an executable (build it first)"
@@ -160,7 +160,7 @@ check "a failing check exits 1 and says FAIL" \
     exits_with 1 "FAIL  this check fails on purpose (as the test wants)" "checks: 1 of 2 passed"
 run run "$SC/task_errors.lua" --quick
 check "a failing task and a dead worker are counted, other results kept" eval '
-    exits_with 0 "first error: tests/scenarios/task_errors.lua:9: boom on item 2" &&
+    exits_with 0 "first error: tests/harness/scenarios/task_errors.lua:9: boom on item 2" &&
     out_matches "^async_get_after .* 6/6 .* 2$"'
 
 # ---- bad parameters ------------------------------------------------------------------

@@ -51,21 +51,7 @@ static int task_spin(const msgpack_object_array *args, msgpack_packer *out, pool
     double s;
     if (arg_number(args, 0, &s) != 0 || !(s >= 0) || s > 1e6)
         return pool_task_fail(ctx, "spin: expects a number of seconds from 0 to 1e6");
-    /* CPU time, not wall time: on a busy machine the task still does s
-     * seconds of work, which is what a CPU-bound task means. */
-    struct timespec t0, t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-    uint64_t loops = 0;
-    volatile double x = 1.0;
-    for (;;) {
-        for (int i = 0; i < 10000; i++)
-            x = x * 1.0000001 + 1e-9;
-        loops++;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-        if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 >= s)
-            break;
-    }
-    msgpack_pack_uint64(out, loops);
+    msgpack_pack_uint64(out, pool_spin(s));
     return 0;
 }
 

@@ -257,22 +257,10 @@ static int pb_sleep(lua_State *L)
     return 0;
 }
 
-/* CPU time, as the engine's spin task: a CPU-bound task does its seconds of
- * work even on a busy machine. */
+/* The engine's spin task, callable from Lua: CPU time, not wall time. */
 static int pb_spin(lua_State *L)
 {
-    double s = arg_seconds(L);
-    struct timespec t0, t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-    lua_Integer loops = 0;
-    volatile double x = 1.0;
-    do {
-        for (int i = 0; i < 1000; i++)
-            x = x * 1.0000001 + 1e-9;
-        loops++;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < s);
-    lua_pushinteger(L, loops);
+    lua_pushinteger(L, (lua_Integer)pool_spin(arg_seconds(L)));
     return 1;
 }
 

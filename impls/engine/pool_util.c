@@ -119,6 +119,21 @@ void pool_cond_init(pthread_cond_t *c)
     pthread_condattr_destroy(&a);
 }
 
+uint64_t pool_spin(double seconds)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    uint64_t loops = 0;
+    volatile double x = 1.0;
+    do {
+        for (int i = 0; i < 1000; i++)
+            x = x * 1.0000001 + 1e-9;
+        loops++;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 < seconds);
+    return loops;
+}
+
 int pool_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
