@@ -1,74 +1,69 @@
 /*
- * strat_imap.c: imap, the items streamed through the pool, results in order.
+ * imap.c: imap and imap_unordered, the items streamed through the pool
+ * (document 002, section 1.2.5; document 001's best early stop).
  *
- * Document 002 (section 1.2.5), its advice for when memory is short:
- *
- *     for result in pool.imap(run, range(20000)):   # chunksize=1
- *         if is_answer(result):
+ *     for found in pool.imap_unordered(test, range(50000), chunksize=16):
+ *         if found:
  *             pool.terminate()
  *             break
  *
- * What it teaches:
- *   - imap streams (P12). The items come from an input function that packs
- *     them one at a time, like a Python generator, and the engine pulls it
- *     only while fewer than a window of chunks (2 * workers by default) are
- *     out, so the tasks and results in flight take flat memory however many
- *     items there are. map would build every chunk first. (Here the input
- *     is the workload's array, already in memory; a real generator would
- *     add nothing.)
- *   - The price is one message per item at the default chunksize of 1
- *     (P6: imap is far slower than map_async on trivial tasks). A larger
- *     w->chunksize puts that many items in one message.
- *   - Results come back in input order. A slow item holds back every result
- *     behind it, even those already computed, so a stop rule may see its
- *     answer later than with imap_unordered (P4).
- *   - A failed item surfaces as an error at its position, and the iteration
- *     goes on past it, as CPython's IMapIterator does.
- *   - Stopping: break out of the loop, free the iterator (nothing more is
- *     pulled from the input), terminate the pool (the chunks in flight die).
- *
- * Several stages: the whole pipeline of an item is one strat_chain task,
- * which runs every stage in the worker, so each item goes through all its
- * stages before its result streams back. Its arguments are two values
- * ([[stages], item]), so it goes through pool_imap_star, imap's star form
- * (task(*args), as starmap). Chaining one imap per stage would also stream,
- * but at one message per stage per item.
+ * Teaches (P12): the input is pulled like a generator, only while a window
+ * of chunks is out, so memory stays flat; the price is a message per chunk
+ * (P6: chunksize 1 by default). imap yields in input order, so a slow item
+ * holds back every result behind it; imap_unordered yields each chunk as it
+ * arrives, so the answer is seen as soon as it is computed (P4). A failed
+ * item is an error at its position and the iteration goes on. Several
+ * stages run as one chain task per item, through imap's star form. The
+ * story: docs/labs/10-imap_memory.md, docs/labs/07-early_stop.md.
  */
 #include "strategy.h"
 
-#include <stdint.h>
-#include <stdio.h>
-
-static int sim_run(const strat_workload *w, strat_outcome *out)
+/* The two strategies differ by this one choice. */
+static int imap_run(const strat_workload *w, strat_outcome *out, bool ordered)
 {
     strat_items items;
-    pool *p = strat_pool_create(w, out, &items);
+    pool *p = strat_pool_create(w, out, &items, STRAT_TASK_PER_ITEM);
     if (p == NULL)
         return -1;
-    if (w->nstages > 1)
-        out->tasks_total = w->n; /* one chain task per item */
-    /* The input "generator": the items one by one, pulled only as fast as
-     * the window of chunks in flight allows, on this thread (pool.h). */
-    strat_input in;
+    strat_input in; /* the "generator", pulled on this thread (pool.h) */
     strat_input_init(&in, w, &items);
 
-    pool_iter *it = w->nstages == 1
-                        ? pool_imap(p, w->stages[0], strat_input_next, &in, w->chunksize)
-                        : pool_imap_star(p, STRAT_CHAIN_TASK, strat_input_next, &in, w->chunksize, true);
+    pool_iter *it;
+    if (w->nstages > 1)
+        it = pool_imap_star(p, STRAT_CHAIN_TASK, strat_input_next, &in, w->chunksize, ordered);
+    else if (ordered)
+        it = pool_imap(p, w->stages[0], strat_input_next, &in, w->chunksize);
+    else
+        it = pool_imap_unordered(p, w->stages[0], strat_input_next, &in, w->chunksize);
     bool answer = strat_drain_iter(w, out, it);
-    out->wall_s = pool_now() - out->t0;
+    strat_stop_clock(out);
 
-    pool_iter_free(it); /* stops pulling the input; chunks in flight end unseen */
-    out->stopped_early = answer;
-    strat_pool_finish(p, out, answer);
+    pool_iter_free(it); /* the `break`: nothing more is pulled from the input */
+    strat_pool_finish(p, out, &items, answer);
     strat_input_destroy(&in);
-    strat_items_close(&items);
     return 0;
+}
+
+static int imap_ordered_run(const strat_workload *w, strat_outcome *out)
+{
+    return imap_run(w, out, true);
+}
+
+static int imap_unordered_run(const strat_workload *w, strat_outcome *out)
+{
+    return imap_run(w, out, false);
 }
 
 const strategy strat_imap = {
     "imap",
     "002",
     "imap over a lazy input (window of chunks in flight), results in input order",
-    sim_run,
+    imap_ordered_run,
+};
+
+const strategy strat_imap_unordered = {
+    "imap_unordered",
+    "001, 002",
+    "imap_unordered over a lazy input, results as they finish; stop = break + terminate",
+    imap_unordered_run,
 };

@@ -1,39 +1,19 @@
 /*
- * strat_process_per_task.c: no pool at all, one process per task.
- *
- * Document 004 opens with why pools exist: "without a pool, every task that
- * must run in parallel creates a process anew, which wastes time"; a pool
- * pays for its processes once. Document 002 (section 1.1) shows the
- * Process it means, started and joined:
+ * process_per_task.c: no pool at all, one process per task (document 004:
+ * "without a pool, every task ... creates a process anew"; document 002,
+ * section 1.1).
  *
  *     for i in items:
  *         p = multiprocessing.Process(target=run, args=(i,))
  *         p.start()
  *         p.join()          # the result comes back through a pipe here
  *
- * What it teaches: the baseline of P9. Every task pays fork + exit + wait
- * (and here a pipe), so time ≈ n * (that cost + t); a pool's map of 500
- * trivial tasks was 35 times faster in CPython. Like the document's loop,
- * it starts one process, joins it, then starts the next: with w->workers
- * greater than 1 it still runs one task at a time, on purpose.
- *
- * Each child runs the workload's initializer if it has one (what a pool
- * worker does once, every process does again), then the item's stages with
- * pool_task_call (one stage directly, several through the strat_chain
- * task), packs [ok, value or message] down a pipe and _exit()s. The parent reads to the end of the
- * pipe first (a large result would fill the pipe and block a child that
- * is waited for too early), then waitpid()s. A child killed by a signal is
- * an error that names the signal.
- *
- * fork() is safe here: no pool exists, so this process has no other thread
- * whose locks the child could inherit held. The child uses _exit() so that
- * it does not flush the parent's stdio buffers or run its atexit handlers.
- *
- * No pool means no trace and no engine stats: the outcome is filled here
- * (startup 0, tasks_run = items run * stages, the children's pids).
- *
- * Stopping: the stop rule is checked after each child; at the answer, no
- * more children are started.
+ * Teaches: the baseline of P9. Every task pays fork + exit + wait (and a
+ * pipe), one after the other whatever w->workers says: time ≈ n·(that cost
+ * + t), where a pool pays for its processes once. Each child runs the
+ * initializer, then the item's pipeline, and sends [ok, value or message].
+ * No pool means no trace and no engine stats: the outcome is filled here.
+ * The story: docs/labs/01-pool_vs_fork.md.
  */
 #include "strategy.h"
 
@@ -45,18 +25,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The child: runs the stages on item, sends [ok, value or message]. */
-_Noreturn static void spt_child(const strat_workload *w, const msgpack_object *item, int fd)
+/* The child: the initializer (what a pool worker does once, every process
+ * here does again), then item's pipeline; sends [ok, value or message].
+ * _exit(), so that it neither flushes the parent's stdio buffers nor runs
+ * its atexit handlers. */
+_Noreturn static void process_per_task_child(const strat_workload *w,
+                                             const msgpack_object *item, int fd)
 {
     msgpack_sbuffer args, res, msg;
     msgpack_sbuffer_init(&args);
     msgpack_sbuffer_init(&res);
     msgpack_sbuffer_init(&msg);
-    bool chain = w->nstages > 1;
     char why[600] = "";
     int rc = POOL_OK;
     if (w->initializer) {
-        /* What a pool worker does once, every process here does again. */
         pool_args0(&args);
         rc = pool_task_call(w->initializer, args.data, args.size, &res);
         if (rc != POOL_OK)
@@ -64,13 +46,9 @@ _Noreturn static void spt_child(const strat_workload *w, const msgpack_object *i
                      pool_last_error());
     }
     if (rc == POOL_OK) {
-        if (chain)
-            strat_chain_args(&args, w, 0, item);
-        else
-            strat_args1(&args, item);
+        const char *task = strat_pipeline_args(&args, w, item);
         msgpack_sbuffer_clear(&res);
-        rc = pool_task_call(chain ? STRAT_CHAIN_TASK : w->stages[0], args.data, args.size,
-                            &res);
+        rc = pool_task_call(task, args.data, args.size, &res);
     }
 
     msgpack_packer pk;
@@ -90,13 +68,11 @@ _Noreturn static void spt_child(const strat_workload *w, const msgpack_object *i
     _exit(status);
 }
 
-/* The parent's side of one item: reads the child's message, waits for it,
- * records its final result. Returns true at the answer. */
-static bool spt_collect(const strat_workload *w, strat_outcome *out, pid_t pid, int fd,
-                        size_t i)
+/* p.join(): reads the child's message into buf to the end of the pipe, then
+ * waits for the child; returns its wait status. Reading first: a large
+ * result would fill the pipe and block a child waited for too early. */
+static int process_per_task_join(pid_t pid, int fd, msgpack_sbuffer *buf)
 {
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
     char chunk[4096];
     for (;;) {
         ssize_t k = read(fd, chunk, sizeof chunk);
@@ -104,7 +80,7 @@ static bool spt_collect(const strat_workload *w, strat_outcome *out, pid_t pid, 
             continue;
         if (k <= 0)
             break; /* the end of the pipe: the child exited (or failed to write) */
-        msgpack_sbuffer_write(&buf, chunk, (size_t)k);
+        msgpack_sbuffer_write(buf, chunk, (size_t)k);
     }
     close(fd);
     /* st stays 0 ("exited, status 0") if the child cannot be waited for
@@ -112,6 +88,18 @@ static bool spt_collect(const strat_workload *w, strat_outcome *out, pid_t pid, 
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    return st;
+}
+
+/* The parent's side of one item: joins the child and records its final
+ * result (a child killed by a signal is an error naming the signal).
+ * Returns true at the answer. */
+static bool process_per_task_collect(const strat_workload *w, strat_outcome *out, pid_t pid,
+                                     int fd, size_t i)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    int st = process_per_task_join(pid, fd, &buf);
 
     char err[256] = "";
     int status = POOL_ETASK; /* when there is no value: why */
@@ -148,7 +136,35 @@ static bool spt_collect(const strat_workload *w, strat_outcome *out, pid_t pid, 
     return answer;
 }
 
-static int spt_run(const strat_workload *w, strat_outcome *out)
+/* p.start(): forks item i's child, its result to come down *fd. Returns its
+ * pid, or -1 with item i's error recorded. fork() is safe: no pool exists,
+ * so no other thread's lock can be inherited held. */
+static pid_t process_per_task_start(const strat_workload *w, strat_outcome *out,
+                                    const strat_items *items, size_t i, int *fd)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        strat_final(w, out, POOL_ESYS, NULL, strerror(errno), i);
+        return -1;
+    }
+    fflush(NULL); /* or the child's copy of unwritten output could appear twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        strat_final(w, out, POOL_ESYS, NULL, strerror(errno), i);
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        process_per_task_child(w, strat_item(items, i), fds[1]); /* does not return */
+    }
+    close(fds[1]); /* so that the read ends when the child does */
+    *fd = fds[0];
+    return pid;
+}
+
+static int process_per_task_run(const strat_workload *w, strat_outcome *out)
 {
     out->startup_s = 0; /* nothing to start: every task pays for its own process */
     out->t0 = pool_now();
@@ -163,31 +179,17 @@ static int spt_run(const strat_workload *w, strat_outcome *out)
     size_t ran = 0;
     bool answer = false;
     for (size_t i = 0; i < w->n && !answer; i++) {
-        int fds[2];
-        if (pipe(fds) != 0) {
-            strat_final(w, out, POOL_ESYS, NULL, strerror(errno), i);
+        int fd;
+        pid_t pid = process_per_task_start(w, out, &items, i, &fd);
+        if (pid < 0)
             break;
-        }
-        fflush(NULL); /* or the child's copy of unwritten output could appear twice */
-        pid_t pid = fork();
-        if (pid < 0) {
-            strat_final(w, out, POOL_ESYS, NULL, strerror(errno), i);
-            close(fds[0]);
-            close(fds[1]);
-            break;
-        }
-        if (pid == 0) {
-            close(fds[0]);
-            spt_child(w, strat_item(&items, i), fds[1]); /* does not return */
-        }
-        close(fds[1]); /* so that the read ends when the child does */
         ran++;
         out->stats.workers_started++;
         if (out->nworker_pids < maxpids)
             out->worker_pids[out->nworker_pids++] = (int)pid;
-        answer = spt_collect(w, out, pid, fds[0], i);
+        answer = process_per_task_collect(w, out, pid, fd, i);
     }
-    out->wall_s = pool_now() - out->t0;
+    strat_stop_clock(out);
     if (answer) {
         out->stopped_early = true;
         out->stopped_s = out->wall_s; /* every child was already waited for */
@@ -202,5 +204,5 @@ const strategy strat_process_per_task = {
     "process_per_task",
     "004",
     "no pool: fork a process per item, run its stages there, read the result, wait, next",
-    spt_run,
+    process_per_task_run,
 };

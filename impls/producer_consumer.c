@@ -1,9 +1,7 @@
 /*
- * strat_producer_consumer.c: a producer thread submits, the main thread
- * consumes the results as they come.
- *
- * Document 001, its second early-stop example ("multithreading plus
- * multiprocessing"), for when the submit loop itself is long:
+ * producer_consumer.c: a producer thread submits, the main thread consumes
+ * the results as they come (document 001's second early stop,
+ * "multithreading plus multiprocessing", for a long submit loop).
  *
  *     def pool_th():                       # the producer thread
  *         for i in range(50000000):
@@ -17,29 +15,12 @@
  *                 pool.terminate()
  *                 break
  *
- * What it teaches (P4, P5): submitting has a cost per task, and with
- * "submit everything, then check" the answer cannot be seen before the
- * whole submit loop is over. A producer thread overlaps submitting with
- * checking, so the consumer sees the answer as soon as it is computed.
- *
- * One change from the document: its queue holds the handles and the
- * consumer get()s them in submission order, so a slow early task hides a
- * quick answer behind it. Here apply_async's callback (or error callback)
- * puts each RESULT on the queue as it completes: the consumer sees them in
- * completion order, and no handle piles up. The callbacks run in the parent
- * on the pool's result-handler thread, one at a time (P2); the value they
- * are handed lives only during the callback, so they queue a packed copy.
- *
- * Stopping: the consumer tells the producer to stop (an atomic flag),
- * terminates the pool (the producer's next submit would be refused anyway,
- * like the document's `except: break`), then joins the producer.
- *
- * Several stages: each item's whole pipeline is one strat_chain task (every
- * stage in the worker), so items stream end to end.
- *
- * Threads: the producer starts only after the pool exists (pool_create()
- * forks, and refuses a caller that already has threads) and is joined
- * before the pool is finished.
+ * Teaches (P4, P5): overlapping submitting with checking shows the answer
+ * as soon as it is computed, not after the whole submit loop. One change
+ * from the document: apply_async's callbacks put each RESULT on the queue
+ * as it completes (not the handle, in submission order), so a slow early
+ * task hides nothing. Several stages run as one chain task per item. The
+ * story: docs/labs/07-early_stop.md.
  */
 #include "strategy.h"
 
@@ -50,30 +31,30 @@
 #include <string.h>
 
 /* One final result on its way from a callback to the consumer. */
-struct spc_entry {
-    struct spc_entry *next;
+struct prodcons_result {
+    struct prodcons_result *next;
     size_t item;
     int status;
     msgpack_sbuffer value; /* the packed value, when status is POOL_OK */
     char *error;           /* the message, otherwise */
 };
 
-struct spc_job;
+struct prodcons_job;
 
-struct spc_ctx {
+struct prodcons_state {
     /* Set before the producer starts, read-only after. */
     const strat_workload *w;
     strat_outcome *out;
     pool *p;
     strat_items items;
-    struct spc_job *jobs; /* one per item: the callbacks' udata */
+    struct prodcons_job *jobs; /* one per item: the callbacks' udata */
 
     atomic_bool stop; /* set by the consumer at the answer: submit no more */
 
     /* Guarded by lock. cond: an entry was queued, or the producer is done. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct spc_entry *head, *tail;
+    struct prodcons_result *head, *tail;
     size_t expected;    /* entries that will be queued: one per job, or refusal */
     bool producer_done; /* expected is final */
 };
@@ -81,13 +62,13 @@ struct spc_ctx {
 /* What the callbacks of item i's job know. `reported` is written by the
  * result callback and read by the done callback, which the engine always
  * runs after it, on the same job. */
-struct spc_job {
-    struct spc_ctx *ctx;
+struct prodcons_job {
+    struct prodcons_state *state;
     size_t item;
     bool reported;
 };
 
-static void spc_panic(const char *why)
+static void prodcons_panic(const char *why)
 {
     /* A result that cannot be queued would leave the consumer waiting for
      * it forever: better to stop loudly. */
@@ -95,13 +76,14 @@ static void spc_panic(const char *why)
     abort();
 }
 
-/* Queues one entry; value (NULL for nil) is copied. Any thread. */
-static void spc_push(struct spc_ctx *c, size_t item, int status, const msgpack_object *value,
-                     const char *error)
+/* Queues one entry. Any thread. value (NULL for nil) is copied: a callback's
+ * value lives only during the callback. */
+static void prodcons_push(struct prodcons_state *c, size_t item, int status,
+                          const msgpack_object *value, const char *error)
 {
-    struct spc_entry *e = calloc(1, sizeof *e);
+    struct prodcons_result *e = calloc(1, sizeof *e);
     if (e == NULL)
-        spc_panic("out of memory queueing a result");
+        prodcons_panic("out of memory queueing a result");
     e->item = item;
     e->status = status;
     msgpack_sbuffer_init(&e->value);
@@ -113,7 +95,7 @@ static void spc_push(struct spc_ctx *c, size_t item, int status, const msgpack_o
         else
             msgpack_pack_nil(&pk);
     } else if ((e->error = strdup(error ? error : pool_status_name(status))) == NULL) {
-        spc_panic("out of memory queueing an error");
+        prodcons_panic("out of memory queueing an error");
     }
     pthread_mutex_lock(&c->lock);
     if (c->tail)
@@ -125,7 +107,7 @@ static void spc_push(struct spc_ctx *c, size_t item, int status, const msgpack_o
     pthread_mutex_unlock(&c->lock);
 }
 
-static void spc_entry_free(struct spc_entry *e)
+static void prodcons_result_free(struct prodcons_result *e)
 {
     msgpack_sbuffer_destroy(&e->value);
     free(e->error);
@@ -134,29 +116,29 @@ static void spc_entry_free(struct spc_entry *e)
 
 /* ---- the callbacks: in the parent, on the result-handler thread ---------- */
 
-static int spc_on_value(pool_result *r, void *udata, char *err, size_t errlen)
+static int prodcons_on_value(pool_result *r, void *udata, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    struct spc_job *j = udata;
-    strat_callback_enter(j->ctx->out);
-    spc_push(j->ctx, j->item, POOL_OK, pool_result_value(r), NULL);
+    struct prodcons_job *j = udata;
+    strat_callback_enter(j->state->out);
+    prodcons_push(j->state, j->item, POOL_OK, pool_result_value(r), NULL);
     j->reported = true;
-    strat_callback_leave(j->ctx->out);
+    strat_callback_leave(j->state->out);
     return 0;
 }
 
-static int spc_on_error(pool_result *r, void *udata, char *err, size_t errlen)
+static int prodcons_on_error(pool_result *r, void *udata, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    struct spc_job *j = udata;
-    strat_callback_enter(j->ctx->out);
+    struct prodcons_job *j = udata;
+    strat_callback_enter(j->state->out);
     /* pool_result_status, not get(): get() would wait for this very
      * callback to end. POOL_ETASK, or POOL_EWORKER for a dead worker. */
-    spc_push(j->ctx, j->item, pool_result_status(r), NULL, pool_result_error(r));
+    prodcons_push(j->state, j->item, pool_result_status(r), NULL, pool_result_error(r));
     j->reported = true;
-    strat_callback_leave(j->ctx->out);
+    strat_callback_leave(j->state->out);
     return 0;
 }
 
@@ -167,42 +149,37 @@ static int spc_on_error(pool_result *r, void *udata, char *err, size_t errlen)
  * the result handler, on the thread that aborted the job, or at once on the
  * producer's if the job was already done when it was added.
  */
-static int spc_on_done(pool_result *r, void *udata, char *err, size_t errlen)
+static int prodcons_on_done(pool_result *r, void *udata, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    struct spc_job *j = udata;
+    struct prodcons_job *j = udata;
     if (!j->reported) /* aborted: POOL_ETERMINATED, POOL_EBROKEN... */
-        spc_push(j->ctx, j->item, pool_result_status(r), NULL, pool_result_error(r));
+        prodcons_push(j->state, j->item, pool_result_status(r), NULL, pool_result_error(r));
     return 0;
 }
 
 /* ---- the producer thread -------------------------------------------------- */
 
-static void *spc_producer(void *arg)
+static void *prodcons_producer(void *arg)
 {
-    struct spc_ctx *c = arg;
+    struct prodcons_state *c = arg;
     const strat_workload *w = c->w;
-    bool chain = w->nstages > 1;
-    const char *task = chain ? STRAT_CHAIN_TASK : w->stages[0];
     msgpack_sbuffer args;
     msgpack_sbuffer_init(&args);
 
     for (size_t i = 0; i < w->n && !atomic_load(&c->stop); i++) {
-        if (chain)
-            strat_chain_args(&args, w, 0, strat_item(&c->items, i));
-        else
-            strat_args1(&args, strat_item(&c->items, i));
-        struct spc_job *j = &c->jobs[i];
-        *j = (struct spc_job){.ctx = c, .item = i};
-        pool_result *r = pool_apply_async(c->p, task, args.data, args.size, spc_on_value,
-                                          spc_on_error, j);
+        const char *task = strat_pipeline_args(&args, w, strat_item(&c->items, i));
+        struct prodcons_job *j = &c->jobs[i];
+        *j = (struct prodcons_job){.state = c, .item = i};
+        pool_result *r = pool_apply_async(c->p, task, args.data, args.size, prodcons_on_value,
+                                          prodcons_on_error, j);
         if (r == NULL) {
             /* Refused: after the answer that is the terminate, and nothing
              * is owed; before it, the pool will refuse everything from now
              * on (closed, broken, unknown task): one error, and stop. */
             if (!atomic_load(&c->stop)) {
-                spc_push(c, i, pool_last_status(), NULL, pool_last_error());
+                prodcons_push(c, i, pool_last_status(), NULL, pool_last_error());
                 pthread_mutex_lock(&c->lock);
                 c->expected++;
                 pthread_mutex_unlock(&c->lock);
@@ -212,8 +189,8 @@ static void *spc_producer(void *arg)
         pthread_mutex_lock(&c->lock);
         c->expected++; /* the job will queue exactly one entry */
         pthread_mutex_unlock(&c->lock);
-        if (pool_result_add_done_callback(r, spc_on_done, j) != POOL_OK)
-            spc_panic("cannot add a done callback");
+        if (pool_result_add_done_callback(r, prodcons_on_done, j) != POOL_OK)
+            prodcons_panic("cannot add a done callback");
         pool_result_free(r); /* the callbacks hold what they need */
     }
 
@@ -228,12 +205,12 @@ static void *spc_producer(void *arg)
 /* ---- the consumer: the main thread ------------------------------------------ */
 
 /* Takes the next entry, waiting for one; NULL when no more will come. */
-static struct spc_entry *spc_take(struct spc_ctx *c, size_t *taken)
+static struct prodcons_result *prodcons_take(struct prodcons_state *c, size_t *taken)
 {
     pthread_mutex_lock(&c->lock);
     while (c->head == NULL && !(c->producer_done && *taken == c->expected))
         pthread_cond_wait(&c->cond, &c->lock);
-    struct spc_entry *e = c->head;
+    struct prodcons_result *e = c->head;
     if (e) {
         c->head = e->next;
         if (c->head == NULL)
@@ -245,7 +222,7 @@ static struct spc_entry *spc_take(struct spc_ctx *c, size_t *taken)
 }
 
 /* Records one entry's final result; true at the answer. */
-static bool spc_consume(struct spc_ctx *c, struct spc_entry *e)
+static bool prodcons_consume(struct prodcons_state *c, struct prodcons_result *e)
 {
     if (e->status != POOL_OK)
         return strat_final(c->w, c->out, e->status, NULL, e->error, e->item);
@@ -262,58 +239,60 @@ static bool spc_consume(struct spc_ctx *c, struct spc_entry *e)
     return answer;
 }
 
-static int spc_run(const strat_workload *w, strat_outcome *out)
+/* The consumer's loop, until the answer or the last result. */
+static bool prodcons_consume_all(struct prodcons_state *c)
 {
-    struct spc_ctx c = {.w = w, .out = out};
-    pool *p = strat_pool_create(w, out, &c.items);
+    size_t taken = 0;
+    struct prodcons_result *e;
+    bool answer = false;
+    while (!answer && (e = prodcons_take(c, &taken)) != NULL) {
+        answer = prodcons_consume(c, e);
+        prodcons_result_free(e);
+    }
+    return answer;
+}
+
+/* The producer starts only once the pool exists (pool_create() forks, and
+ * refuses a caller that already has threads) and is joined before the pool
+ * is finished. */
+static int producer_consumer_run(const strat_workload *w, strat_outcome *out)
+{
+    struct prodcons_state c = {.w = w, .out = out};
+    pool *p = strat_pool_create(w, out, &c.items, STRAT_TASK_PER_ITEM);
     if (p == NULL)
         return -1;
     c.p = p;
-    if (w->nstages > 1)
-        out->tasks_total = w->n; /* one chain task per item */
     atomic_init(&c.stop, false);
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.cond, NULL);
-    int rc = -1;
-    bool answer = false;
+    int rc = 0;
     pthread_t producer;
-    struct spc_entry *e;
-    size_t taken = 0;
-
     c.jobs = calloc(w->n ? w->n : 1, sizeof *c.jobs);
-    int err = c.jobs ? pthread_create(&producer, NULL, spc_producer, &c) : -1;
+    int err = c.jobs ? pthread_create(&producer, NULL, prodcons_producer, &c) : -1;
     if (err != 0) {
-        snprintf(out->first_error, sizeof out->first_error,
-                 "producer_consumer: cannot start the producer thread (%s)",
+        char why[128];
+        snprintf(why, sizeof why, "producer_consumer: cannot start the producer thread (%s)",
                  err > 0 ? strerror(err) : "out of memory");
-        strat_pool_finish(p, out, false);
-        goto done;
+        rc = strat_give_up(p, out, &c.items, why);
+    } else {
+        bool answer = prodcons_consume_all(&c);
+        strat_stop_clock(out);
+        if (answer) {
+            atomic_store(&c.stop, true); /* the producer submits no more */
+            pool_terminate(p);           /* and the tasks still out die now */
+        }
+        pthread_join(producer, NULL);
+        strat_pool_finish(p, out, &c.items, answer);
     }
 
-    while (!answer && (e = spc_take(&c, &taken)) != NULL) {
-        answer = spc_consume(&c, e);
-        spc_entry_free(e);
-    }
-    out->wall_s = pool_now() - out->t0;
-
-    if (answer) {
-        atomic_store(&c.stop, true); /* the producer submits no more */
-        pool_terminate(p);           /* and the tasks still out die now */
-    }
-    pthread_join(producer, NULL);
-    out->stopped_early = answer;
-    strat_pool_finish(p, out, answer);
-    rc = 0;
-
-done:
     /* The pool is gone, so no callback can queue anything more: free what
      * the consumer left unread (everything after the answer). */
+    struct prodcons_result *e;
     while ((e = c.head) != NULL) {
         c.head = e->next;
-        spc_entry_free(e);
+        prodcons_result_free(e);
     }
     free(c.jobs);
-    strat_items_close(&c.items);
     pthread_mutex_destroy(&c.lock);
     pthread_cond_destroy(&c.cond);
     return rc;
@@ -323,5 +302,5 @@ const strategy strat_producer_consumer = {
     "producer_consumer",
     "001",
     "a producer thread submits apply_async; callbacks queue results; the main thread checks them",
-    spc_run,
+    producer_consumer_run,
 };

@@ -1,8 +1,9 @@
 /*
- * strategy.c: what the strategies share, so that each strategy file shows
- * only its own way of using the pool: creating and finishing the pool with
- * the same timing rules for all, the "chain" task that runs every stage in
- * one task (document 000's merged getC), and the bookkeeping of final
+ * strategy.c: the vocabulary the strategies share, so that each strategy
+ * file shows only its own way of using the pool: argument packing (and the
+ * "chain" task that runs every stage in one task, document 000's merged
+ * getC), starting and finishing the pool with the same timing rules for
+ * all, handle arrays and the in-order collect, and the bookkeeping of final
  * results, stop rules and callbacks.
  *
  * Final results may arrive on two threads (a callback on the result
@@ -81,6 +82,9 @@ void strat_register_tasks(void)
     pool_task_register(STRAT_CHAIN_TASK, chain_task, NULL);
 }
 
+/* The argument a NULL value stands for (pool.h: NULL is a nil result). */
+static const msgpack_object strat_nil = {.type = MSGPACK_OBJECT_NIL};
+
 void strat_chain_args(msgpack_sbuffer *out, const strat_workload *w, int from_stage,
                       const msgpack_object *value)
 {
@@ -91,7 +95,7 @@ void strat_chain_args(msgpack_sbuffer *out, const strat_workload *w, int from_st
     msgpack_pack_array(&pk, (size_t)(w->nstages - from_stage));
     for (int s = from_stage; s < w->nstages; s++)
         pool_pack_str(&pk, w->stages[s]);
-    msgpack_pack_object(&pk, *value);
+    msgpack_pack_object(&pk, value ? *value : strat_nil);
 }
 
 void strat_args1(msgpack_sbuffer *out, const msgpack_object *value)
@@ -100,7 +104,23 @@ void strat_args1(msgpack_sbuffer *out, const msgpack_object *value)
     msgpack_sbuffer_clear(out);
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 1);
-    msgpack_pack_object(&pk, *value);
+    msgpack_pack_object(&pk, value ? *value : strat_nil);
+}
+
+const char *strat_pipeline_args(msgpack_sbuffer *args, const strat_workload *w,
+                                const msgpack_object *item)
+{
+    if (w->nstages == 1) {
+        strat_args1(args, item);
+        return w->stages[0];
+    }
+    strat_chain_args(args, w, 0, item);
+    return STRAT_CHAIN_TASK;
+}
+
+pool_result *strat_apply_async(pool *p, const char *task, const msgpack_sbuffer *args)
+{
+    return pool_apply_async(p, task, args->data, args->size, NULL, NULL, NULL);
 }
 
 /* ---- items ------------------------------------------------------------- */
@@ -162,7 +182,8 @@ void strat_input_destroy(strat_input *in)
 
 /* ---- the pool's life, timed the same way for every strategy ------------ */
 
-pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items)
+pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items,
+                        strat_tasks tasks)
 {
     if (items && strat_items_open(items, w) != 0) {
         snprintf(out->first_error, sizeof out->first_error,
@@ -175,7 +196,7 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     opt.maxtasksperchild = w->maxtasksperchild;
     opt.initializer = w->initializer;
     opt.trace = w->trace;
-    out->tasks_total = w->n * (size_t)w->nstages;
+    out->tasks_total = tasks == STRAT_TASK_PER_ITEM ? w->n : w->n * (size_t)w->nstages;
     double t = pool_now();
     pool *p = pool_create(&opt);
     out->t0 = pool_now();
@@ -188,18 +209,15 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     return p;
 }
 
-void strat_pool_finish(pool *p, strat_outcome *out, bool terminate)
+void strat_stop_clock(strat_outcome *out)
 {
-    if (out->wall_s == 0)
-        out->wall_s = pool_now() - out->t0;
-    if (terminate)
-        pool_terminate(p);
-    else
-        pool_close(p);
-    pool_join(p);
-    if (out->answer_s > 0 && out->stopped_s == 0)
-        out->stopped_s = pool_now() - out->t0;
+    out->wall_s = pool_now() - out->t0;
+}
 
+/* Copies the engine's stats and trace into out: what ran, and which
+ * processes ran it. */
+static void strat_pool_report(pool *p, strat_outcome *out)
+{
     pool_get_stats(p, &out->stats);
     out->tasks_run = out->stats.tasks_done + out->stats.tasks_failed;
     out->errors_unobserved = out->stats.errors_unobserved;
@@ -219,7 +237,59 @@ void strat_pool_finish(pool *p, strat_outcome *out, bool terminate)
         if (k == out->nworker_pids && k < (int)(sizeof out->worker_pids / sizeof(int)))
             out->worker_pids[out->nworker_pids++] = r->pid;
     }
+}
+
+void strat_pool_finish(pool *p, strat_outcome *out, strat_items *items, bool answer)
+{
+    if (out->wall_s == 0)
+        strat_stop_clock(out);
+    out->stopped_early = answer;
+    if (answer)
+        pool_terminate(p);
+    else
+        pool_close(p); /* again harmless, after a strategy's own close */
+    pool_join(p);
+    if (out->answer_s > 0 && out->stopped_s == 0)
+        out->stopped_s = pool_now() - out->t0;
+    strat_pool_report(p, out);
     pool_destroy(p);
+    if (items)
+        strat_items_close(items);
+}
+
+int strat_give_up(pool *p, strat_outcome *out, strat_items *items, const char *why)
+{
+    snprintf(out->first_error, sizeof out->first_error, "%s", why);
+    strat_pool_finish(p, out, items, false);
+    return -1;
+}
+
+/* ---- handles ------------------------------------------------------------- */
+
+pool_result **strat_handles_new(size_t n)
+{
+    return calloc(n ? n : 1, sizeof(pool_result *));
+}
+
+void strat_handles_free(pool_result **h, size_t n)
+{
+    for (size_t i = 0; h && i < n; i++)
+        pool_result_free(h[i]);
+    free(h);
+}
+
+bool strat_collect_in_order(const strat_workload *w, strat_outcome *out, pool_result **h,
+                            size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] == NULL)
+            continue;
+        const msgpack_object *v;
+        int st = pool_result_get(h[i], -1, &v);
+        if (strat_final(w, out, st, v, st == POOL_OK ? NULL : pool_result_error(h[i]), i))
+            return true;
+    }
+    return false;
 }
 
 /* ---- final results, the stop rule, callbacks ----------------------------- */
@@ -242,6 +312,11 @@ bool strat_final(const strat_workload *w, strat_outcome *out, int status,
     }
     pthread_mutex_unlock(&strat_lock);
     return answer;
+}
+
+void strat_refused(const strat_workload *w, strat_outcome *out, size_t item)
+{
+    strat_final(w, out, POOL_EINVAL, NULL, pool_last_error(), item);
 }
 
 bool strat_drain_iter(const strat_workload *w, strat_outcome *out, pool_iter *it)

@@ -128,37 +128,75 @@ extern const strategy *const strat_all[];
 /* The strategy of that name, or NULL. */
 const strategy *strat_find(const char *name);
 
-/* ---- helpers every strategy shares (strategy.c) ------------------------ */
+/* ---- the vocabulary every strategy shares (strategy.c) ------------------ */
 
 /*
  * The "chain" task: runs every stage in one task, in the worker (document
  * 000's merged getC). Its arguments are [[stage names...], value].
- * strat_chain_args packs them for one item.
+ * strat_chain_args packs them for one item, from stage from_stage on.
  */
 #define STRAT_CHAIN_TASK "strat_chain"
 void strat_register_tasks(void); /* registers strat_chain; before any pool */
+
+/* Argument packing. Each clears out, then packs one task's argument array.
+ * A NULL value packs nil: pool.h hands back NULL for a nil result, and a
+ * stage's result is the next stage's argument. */
+void strat_args1(msgpack_sbuffer *out, const msgpack_object *value); /* [value] */
 void strat_chain_args(msgpack_sbuffer *out, const strat_workload *w, int from_stage,
                       const msgpack_object *value);
+/* The one task that runs item's whole pipeline: packs its arguments into
+ * args and returns its name, the only stage ([item]) or the chain
+ * ([[stages], item]) when there are several. */
+const char *strat_pipeline_args(msgpack_sbuffer *args, const strat_workload *w,
+                                const msgpack_object *item);
+
+/* apply_async with no callbacks, the packed args as they are. */
+pool_result *strat_apply_async(pool *p, const char *task, const msgpack_sbuffer *args);
 
 /* The items one by one: the packed value of item i (pointers into w->items). */
 typedef struct strat_items {
     msgpack_unpacked u;
 } strat_items;
-
-/* Opens the workload's items into *items (before any pool exists, so a bad
- * item array costs no pool), then creates the pool, timing it into
- * out->startup_s and setting out->t0. NULL on failure, with
- * out->first_error set and nothing left open. items may be NULL. */
-pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items);
-/* Stops the clock (wall_s, unless the strategy set it: at its last result,
- * or after join when it waits for nothing else), closes or terminates the
- * pool, joins it (again harmless), copies its stats and trace into out,
- * destroys it. */
-void strat_pool_finish(pool *p, strat_outcome *out, bool terminate);
-
 int strat_items_open(strat_items *it, const strat_workload *w);
 const msgpack_object *strat_item(const strat_items *it, size_t i);
 void strat_items_close(strat_items *it);
+
+/* What tasks_total counts: every stage of every item is a task of its
+ * own (n * nstages), or the workers run one task per item (n: the chain
+ * task, or callback_chain's first stage). */
+typedef enum strat_tasks {
+    STRAT_TASK_PER_STAGE,
+    STRAT_TASK_PER_ITEM,
+} strat_tasks;
+
+/* Opens the workload's items into *items (before any pool exists, so a bad
+ * item array costs no pool), then creates the pool, timing it into
+ * out->startup_s and setting out->t0 and out->tasks_total. NULL on failure,
+ * with out->first_error set and nothing left open. items may be NULL. */
+pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items *items,
+                        strat_tasks tasks);
+
+/* The last result is in: stops the wall clock. A strategy that waits for
+ * nothing after its last result may leave it to strat_pool_finish. */
+void strat_stop_clock(strat_outcome *out);
+
+/* The end of every run: stops the clock unless the strategy did; at the
+ * answer (stopped_early = answer) terminates the pool, as the Python does
+ * after its `break`, otherwise closes it and lets queued work finish; joins
+ * it, copies its stats and trace into out, destroys it, and closes items
+ * (may be NULL). Handles outlive their pool (pool.h): free them after, so
+ * that an unread failure is not counted as unobserved while the pool runs. */
+void strat_pool_finish(pool *p, strat_outcome *out, strat_items *items, bool answer);
+
+/* A strategy that cannot go on (out of memory, no thread): says why in
+ * first_error, finishes the pool and items as strat_pool_finish does;
+ * returns -1. */
+int strat_give_up(pool *p, strat_outcome *out, strat_items *items, const char *why);
+
+/* An array of n handles, all NULL (NULL when out of memory), and its
+ * release: every handle, then the array. */
+pool_result **strat_handles_new(size_t n);
+void strat_handles_free(pool_result **h, size_t n);
 
 /*
  * The items one by one, as an imap input (a pool_input_fn; pass the
@@ -176,9 +214,6 @@ void strat_input_init(strat_input *in, const strat_workload *w, const strat_item
 int strat_input_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen);
 void strat_input_destroy(strat_input *in);
 
-/* Packs [value] (the one-argument array of a task) into out. */
-void strat_args1(msgpack_sbuffer *out, const msgpack_object *value);
-
 /*
  * Records one final result: counts it or its error, applies the stop rule
  * (serialized), and returns true when this result is the answer (the first
@@ -186,6 +221,18 @@ void strat_args1(msgpack_sbuffer *out, const msgpack_object *value);
  */
 bool strat_final(const strat_workload *w, strat_outcome *out, int status,
                  const msgpack_object *value, const char *error, size_t item);
+
+/* The pool refused item's submit (unknown task, closed or broken pool):
+ * where Python's call would raise, this item's final error. */
+void strat_refused(const strat_workload *w, strat_outcome *out, size_t item);
+
+/*
+ * In-order collect: get() on each of the n handles in submission order,
+ * each through strat_final, until the answer (returns true then). NULL
+ * handles are skipped: refused at submit, their error already recorded.
+ */
+bool strat_collect_in_order(const strat_workload *w, strat_outcome *out, pool_result **h,
+                            size_t n);
 
 /*
  * Reads an iterator (imap, imap_unordered, executor map) to its end, or to

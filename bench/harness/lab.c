@@ -150,32 +150,6 @@ static void lab_format(const lab_value *x, const char *unit, char *buf, size_t l
 
 /* ---- printing ---------------------------------------------------------------- */
 
-/* text wrapped at 76 columns: first before the first line, rest before the
- * others; a blank line in text starts a new paragraph. */
-static void lab_wrap(const char *text, const char *first, const char *rest)
-{
-    size_t col = 0;
-    const char *p = text, *lead = first;
-    while (*p) {
-        int newlines = 0;
-        while (*p == ' ' || *p == '\n' || *p == '\t')
-            newlines += *p++ == '\n';
-        size_t w = strcspn(p, " \n\t");
-        if (w == 0)
-            break;
-        if (col > 0 && (newlines >= 2 || col + 1 + w > 76)) {
-            fputs(newlines >= 2 ? "\n\n" : "\n", stdout);
-            col = 0;
-        }
-        col += col == 0 ? (size_t)printf("%s", lead) : (size_t)printf(" ");
-        lead = rest;
-        col += (size_t)printf("%.*s", (int)w, p);
-        p += w;
-    }
-    if (col)
-        putchar('\n');
-}
-
 /* The setting and the questions: what a student reads before predicting. */
 static void lab_print_setting(lab *lb, const lab_setting *st, bool seeded, const char *prog)
 {
@@ -208,7 +182,7 @@ static void lab_print_setting(lab *lb, const lab_setting *st, bool seeded, const
     for (int i = 0; i < lb->nq; i++) {
         char *ask = lab_subst(s, &st->p, lb->q[i].ask, bad, sizeof bad);
         snprintf(lead, sizeof lead, "  %d. ", i + 1);
-        lab_wrap(ask ? ask : lb->q[i].ask, lead, "     ");
+        rep_wrap(ask ? ask : lb->q[i].ask, lead, "     ");
         free(ask);
     }
     if (prog)
@@ -232,12 +206,10 @@ static int lab_answers(lab *lb, const lab_setting *st, lab_value *ans, char *err
     return 0;
 }
 
-/* The run, then each answer beside its measurement: run's exit status. */
-static int lab_check(lab *lb, const lab_setting *st, const lab_value *ans, char *err,
-                     size_t errlen)
+/* The run, as `poolbench run --set ...` would do it, into r: run's exit
+ * status (0, 1 a check failed, 2 with err set). */
+static int lab_run(lab *lb, const lab_setting *st, run_report *r, char *err, size_t errlen)
 {
-    run_report r;
-    int rc = 0;
     printf("\nthe run, as `poolbench run %s", lb->s->path);
     for (int i = 0; i < st->nsets; i++)
         printf(" --set %s", st->sets[i]);
@@ -248,31 +220,43 @@ static int lab_check(lab *lb, const lab_setting *st, const lab_value *ans, char 
     run_options o = {.impls = lb->impls[0] ? lb->impls : NULL, .sets = st->sets,
                      .nsets = st->nsets, .repeat = 1,
                      .progress = isatty(STDERR_FILENO) ? rep_progress : NULL};
-    if (run_prepare(lb->s, &o, &r, err, errlen) != 0) {
-        run_report_free(&r);
+    if (run_prepare(lb->s, &o, r, err, errlen) != 0)
         return 2;
-    }
-    rep_echo(stdout, &r);
+    rep_echo(stdout, r);
     fflush(stdout);
-    int exec = run_execute(&r, &o, err, errlen);
-    rep_table(stdout, &r);
-    if (exec != 0) {
-        run_report_free(&r);
+    int exec = run_execute(r, &o, err, errlen);
+    rep_table(stdout, r);
+    if (exec != 0)
         return 2;
-    }
-    rep_checks(stdout, &r);
-    rc = run_exit_status(&r);
+    rep_checks(stdout, r);
+    return run_exit_status(r);
+}
 
+/* What question qi measured, for the last column. */
+static void lab_what(const lab *lb, int qi, char *what, size_t len)
+{
+    if (lb->q[qi].measure)
+        snprintf(what, len, "%s", lb->q[qi].measure);
+    else if (lb->q[qi].measure_ref != LUA_NOREF)
+        snprintf(what, len, "measure(r, p), %s:%d", lb->s->path, lb->q[qi].measure_line);
+    else
+        snprintf(what, len, "(nothing: a question of the model alone)");
+}
+
+/* Each answer beside its measurement in r. 0, or 2 with err set. */
+static int lab_compare(lab *lb, run_report *r, const lab_value *ans, char *err, size_t errlen)
+{
+    int rc = 0;
     printf("\nprediction vs measurement (measured on this machine, %d cores; ratio = "
-           "measured / predicted):\n  %-3s %-16s %-16s %-6s %s\n", r.cores, "#", "predicted",
+           "measured / predicted):\n  %-3s %-16s %-16s %-6s %s\n", r->cores, "#", "predicted",
            "measured", "ratio", "what was measured");
     scn_lock();
-    run_push_results(&r);
+    run_push_results(r);
     int rt = lua_gettop(lb->s->L);
-    for (int i = 0; i < lb->nq && rc != 2; i++) {
+    for (int i = 0; i < lb->nq; i++) {
         lab_value m;
         char pb[64], mb[64], ratio[32] = "-", what[96];
-        if (lab_measure(lb, &r, i, rt, &m, err, errlen) != 0) {
+        if (lab_measure(lb, r, i, rt, &m, err, errlen) != 0) {
             rc = 2;
             break;
         }
@@ -280,17 +264,22 @@ static int lab_check(lab *lb, const lab_setting *st, const lab_value *ans, char 
         lab_format(&m, lb->q[i].unit, mb, sizeof mb);
         if (m.present && ans[i].v != 0)
             snprintf(ratio, sizeof ratio, "%.2f", m.v / ans[i].v);
-        if (lb->q[i].measure)
-            snprintf(what, sizeof what, "%s", lb->q[i].measure);
-        else if (lb->q[i].measure_ref != LUA_NOREF)
-            snprintf(what, sizeof what, "measure(r, p), %s:%d", lb->s->path,
-                     lb->q[i].measure_line);
-        else
-            snprintf(what, sizeof what, "(nothing: a question of the model alone)");
+        lab_what(lb, i, what, sizeof what);
         printf("  %-3d %-16s %-16s %-6s %s\n", i + 1, pb, mb, ratio, what);
     }
     lua_settop(lb->s->L, rt - 1);
     scn_unlock();
+    return rc;
+}
+
+/* The run, then each answer beside its measurement: run's exit status. */
+static int lab_check(lab *lb, const lab_setting *st, const lab_value *ans, char *err,
+                     size_t errlen)
+{
+    run_report r;
+    int rc = lab_run(lb, st, &r, err, errlen);
+    if (rc != 2 && lab_compare(lb, &r, ans, err, errlen) != 0)
+        rc = 2;
     run_report_free(&r);
     return rc;
 }
@@ -320,7 +309,7 @@ static int lab_show(lab *lb, uint64_t seed, bool seeded, bool answers, bool run,
     }
     char *x = lab_subst(lb->s, &st.p, lb->explain, bad, sizeof bad);
     printf("\nwhy (the model):\n");
-    lab_wrap(x ? x : lb->explain, "  ", "  ");
+    rep_wrap(x ? x : lb->explain, "  ", "  ");
     free(x);
     return rc;
 }
@@ -338,12 +327,6 @@ static int lab_entry_cmp(const void *a, const void *b)
     return x->order != y->order ? x->order - y->order : strcmp(x->name, y->name);
 }
 
-static int lab_is_lua(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0 && d->d_name[0] != '.';
-}
-
 /*
  * Every lab of the scenarios in dir, in course order. A file that cannot be
  * loaded, or whose lab table is wrong, is reported on stderr and sets
@@ -354,7 +337,7 @@ static int lab_scan(const char *dir, lab_entry **out, bool *broken)
 {
     struct dirent **names;
     char path[PATH_MAX], err[SCN_ERR];
-    int n = scandir(dir, &names, lab_is_lua, alphasort), count = 0;
+    int n = scandir(dir, &names, scn_is_scenario_file, alphasort), count = 0;
     *out = NULL;
     if (n < 0) {
         fprintf(stderr, "poolbench: %s: %s\n", dir, strerror(errno));

@@ -10,11 +10,9 @@
  * through the runner, as `run --set` would, and puts each prediction beside
  * its measurement.
  *
- * The numbers must be the same on every machine for a given seed, so the
- * draws come from a generator of our own (xorshift64*, seeded through
- * splitmix64), never from rand(), and in the order of the file's
- * parameters, never in Lua's table order (its string hashes are seeded
- * per process).
+ * The numbers are the same on every machine for a given seed: the draws
+ * come from a generator of our own, in the order of the file's parameters
+ * (lab_table.c says why both matter).
  */
 #ifndef LAB_H
 #define LAB_H

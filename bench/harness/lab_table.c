@@ -179,6 +179,38 @@ static bool lab_runs(const lab *lb, const char *label, size_t n)
     return false;
 }
 
+/* vary.NAME for parameter i, {min, max[, step]} on top of the stack (left
+ * there), checked against the parameter's range into lb->vary. */
+static void lab_read_range(lua_State *L, lab *lb, int i, int line)
+{
+    const scn_param *q = &lb->s->params[i];
+    int l = scn_line_of_key(lb->s, q->name, line);
+    lua_Integer len = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
+    scn_num v[3] = {{0, true}, {0, true}, {1, true}};
+    for (lua_Integer k = 1; k <= len && k <= 3; k++) {
+        if (lua_rawgeti(L, -1, k) != LUA_TNUMBER)
+            len = 0;
+        v[k - 1] = (scn_num){lua_tonumber(L, -1), lua_isinteger(L, -1)};
+        lua_pop(L, 1);
+    }
+    if (len < 2 || len > 3)
+        lab_error(L, lb, l, "vary.%s must be {min, max} or {min, max, step}, numbers",
+                  q->name);
+    char err[SCN_ERR];
+    if (scn_param_check(q, v[0], "min is", err, sizeof err) != 0 ||
+        scn_param_check(q, v[1], "max is", err, sizeof err) != 0)
+        lab_error(L, lb, l, "vary.%s: %s", q->name, err);
+    if (v[0].d > v[1].d || !(v[2].d > 0))
+        lab_error(L, lb, l, "vary.%s: min must not exceed max, and step must be above 0",
+                  q->name);
+    if (q->integer && (!v[2].isint && v[2].d != floor(v[2].d)))
+        lab_error(L, lb, l, "vary.%s: an integer parameter needs an integer step", q->name);
+    double count = floor((v[1].d - v[0].d) / v[2].d + 1e-9) + 1;
+    if (count > 1e9)
+        lab_error(L, lb, l, "vary.%s: more than 1e9 values", q->name);
+    lb->vary[lb->nvary++] = (lab_vary){i, v[0], v[2], v[1].d, (long long)count};
+}
+
 static void lab_read_vary(lua_State *L, lab *lb, int t)
 {
     scn_scenario *s = lb->s;
@@ -198,36 +230,8 @@ static void lab_read_vary(lua_State *L, lab *lb, int t)
     }
     /* In the file's order, so that the draws do not depend on Lua's hashing. */
     for (int i = 0; i < s->nparams; i++) {
-        const scn_param *q = &s->params[i];
-        if (lua_getfield(L, vt, q->name) == LUA_TNIL) {
-            lua_pop(L, 1);
-            continue;
-        }
-        int l = scn_line_of_key(s, q->name, line);
-        lua_Integer len = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
-        scn_num v[3] = {{0, true}, {0, true}, {1, true}};
-        for (lua_Integer k = 1; k <= len && k <= 3; k++) {
-            if (lua_rawgeti(L, -1, k) != LUA_TNUMBER)
-                len = 0;
-            v[k - 1] = (scn_num){lua_tonumber(L, -1), lua_isinteger(L, -1)};
-            lua_pop(L, 1);
-        }
-        if (len < 2 || len > 3)
-            lab_error(L, lb, l, "vary.%s must be {min, max} or {min, max, step}, numbers",
-                      q->name);
-        char err[SCN_ERR];
-        if (scn_param_check(q, v[0], "min is", err, sizeof err) != 0 ||
-            scn_param_check(q, v[1], "max is", err, sizeof err) != 0)
-            lab_error(L, lb, l, "vary.%s: %s", q->name, err);
-        if (v[0].d > v[1].d || !(v[2].d > 0))
-            lab_error(L, lb, l, "vary.%s: min must not exceed max, and step must be above 0",
-                      q->name);
-        if (q->integer && (!v[2].isint && v[2].d != floor(v[2].d)))
-            lab_error(L, lb, l, "vary.%s: an integer parameter needs an integer step", q->name);
-        double count = floor((v[1].d - v[0].d) / v[2].d + 1e-9) + 1;
-        if (count > 1e9)
-            lab_error(L, lb, l, "vary.%s: more than 1e9 values", q->name);
-        lb->vary[lb->nvary++] = (lab_vary){i, v[0], v[2], v[1].d, (long long)count};
+        if (lua_getfield(L, vt, s->params[i].name) != LUA_TNIL)
+            lab_read_range(L, lb, i, line);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -296,6 +300,27 @@ static void lab_read_question(lua_State *L, lab *lb, lab_question *q, int n)
     lua_pop(L, 1);
 }
 
+/* questions: a list of 1 to LAB_MAX_QUESTIONS tables, each read in turn;
+ * a question's line is that of its `ask`, searched from the one before. */
+static void lab_read_questions(lua_State *L, lab *lb, int t)
+{
+    int qline = scn_line_of_key(lb->s, "questions", lb->line);
+    lua_getfield(L, t, "questions");
+    lua_Integer n = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
+    if (n < 1 || n > LAB_MAX_QUESTIONS)
+        lab_error(L, lb, qline, "'questions' must list 1 to %d questions", LAB_MAX_QUESTIONS);
+    for (lua_Integer i = 1, line = qline; i <= n; i++) {
+        lab_question *q = &lb->q[lb->nq++];
+        q->answer_ref = q->measure_ref = LUA_NOREF;
+        int l = scn_line_of_key(lb->s, "ask", (int)line);
+        q->line = l ? l : qline;
+        line = q->line + 1;
+        lua_rawgeti(L, t + 1, i);
+        lab_read_question(L, lb, q, (int)i);
+        lua_settop(L, t + 1);
+    }
+}
+
 /* lua_CFunction(lab, table): fills lab from the scenario's lab table. */
 static int lab_read(lua_State *L)
 {
@@ -332,21 +357,7 @@ static int lab_read(lua_State *L)
     lua_settop(L, t);
     lab_read_impls(L, lb, t);
     lua_settop(L, t);
-    int qline = scn_line_of_key(lb->s, "questions", lb->line);
-    lua_getfield(L, t, "questions");
-    lua_Integer n = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
-    if (n < 1 || n > LAB_MAX_QUESTIONS)
-        lab_error(L, lb, qline, "'questions' must list 1 to %d questions", LAB_MAX_QUESTIONS);
-    for (lua_Integer i = 1, line = qline; i <= n; i++) {
-        lab_question *q = &lb->q[lb->nq++];
-        q->answer_ref = q->measure_ref = LUA_NOREF;
-        int l = scn_line_of_key(lb->s, "ask", (int)line);
-        q->line = l ? l : qline;
-        line = q->line + 1;
-        lua_rawgeti(L, t + 1, i);
-        lab_read_question(L, lb, q, (int)i);
-        lua_settop(L, t + 1);
-    }
+    lab_read_questions(L, lb, t);
     return 0;
 }
 

@@ -134,22 +134,17 @@ static int wrote(packwalk *w, int rc)
 
 static int pack_value(packwalk *w, int idx, int depth, bool is_key);
 
-static int pack_table(packwalk *w, int idx, int depth)
+/* The first pass over a table: its key count, and whether its keys are
+ * exactly 1..n, an array. No # operator: see the top of this file. */
+static bool table_is_array(lua_State *L, int idx, size_t *count)
 {
-    lua_State *L = w->L;
-    if (depth >= LUAV_MAX_DEPTH)
-        return fail(w, "nesting deeper than %d (a cycle?)", LUAV_MAX_DEPTH);
-    /* A key and a value per level: LUA_MINSTACK is too few for 64 levels. */
-    if (!lua_checkstack(L, 4))
-        return fail(w, "out of Lua stack while packing");
-
-    size_t count = 0;
     lua_Integer max = 0;
     bool seq = true;
+    *count = 0;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         lua_pop(L, 1);
-        count++;
+        (*count)++;
         if (seq && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
             if (lua_tointeger(L, -1) > max)
                 max = lua_tointeger(L, -1);
@@ -157,23 +152,29 @@ static int pack_table(packwalk *w, int idx, int depth)
             seq = false;
         }
     }
-
     /* Keys are distinct integers >= 1, so "largest == count" means exactly
      * 1..n. The empty table lands here too, as an empty array. */
-    if (seq && (lua_Integer)count == max) {
-        if (wrote(w, msgpack_pack_array(w->pk, count)) != 0)
-            return -1;
-        for (lua_Integer i = 1; i <= max; i++) {
-            size_t old = path_push(w, "[%lld]", (long long)i);
-            lua_rawgeti(L, idx, i);
-            if (pack_value(w, lua_gettop(L), depth + 1, false) != 0)
-                return -1;
-            lua_pop(L, 1);
-            path_pop(w, old);
-        }
-        return 0;
-    }
+    return seq && (lua_Integer)*count == max;
+}
 
+static int pack_array(packwalk *w, int idx, int depth, size_t n)
+{
+    if (wrote(w, msgpack_pack_array(w->pk, n)) != 0)
+        return -1;
+    for (lua_Integer i = 1; i <= (lua_Integer)n; i++) {
+        size_t old = path_push(w, "[%lld]", (long long)i);
+        lua_rawgeti(w->L, idx, i);
+        if (pack_value(w, lua_gettop(w->L), depth + 1, false) != 0)
+            return -1;
+        lua_pop(w->L, 1);
+        path_pop(w, old);
+    }
+    return 0;
+}
+
+static int pack_map(packwalk *w, int idx, int depth, size_t count)
+{
+    lua_State *L = w->L;
     if (wrote(w, msgpack_pack_map(w->pk, count)) != 0)
         return -1;
     lua_pushnil(L);
@@ -192,6 +193,19 @@ static int pack_table(packwalk *w, int idx, int depth)
         lua_pop(L, 1);
     }
     return 0;
+}
+
+static int pack_table(packwalk *w, int idx, int depth)
+{
+    if (depth >= LUAV_MAX_DEPTH)
+        return fail(w, "nesting deeper than %d (a cycle?)", LUAV_MAX_DEPTH);
+    /* A key and a value per level: LUA_MINSTACK is too few for 64 levels. */
+    if (!lua_checkstack(w->L, 4))
+        return fail(w, "out of Lua stack while packing");
+    size_t count;
+    if (table_is_array(w->L, idx, &count))
+        return pack_array(w, idx, depth, count);
+    return pack_map(w, idx, depth, count);
 }
 
 static int pack_value(packwalk *w, int idx, int depth, bool is_key)
@@ -270,6 +284,39 @@ out:
     return rc;
 }
 
+static void push_value(lua_State *L, const msgpack_object *o, int depth);
+
+/* An array or a map, as a table: its elements through push_value. */
+static void push_container(lua_State *L, const msgpack_object *o, int depth)
+{
+    /* The same limit as packing: whatever luav_pack wrote comes back, and a
+     * hand-built object cannot run the C stack out. */
+    if (depth >= LUAV_MAX_DEPTH)
+        luaL_error(L, "msgpack value nested deeper than %d", LUAV_MAX_DEPTH);
+    luaL_checkstack(L, 3, "msgpack value nested too deeply");
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        const msgpack_object_array *a = &o->via.array;
+        lua_createtable(L, a->size > INT_MAX ? INT_MAX : (int)a->size, 0);
+        for (uint32_t i = 0; i < a->size; i++) {
+            push_value(L, &a->ptr[i], depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return;
+    }
+    const msgpack_object_map *m = &o->via.map;
+    lua_createtable(L, 0, m->size > INT_MAX ? INT_MAX : (int)m->size);
+    for (uint32_t i = 0; i < m->size; i++) {
+        push_value(L, &m->ptr[i].key, depth + 1);
+        /* lua_rawset would raise too, but with "index is nil", which names
+         * neither msgpack nor the way out. */
+        if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER && isnan(lua_tonumber(L, -1))))
+            luaL_error(L, "msgpack map key is %s: a Lua table cannot hold it",
+                       lua_isnil(L, -1) ? "nil" : "NaN");
+        push_value(L, &m->ptr[i].val, depth + 1);
+        lua_rawset(L, -3);
+    }
+}
+
 static void push_value(lua_State *L, const msgpack_object *o, int depth)
 {
     switch (o->type) {
@@ -300,38 +347,12 @@ static void push_value(lua_State *L, const msgpack_object *o, int depth)
         return;
     case MSGPACK_OBJECT_ARRAY:
     case MSGPACK_OBJECT_MAP:
-        break;
+        push_container(L, o, depth);
+        return;
     default:
         luaL_error(L, "cannot convert a msgpack ext value (type %d) to Lua",
                    (int)o->via.ext.type);
         return;
-    }
-
-    /* The same limit as packing: whatever luav_pack wrote comes back, and a
-     * hand-built object cannot run the C stack out. */
-    if (depth >= LUAV_MAX_DEPTH)
-        luaL_error(L, "msgpack value nested deeper than %d", LUAV_MAX_DEPTH);
-    luaL_checkstack(L, 3, "msgpack value nested too deeply");
-    if (o->type == MSGPACK_OBJECT_ARRAY) {
-        const msgpack_object_array *a = &o->via.array;
-        lua_createtable(L, a->size > INT_MAX ? INT_MAX : (int)a->size, 0);
-        for (uint32_t i = 0; i < a->size; i++) {
-            push_value(L, &a->ptr[i], depth + 1);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        return;
-    }
-    const msgpack_object_map *m = &o->via.map;
-    lua_createtable(L, 0, m->size > INT_MAX ? INT_MAX : (int)m->size);
-    for (uint32_t i = 0; i < m->size; i++) {
-        push_value(L, &m->ptr[i].key, depth + 1);
-        /* lua_rawset would raise too, but with "index is nil", which names
-         * neither msgpack nor the way out. */
-        if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER && isnan(lua_tonumber(L, -1))))
-            luaL_error(L, "msgpack map key is %s: a Lua table cannot hold it",
-                       lua_isnil(L, -1) ? "nil" : "NaN");
-        push_value(L, &m->ptr[i].val, depth + 1);
-        lua_rawset(L, -3);
     }
 }
 

@@ -11,11 +11,12 @@
  * Results go to stdout, diagnostics to stderr, so that `run ... > out.txt`
  * keeps the table and still shows what went wrong.
  *
- * This file parses arguments and prints; loading is scenario.c, running is
- * runner.c, formats are report.c. One rule matters here: no thread may be
- * started before the strategies run (the engine forks its fork server only
- * from a single-threaded process), which is why the progress line is a
- * timer signal and not a thread.
+ * This file parses arguments and prints, and cmd_run reads as the steps of
+ * a run: load the scenario (scenario.h), run each strategy (runner.c),
+ * judge the checks (runner_checks.c), write the reports (report.c). One rule
+ * matters here: no thread may be started before the strategies run (the
+ * engine forks its fork server only from a single-threaded process), which
+ * is why the progress line is a timer signal and not a thread.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -108,12 +109,6 @@ static void scenarios_dir(char *buf, size_t len)
     }
 }
 
-static int is_lua(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0 && d->d_name[0] != '.';
-}
-
 static int cmd_list(void)
 {
     char dir[PATH_MAX], path[PATH_MAX + 256], err[SCN_ERR];
@@ -125,7 +120,7 @@ static int cmd_list(void)
         snprintf(dir, sizeof dir, "%s", real);
         free(real);
     }
-    int n = scandir(dir, &names, is_lua, alphasort);
+    int n = scandir(dir, &names, scn_is_scenario_file, alphasort);
     if (n < 0) {
         fprintf(stderr, "poolbench: %s: %s\n", dir, strerror(errno));
         rc = 2;
@@ -157,50 +152,9 @@ static int cmd_list(void)
 
 /* ---- show --------------------------------------------------------------------- */
 
-/* Prints text wrapped at 76 columns with an indent, for the doc paragraph. */
-static void print_wrapped(const char *text, const char *indent)
+/* The parameters as `show` lists them: default, quick, range, doc. */
+static void show_params(const scn_scenario *s)
 {
-    size_t col = 0;
-    const char *p = text;
-    while (*p) {
-        while (*p == ' ' || *p == '\n' || *p == '\t')
-            p++;
-        size_t w = strcspn(p, " \n\t");
-        if (w == 0)
-            break;
-        if (col > 0 && col + 1 + w > 76) {
-            putchar('\n');
-            col = 0;
-        }
-        if (col == 0)
-            col = (size_t)printf("%s", indent);
-        else
-            col += (size_t)printf(" ");
-        col += (size_t)printf("%.*s", (int)w, p);
-        p += w;
-    }
-    if (col)
-        putchar('\n');
-}
-
-static int cmd_show(const char *path)
-{
-    char err[SCN_ERR];
-    scn_scenario *s = scn_load(path, err, sizeof err);
-    if (s == NULL) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    int rc = 0;
-    printf("%s (%s)\n", s->name, s->path);
-    if (s->source[0])
-        printf("source: %s\n", s->source);
-    if (s->summary[0])
-        printf("%s\n", s->summary);
-    if (s->doc[0]) {
-        putchar('\n');
-        print_wrapped(s->doc, "  ");
-    }
     printf("\nparameters (--set key=value):\n  %-18s %-9s %-9s %-14s %s\n", "name", "default",
            "quick", "range", "what");
     for (int i = 0; i < s->nparams; i++) {
@@ -216,14 +170,16 @@ static int cmd_show(const char *path)
             snprintf(range, sizeof range, "%s..%s", lo, hi);
         printf("  %-18s %-9s %-9s %-14s %s\n", q->name, d, qk, range, q->doc);
     }
-    printf("\ntasks (Lua):");
-    for (int i = 0; i < s->ntasks; i++)
-        printf("%s %s", i ? "," : "", s->tasks[i]);
-    printf("%s\n", s->ntasks ? "" : " none");
+}
 
+/* The model's prediction for every variant, with the defaults and with the
+ * quick values. 0, or 2 with the model's error in err. */
+static int show_predictions(scn_scenario *s, char *err, size_t errlen)
+{
     scn_params pd, pq, p;
-    scn_params_resolve(s, false, NULL, 0, &pd, err, sizeof err);
-    scn_params_resolve(s, true, NULL, 0, &pq, err, sizeof err);
+    int rc = 0;
+    scn_params_resolve(s, false, NULL, 0, &pd, err, errlen);
+    scn_params_resolve(s, true, NULL, 0, &pq, err, errlen);
     printf("\nstrategies and the model's predictions, seconds:\n  %-20s %-20s %-10s %s\n",
            "label", "strategy", "defaults", "quick");
     for (int i = 0; i < s->nvariants && rc == 0; i++) {
@@ -233,7 +189,7 @@ static int cmd_show(const char *path)
         for (int k = 0; k < 2 && rc == 0; k++) {
             double m = 0;
             scn_params_for(s, base[k], v, &p);
-            int got = scn_model_eval(s, v, &p, &m, err, sizeof err);
+            int got = scn_model_eval(s, v, &p, &m, err, errlen);
             if (got < 0)
                 rc = 2;
             snprintf(cell[k], sizeof cell[k], got == 1 ? "%.3f" : "-", m);
@@ -241,6 +197,32 @@ static int cmd_show(const char *path)
         if (rc == 0)
             printf("  %-20s %-20s %-10s %s\n", v->label, v->impl->name, cell[0], cell[1]);
     }
+    return rc;
+}
+
+static int cmd_show(const char *path)
+{
+    char err[SCN_ERR];
+    scn_scenario *s = scn_load(path, err, sizeof err);
+    if (s == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    printf("%s (%s)\n", s->name, s->path);
+    if (s->source[0])
+        printf("source: %s\n", s->source);
+    if (s->summary[0])
+        printf("%s\n", s->summary);
+    if (s->doc[0]) {
+        putchar('\n');
+        rep_wrap(s->doc, "  ", "  ");
+    }
+    show_params(s);
+    printf("\ntasks (Lua):");
+    for (int i = 0; i < s->ntasks; i++)
+        printf("%s %s", i ? "," : "", s->tasks[i]);
+    printf("%s\n", s->ntasks ? "" : " none");
+    int rc = show_predictions(s, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "%s\n", err);
     scn_free(s);
@@ -323,19 +305,40 @@ static int parse_run(int argc, char **argv, run_args *a)
     return 0;
 }
 
+/* The files asked for (--json, --csv, --trace). 0, or 2 with the message
+ * printed. */
+static int write_reports(const run_args *a, const run_report *r)
+{
+    char err[SCN_ERR];
+    if ((a->json && rep_json(a->json, r, err, sizeof err) != 0) ||
+        (a->csv && rep_csv(a->csv, r, err, sizeof err) != 0) ||
+        (a->trace && rep_trace(a->trace, r, err, sizeof err) != 0)) {
+        fprintf(stderr, "poolbench: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/*
+ * run: load the scenario, run each strategy, judge the checks, write the
+ * reports. The echo comes before the runs and the table after them even
+ * when the scenario fails midway, so that what did run is on record.
+ */
 static int cmd_run(int argc, char **argv)
 {
     run_args a;
     int rc = parse_run(argc, argv, &a);
     if (rc != 0)
         return rc;
+
+    /* 1. Load the scenario; register its Lua tasks before any pool exists. */
     char err[SCN_ERR];
     scn_scenario *s = scn_load(a.file, err, sizeof err);
     if (s == NULL) {
         fprintf(stderr, "%s\n", err);
         return 2;
     }
-    run_register_tasks(s); /* before any pool exists */
+    run_register_tasks(s);
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat,
@@ -349,9 +352,13 @@ static int cmd_run(int argc, char **argv)
     }
     rep_echo(stdout, &r);
     fflush(stdout); /* the echo comes first even when stdout is a pipe */
-    int exec = run_execute(&r, &o, err, sizeof err);
+
+    /* 2. Run each strategy. */
+    bool failed = run_strategies(&r, &o, err, sizeof err) != 0;
+    /* 3. Judge the checks: checks(r, p, check), then done(report). */
+    failed = failed || run_judge(&r, err, sizeof err) != 0;
     rep_table(stdout, &r);
-    if (exec != 0) {
+    if (failed) {
         fflush(stdout);
         fprintf(stderr, "%s\n", err);
         rc = 2;
@@ -360,12 +367,10 @@ static int cmd_run(int argc, char **argv)
     rep_checks(stdout, &r);
     fflush(stdout);
     rc = run_exit_status(&r);
-    if ((a.json && rep_json(a.json, &r, err, sizeof err) != 0) ||
-        (a.csv && rep_csv(a.csv, &r, err, sizeof err) != 0) ||
-        (a.trace && rep_trace(a.trace, &r, err, sizeof err) != 0)) {
-        fprintf(stderr, "poolbench: %s\n", err);
+
+    /* 4. Write the reports. */
+    if (write_reports(&a, &r) != 0)
         rc = 2;
-    }
 out:
     run_report_free(&r);
     scn_free(s);

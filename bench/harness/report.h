@@ -3,14 +3,18 @@
  *
  *   rep_echo      every parameter first, OSTEP style ("ARG n 8"), with the
  *                 machine and the date: any output says what produced it;
- *   rep_table     one row per strategy, then the checks (PASS/FAIL);
+ *   rep_table     one row per strategy, and under it each one's first
+ *                 error and note;
+ *   rep_checks    the checks (PASS/FAIL/SKIP) and how many passed;
  *   rep_json      one object for the whole run (jansson);
  *   rep_csv       one row per strategy, a header first;
  *   rep_trace     one row per task execution, for timelines in gnuplot;
- *   rep_progress  a line on stderr while a run takes more than a second.
+ *   rep_progress  a line on stderr while a run takes more than a second
+ *                 (progress.c; the others are report.c).
  *
  * The formats are documented in docs/report-format.md; the fields of a
- * result come from run_result_visit(), shared with the Lua side.
+ * result come from run_result_visit() (result_fields.c), shared with the
+ * Lua side.
  * Writers return 0, or -1 with a message ("FILE: reason") in err.
  */
 #ifndef REPORT_H
@@ -24,6 +28,10 @@
 #define POOLBENCH_VERSION "0.1.0"
 
 void rep_echo(FILE *f, const run_report *r);
+
+/* text on stdout, wrapped at 76 columns: first before the first line, rest
+ * before the others; a blank line in text starts a new paragraph. */
+void rep_wrap(const char *text, const char *first, const char *rest);
 void rep_table(FILE *f, const run_report *r);
 void rep_checks(FILE *f, const run_report *r);
 
@@ -33,11 +41,10 @@ int rep_trace(const char *path, const run_report *r, char *err, size_t errlen);
 
 /*
  * A run_options.progress callback: from one second into a repetition, and
- * every second after, rewrites one line on stderr ("running merged, repeat
- * 1 of 3: 4 s"). The caller installs it only when stderr is a terminal.
- * It uses a POSIX timer aimed at the calling thread and a signal handler
- * (SA_RESTART), not a thread: the engine refuses to create a pool while the
- * process has a second thread.
+ * every second after, rewrites one line on stderr ("poolbench: merged,
+ * repeat 1 of 3: 4 s"). Install it only when stderr is a terminal. It
+ * starts no thread (progress.c says how and why), so the strategies may
+ * still create their pools.
  */
 void rep_progress(void *ctx, const char *label, int rep, int nrep, bool begin);
 

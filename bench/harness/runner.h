@@ -2,7 +2,8 @@
  * runner.h: runs a scenario's workload through its strategies and checks
  * what was measured.
  *
- * The order of a run (run_prepare, then run_execute):
+ * The order of a run (run_register_tasks, run_prepare, run_strategies, then
+ * run_judge; run_execute is the last two in one call):
  *
  *   1. the scenario's Lua tasks are registered with the engine, a C
  *      trampoline each, before any pool exists (workers see the registry as
@@ -91,21 +92,16 @@ typedef struct run_report {
 } run_report;
 
 /*
- * Registers the scenario's Lua tasks (and the strategies' own) with the
- * engine; the trampolines call into s from then on, so s must outlive every
- * pool. Call once per process, before any pool exists.
+ * The functions below come in the order of the files that define them, each
+ * calling only the ones above it (and scenario.h):
+ *
+ *   result_fields.c     the fields of a result, for every report
+ *   runner_checks.c     checks(r, p, check) and done(report)
+ *   runner_callbacks.c  Lua tasks, stop rule, observe hook
+ *   runner.c            prepare, run the strategies, free
  */
-void run_register_tasks(scn_scenario *s);
 
-/* Resolves parameters and the --impl filter into r. 0, or -1 with a usage
- * message (unknown parameter or strategy: the valid ones are listed). */
-int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
-                size_t errlen);
-
-/* Runs everything (steps 3 to 5 above). 0, or -1 with "file:line: message"
- * when the scenario itself failed (its model, workload, stop rule, checks
- * or hooks raised an error). */
-int run_execute(run_report *r, const run_options *o, char *err, size_t errlen);
+/* ---- the fields of a result (result_fields.c) ------------------------------ */
 
 /*
  * The fields of a result, in the order reports list them, handed to a
@@ -127,14 +123,38 @@ typedef struct run_visitor {
 
 void run_result_visit(const run_report *r, const run_result *res, const run_visitor *v);
 
-/* Between runner.c and runner_checks.c: after the runs, checks(r, p,
- * check) then done(report). 0, or -1 with "file:line: message". */
-int run_checks(run_report *r, char *err, size_t errlen);
-int run_done(run_report *r, char *err, size_t errlen);
+/* ---- judging (runner_checks.c) --------------------------------------------- */
+
+/* Step 5: checks(r, p, check) over the results, then done(report). 0, or
+ * -1 with "file:line: message". */
+int run_judge(run_report *r, char *err, size_t errlen);
 
 /* Pushes the table checks(r, ...) receives: r[label] for every result, and
  * a marker error for a label --impl left out (caller holds scn_lock). */
 void run_push_results(run_report *r);
+
+/* ---- Lua tasks (runner_callbacks.c) ---------------------------------------- */
+
+/*
+ * Step 1: registers the scenario's Lua tasks (and the strategies' own) with
+ * the engine; the trampolines call into s from then on, so s must outlive
+ * every pool. Call once per process, before any pool exists.
+ */
+void run_register_tasks(scn_scenario *s);
+
+/* ---- running (runner.c) ---------------------------------------------------- */
+
+/* Step 2: resolves parameters and the --impl filter into r. 0, or -1 with a
+ * usage message (unknown parameter or strategy: the valid ones are listed). */
+int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
+                size_t errlen);
+
+/* Steps 3 and 4. 0, or -1 with "file:line: message" when the scenario
+ * itself failed (its model, workload, stop rule or setup raised an error). */
+int run_strategies(run_report *r, const run_options *o, char *err, size_t errlen);
+
+/* run_strategies, then run_judge: steps 3 to 5 in one call. */
+int run_execute(run_report *r, const run_options *o, char *err, size_t errlen);
 
 /* 0 when every check held and every strategy ran, else 1. */
 int run_exit_status(const run_report *r);

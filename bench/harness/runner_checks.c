@@ -3,8 +3,8 @@
  * calls that judge them: checks(r, p, check), then done(report).
  *
  * r[label] is built by the same field visitor as the JSON object and the
- * CSV row (run_result_visit in runner.c), so a field a check can read is a
- * field the reports write, under the same name.
+ * CSV row (run_result_visit, result_fields.c), so a field a check can read
+ * is a field the reports write, under the same name.
  *
  * --impl may leave out a strategy that a check reads. Rather than let the
  * check fail on a nil (a FAIL that is not about the phenomenon), r has an
@@ -13,7 +13,8 @@
  * were skipped and why. Checks recorded before that point stand.
  *
  * Everything here runs on the main thread after the last pool is gone, but
- * takes scn_lock() all the same: the rule is "every parent-side use".
+ * takes scn_lock() all the same: the rule is "every parent-side use". It
+ * reads what the runner measured and never calls the runner.
  */
 #include "runner.h"
 
@@ -151,7 +152,9 @@ void run_push_results(run_report *r)
     lua_setmetatable(L, -2);
 }
 
-int run_checks(run_report *r, char *err, size_t errlen)
+/* checks(r, p, check), then a failed check for every strategy that could
+ * not run. 0, or -1 with "file:line: message". */
+static int judge_checks(run_report *r, char *err, size_t errlen)
 {
     scn_scenario *s = r->s;
     lua_State *L = s->L;
@@ -183,56 +186,53 @@ int run_checks(run_report *r, char *err, size_t errlen)
     return rc;
 }
 
-/* done(report): the whole report, as --json writes it. */
-int run_done(run_report *r, char *err, size_t errlen)
+/* Pushes the report done(report) receives: the run as --json writes it,
+ * less the poolbench, quick, repeat and checks_skipped fields (caller holds
+ * the lock). */
+static void push_report(scn_scenario *s, void *arg)
 {
-    scn_scenario *s = r->s;
+    run_report *r = arg;
     lua_State *L = s->L;
-    int rc = 0;
-    scn_lock();
-    int top = lua_gettop(L);
-    if (scn_push_field(s, "done") == LUA_TFUNCTION) {
-        lua_createtable(L, 0, 10);
-        lua_pushstring(L, s->name);
-        lua_setfield(L, -2, "scenario");
-        lua_pushstring(L, s->source);
-        lua_setfield(L, -2, "source");
-        lua_pushstring(L, s->path);
-        lua_setfield(L, -2, "file");
-        lua_pushstring(L, r->date);
-        lua_setfield(L, -2, "date");
-        scn_push_params(s, &r->p);
-        lua_setfield(L, -2, "params");
-        lua_createtable(L, 0, 2);
-        lua_pushinteger(L, r->cores);
-        lua_setfield(L, -2, "cores");
-        lua_pushstring(L, r->os);
-        lua_setfield(L, -2, "os");
-        lua_setfield(L, -2, "machine");
-        lua_createtable(L, r->nresults, 0);
-        for (int i = 0; i < r->nresults; i++) {
-            push_result(r, &r->results[i]);
-            lua_rawseti(L, -2, i + 1);
-        }
-        lua_setfield(L, -2, "results");
-        lua_createtable(L, r->nchecks, 0);
-        for (int i = 0; i < r->nchecks; i++) {
-            lua_createtable(L, 0, 3);
-            lua_pushstring(L, r->checks[i].name);
-            lua_setfield(L, -2, "name");
-            lua_pushboolean(L, r->checks[i].ok);
-            lua_setfield(L, -2, "ok");
-            lua_pushstring(L, r->checks[i].detail);
-            lua_setfield(L, -2, "detail");
-            lua_rawseti(L, -2, i + 1);
-        }
-        lua_setfield(L, -2, "checks");
-        rc = scn_pcall(s, 1, 0, err, errlen);
-        if (rc > 0)
-            snprintf(err, errlen, "%s:%d: done raised a table", s->path,
-                     scn_line_of_key(s, "done", 1));
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, s->name);
+    lua_setfield(L, -2, "scenario");
+    lua_pushstring(L, s->source);
+    lua_setfield(L, -2, "source");
+    lua_pushstring(L, s->path);
+    lua_setfield(L, -2, "file");
+    lua_pushstring(L, r->date);
+    lua_setfield(L, -2, "date");
+    scn_push_params(s, &r->p);
+    lua_setfield(L, -2, "params");
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, r->cores);
+    lua_setfield(L, -2, "cores");
+    lua_pushstring(L, r->os);
+    lua_setfield(L, -2, "os");
+    lua_setfield(L, -2, "machine");
+    lua_createtable(L, r->nresults, 0);
+    for (int i = 0; i < r->nresults; i++) {
+        push_result(r, &r->results[i]);
+        lua_rawseti(L, -2, i + 1);
     }
-    lua_settop(L, top);
-    scn_unlock();
-    return rc ? -1 : 0;
+    lua_setfield(L, -2, "results");
+    lua_createtable(L, r->nchecks, 0);
+    for (int i = 0; i < r->nchecks; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, r->checks[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushboolean(L, r->checks[i].ok);
+        lua_setfield(L, -2, "ok");
+        lua_pushstring(L, r->checks[i].detail);
+        lua_setfield(L, -2, "detail");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "checks");
+}
+
+int run_judge(run_report *r, char *err, size_t errlen)
+{
+    if (judge_checks(r, err, errlen) != 0)
+        return -1;
+    return scn_call_hook(r->s, "done", push_report, r, err, errlen);
 }

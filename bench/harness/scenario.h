@@ -21,8 +21,8 @@
  *
  * Errors are returned as "file:line: message" in a caller's buffer. For a
  * Lua error the line is Lua's own; for a schema error it is found by
- * searching the file's text for the offending name (scn_line_of), or the
- * line of the top-level `return`.
+ * searching the file's text for the offending name (scn_line_of_name,
+ * scn_line_of_key), or the line of the top-level `return`.
  */
 #ifndef SCENARIO_H
 #define SCENARIO_H
@@ -99,16 +99,52 @@ typedef struct scn_workload {
     bool fire_and_forget;
 } scn_workload;
 
-/* ---- loading ------------------------------------------------------------- */
+/*
+ * The functions below come in the order of the files that define them, each
+ * calling only the ones above it:
+ *
+ *   scenario_lua.c     the lock, protected calls, line lookups (below all)
+ *   scenario_params.c  parameters: ranges, layers, P
+ *   scenario_schema.c  the table's shape, at load
+ *   scenario_calls.c   workload(p), model, setup
+ *   scenario_load.c    scn_load, scn_free (the top)
+ */
 
-/* Loads and checks a scenario. NULL on error, with "file:line: message". */
-scn_scenario *scn_load(const char *path, char *err, size_t errlen);
-void scn_free(scn_scenario *s);
+/* ---- the Lua state and the file's lines (scenario_lua.c) ------------------ */
+
+/* Every parent-side use of a scenario's Lua state holds this lock. */
+void scn_lock(void);
+void scn_unlock(void);
+/*
+ * lua_pcall with a message handler that makes the message "file:line:
+ * message" (adding the scenario's line when Lua gave none). Returns 0, or -1
+ * with the message in err and nothing left on the stack. An error value
+ * that is a table is left on the stack instead (return 1): the checks use
+ * one to mark a check that needs a strategy the run left out. Caller holds
+ * the lock.
+ */
+int scn_pcall(scn_scenario *s, int nargs, int nresults, char *err, size_t errlen);
+/* msg with the whole path where Lua shortened it to ".../tail:line:". */
+void scn_fix_prefix(const scn_scenario *s, const char *msg, char *out, size_t len);
+/* Pushes field `name` of the scenario table (nil if absent); returns its
+ * type. Caller holds the lock. */
+int scn_push_field(scn_scenario *s, const char *name);
 
 /* First line (1-based) of the file at path that contains needle; 0 if none. */
 int scn_line_of(const char *path, const char *needle);
+/* Line of a key (`key =` or ["key"]) at or after line from; 0 if none. */
+int scn_line_of_key(const scn_scenario *s, const char *key, int from);
+/* Line of a quoted name ("name" or 'name'), else of a key, else of the
+ * top-level return. */
+int scn_line_of_name(const scn_scenario *s, const char *name);
+/* Line of the top-level `return {` (where a missing field belongs), or 1. */
+int scn_line_of_return(const scn_scenario *s);
+/* A letter, digit or _: what Lua names are made of. */
+bool scn_ident_char(char c);
+/* strdup that aborts when out of memory (NULL gives ""). */
+char *scn_strdup(const char *s);
 
-/* ---- parameters ---------------------------------------------------------- */
+/* ---- parameters (scenario_params.c) --------------------------------------- */
 
 /* Index of a parameter, -1 if none. */
 int scn_param_index(const scn_scenario *s, const char *name);
@@ -135,10 +171,18 @@ long scn_param_long(const scn_scenario *s, const scn_params *p, const char *name
 /* Writes a value as Lua prints it: 8, 0.05. */
 void scn_num_format(scn_num v, char *buf, size_t len);
 
-/* ---- calling the scenario (each takes the lock) -------------------------- */
-
-/* Sets the global P (the tasks' view of the parameters). */
+/* Pushes p as a Lua table {name = value}. Caller holds the lock. */
+void scn_push_params(scn_scenario *s, const scn_params *p);
+/* Sets the global P (the tasks' view of the parameters); takes the lock. */
 void scn_set_P(scn_scenario *s, const scn_params *p);
+
+/* ---- the schema walk (scenario_schema.c) ---------------------------------- */
+
+/* lua_CFunction(s, table): fills s from the scenario's table, or raises
+ * "file:line: message". scn_load calls it under lua_pcall. */
+int scn_schema(lua_State *L);
+
+/* ---- calling the scenario (scenario_calls.c; each takes the lock) --------- */
 
 /* Calls workload(p). 0, or -1 with "file:line: message". */
 int scn_workload_eval(scn_scenario *s, const scn_params *p, scn_workload *w, char *err,
@@ -153,33 +197,21 @@ int scn_model_eval(scn_scenario *s, const scn_variant *v, const scn_params *p, d
 /* Calls an optional hook, setup(p). 0 (also when absent) or -1. */
 int scn_setup(scn_scenario *s, const scn_params *p, char *err, size_t errlen);
 
-/* ---- lower level, for the runner (caller holds the lock) --------------- */
+/* Calls the optional hook `name` of the scenario table with one argument,
+ * pushed by push_arg(s, arg) under the lock. 0 (also when absent) or -1
+ * with "file:line: message". */
+int scn_call_hook(scn_scenario *s, const char *name, void (*push_arg)(scn_scenario *, void *),
+                  void *arg, char *err, size_t errlen);
 
-void scn_lock(void);
-void scn_unlock(void);
-/* Pushes field `name` of the scenario table (nil if absent); returns its type. */
-int scn_push_field(scn_scenario *s, const char *name);
-/* Pushes p as a Lua table {name = value}. */
-void scn_push_params(scn_scenario *s, const scn_params *p);
-/*
- * lua_pcall with a message handler that makes the message "file:line:
- * message" (adding the scenario's line when Lua gave none). Returns 0, or -1
- * with the message in err and nothing left on the stack. An error value
- * that is a table is left on the stack instead (return 1): the runner uses
- * one to mark a check that needs a strategy it did not run.
- */
-int scn_pcall(scn_scenario *s, int nargs, int nresults, char *err, size_t errlen);
-/* Line of a key (`key =` or ["key"]) at or after line from; 0 if none. */
-int scn_line_of_key(const scn_scenario *s, const char *key, int from);
-/* Line of a quoted name ("name" or 'name'), else of a key, else of the
- * top-level return. */
-int scn_line_of_name(const scn_scenario *s, const char *name);
-/* Line of the top-level `return {` (where a missing field belongs), or 1. */
-int scn_line_of_return(const scn_scenario *s);
-/* strdup that aborts when out of memory (NULL gives ""). */
-char *scn_strdup(const char *s);
-/* lua_CFunction(s, table): fills s from the scenario's table, or raises
- * "file:line: message" (scenario_schema.c; scn_load calls it). */
-int scn_schema(lua_State *L);
+/* ---- loading (scenario_load.c) -------------------------------------------- */
+
+/* Loads and checks a scenario. NULL on error, with "file:line: message". */
+scn_scenario *scn_load(const char *path, char *err, size_t errlen);
+void scn_free(scn_scenario *s);
+
+/* A scandir filter: a name `list` and `lab` take for a scenario file
+ * (*.lua, not hidden). */
+struct dirent;
+int scn_is_scenario_file(const struct dirent *d);
 
 #endif

@@ -1,12 +1,12 @@
 /*
  * scenario_schema.c: the shape of a scenario table, checked field by field.
  *
- * scn_load() (scenario.c) runs the file and hands the table it returned to
+ * scn_load() (scenario_load.c) runs the file and hands the table it returned to
  * scn_schema(), which fills the scenario struct from it: name and texts,
  * parameters (in the order of the file, found by their line), Lua tasks,
  * the strategies and their variants, the model. Every mistake raises
- * "file:line: message" with the line found in the file's text (scenario.c's
- * scn_line_of_* helpers), and the message says what would be right: the
+ * "file:line: message" with the line found in the file's text (the
+ * scn_line_of_* lookups of scenario_lua.c), and the message says what would be right: the
  * fields a table may have, the valid strategies, the labels a model may name.
  * Unknown fields are errors, not ignored: a misspelt `chekcs` would
  * otherwise silently check nothing.
@@ -27,11 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static bool ident_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_';
-}
 
 /* ---- the schema walk (inside lua_pcall) ---------------------------------- */
 
@@ -102,7 +97,7 @@ static bool good_name(const char *n)
     if (!isalpha((unsigned char)n[0]) && n[0] != '_')
         return false;
     for (const char *p = n; *p; p++)
-        if (!ident_char(*p))
+        if (!scn_ident_char(*p))
             return false;
     return strlen(n) < 48;
 }
@@ -131,50 +126,44 @@ static bool param_number(lua_State *L, scn_scenario *s, scn_param *q, const char
     return type == LUA_TNUMBER;
 }
 
-static void schema_params(lua_State *L, scn_scenario *s, int t)
+/* One entry of params (name at -2, table at -1, as lua_next leaves them). */
+static void schema_param(lua_State *L, scn_scenario *s, int from)
 {
     static const char *const fields[] = {"default", "quick", "min", "max", "doc", NULL};
-    int from = scn_line_of_key(s, "params", 1);
-    if (lua_getfield(L, t, "params") == LUA_TTABLE) {
-        int pt = lua_gettop(L);
-        lua_pushnil(L);
-        while (lua_next(L, pt)) {
-            if (lua_type(L, -2) != LUA_TSTRING || !good_name(lua_tostring(L, -2)))
-                schema_error(L, s, from, "parameter names must be identifiers (got %s)",
-                             luaL_tolstring(L, -2, NULL));
-            if (s->nparams == SCN_MAX_PARAMS - 1)
-                schema_error(L, s, from, "more than %d parameters", SCN_MAX_PARAMS - 1);
-            scn_param *q = &s->params[s->nparams++];
-            q->name = scn_strdup(lua_tostring(L, -2));
-            q->doc = scn_strdup("");
-            q->line = scn_line_of_key(s, q->name, from);
-            if (lua_type(L, -1) != LUA_TTABLE)
-                schema_error(L, s, q->line, "parameter '%s' must be a table {default = ...}",
-                             q->name);
-            known_keys(L, s, lua_gettop(L), fields, "a parameter", q->line);
-            scn_num v = {0, false};
-            if (!param_number(L, s, q, "default", &q->def))
-                schema_error(L, s, q->line, "parameter '%s' has no default", q->name);
-            q->has_quick = param_number(L, s, q, "quick", &q->quick);
-            if (!q->has_quick)
-                q->quick = q->def;
-            q->min = param_number(L, s, q, "min", &v) ? v.d : -HUGE_VAL;
-            q->max = param_number(L, s, q, "max", &v) ? v.d : HUGE_VAL;
-            const char *doc = opt_string(L, s, lua_gettop(L), "doc", q->line);
-            if (doc) {
-                free(q->doc);
-                q->doc = scn_strdup(doc);
-            }
-            lua_pop(L, 1);
-        }
-    } else if (lua_type(L, -1) != LUA_TNIL) {
-        schema_error(L, s, from, "'params' must be a table");
+    if (lua_type(L, -2) != LUA_TSTRING || !good_name(lua_tostring(L, -2)))
+        schema_error(L, s, from, "parameter names must be identifiers (got %s)",
+                     luaL_tolstring(L, -2, NULL));
+    if (s->nparams == SCN_MAX_PARAMS - 1)
+        schema_error(L, s, from, "more than %d parameters", SCN_MAX_PARAMS - 1);
+    scn_param *q = &s->params[s->nparams++];
+    q->name = scn_strdup(lua_tostring(L, -2));
+    q->doc = scn_strdup("");
+    q->line = scn_line_of_key(s, q->name, from);
+    if (lua_type(L, -1) != LUA_TTABLE)
+        schema_error(L, s, q->line, "parameter '%s' must be a table {default = ...}", q->name);
+    known_keys(L, s, lua_gettop(L), fields, "a parameter", q->line);
+    scn_num v = {0, false};
+    if (!param_number(L, s, q, "default", &q->def))
+        schema_error(L, s, q->line, "parameter '%s' has no default", q->name);
+    q->has_quick = param_number(L, s, q, "quick", &q->quick);
+    if (!q->has_quick)
+        q->quick = q->def;
+    q->min = param_number(L, s, q, "min", &v) ? v.d : -HUGE_VAL;
+    q->max = param_number(L, s, q, "max", &v) ? v.d : HUGE_VAL;
+    const char *doc = opt_string(L, s, lua_gettop(L), "doc", q->line);
+    if (doc) {
+        free(q->doc);
+        q->doc = scn_strdup(doc);
     }
-    lua_pop(L, 1);
-    qsort(s->params, (size_t)s->nparams, sizeof s->params[0], cmp_param);
+}
 
-    /* The runner's own parameters: their values must make sense to the
-     * engine whatever the file says, so their range is narrowed here. */
+/*
+ * The runner's own parameters: their values must make sense to the engine
+ * whatever the file says, so their range is narrowed here. `workers`, when
+ * not declared, is added with the online CPUs as its value.
+ */
+static void runner_params(scn_scenario *s)
+{
     if (scn_param_index(s, "workers") < 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         scn_param *q = &s->params[s->nparams++];
@@ -194,6 +183,24 @@ static void schema_params(lua_State *L, scn_scenario *s, int t)
         if (strcmp(q->name, "workers") == 0)
             q->max = fmin(q->max, 256);
     }
+}
+
+static void schema_params(lua_State *L, scn_scenario *s, int t)
+{
+    int from = scn_line_of_key(s, "params", 1);
+    if (lua_getfield(L, t, "params") == LUA_TTABLE) {
+        int pt = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, pt)) {
+            schema_param(L, s, from);
+            lua_pop(L, 1);
+        }
+    } else if (lua_type(L, -1) != LUA_TNIL) {
+        schema_error(L, s, from, "'params' must be a table");
+    }
+    lua_pop(L, 1);
+    qsort(s->params, (size_t)s->nparams, sizeof s->params[0], cmp_param);
+    runner_params(s);
     char err[SCN_ERR];
     for (int i = 0; i < s->nparams; i++) {
         scn_param *q = &s->params[i];
@@ -248,6 +255,33 @@ static void strategy_list(char *buf, size_t len)
         snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", strat_all[i]->name);
 }
 
+/* A variant's set = {param = value} (on top of the stack, popped), each
+ * value checked against its parameter's range. */
+static void schema_variant_set(lua_State *L, scn_scenario *s, scn_variant *v)
+{
+    const char *label = v->label;
+    if (lua_type(L, -1) != LUA_TTABLE)
+        schema_error(L, s, v->line, "variant '%s': set must be a table {param = value}", label);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        int i = scn_param_index(s, k);
+        if (i < 0)
+            schema_error(L, s, v->line, "variant '%s' sets '%s', which is not a parameter", label,
+                         k);
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            schema_error(L, s, v->line, "variant '%s': '%s' must be a number", label, k);
+        scn_num n = {lua_tonumber(L, -1), lua_isinteger(L, -1)};
+        char err[SCN_ERR];
+        if (scn_param_check(&s->params[i], n, "set to", err, sizeof err) != 0)
+            schema_error(L, s, v->line, "variant '%s': %s", label, err);
+        v->set_param[v->nset] = i;
+        v->set_value[v->nset++] = n;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* One entry of impls, on top of the stack: "name" or {impl=, label=, set=}. */
 static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int from)
 {
@@ -279,28 +313,8 @@ static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int fr
         schema_error(L, s, scn_line_of_name(s, impl), "unknown strategy '%s' (valid: %s)", impl,
                      list);
     }
-    if (lua_type(L, e) != LUA_TTABLE || lua_getfield(L, e, "set") == LUA_TNIL)
-        return;
-    if (lua_type(L, -1) != LUA_TTABLE)
-        schema_error(L, s, v->line, "variant '%s': set must be a table {param = value}", label);
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        int i = scn_param_index(s, k);
-        if (i < 0)
-            schema_error(L, s, v->line, "variant '%s' sets '%s', which is not a parameter", label,
-                         k);
-        if (lua_type(L, -1) != LUA_TNUMBER)
-            schema_error(L, s, v->line, "variant '%s': '%s' must be a number", label, k);
-        scn_num n = {lua_tonumber(L, -1), lua_isinteger(L, -1)};
-        char err[SCN_ERR];
-        if (scn_param_check(&s->params[i], n, "set to", err, sizeof err) != 0)
-            schema_error(L, s, v->line, "variant '%s': %s", label, err);
-        v->set_param[v->nset] = i;
-        v->set_value[v->nset++] = n;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    if (lua_type(L, e) == LUA_TTABLE && lua_getfield(L, e, "set") != LUA_TNIL)
+        schema_variant_set(L, s, v);
 }
 
 static void schema_impls(lua_State *L, scn_scenario *s, int t)

@@ -124,16 +124,12 @@ def main():
     results = ports.run(IMPLS, impl, ARGS.workers, test_data)
     if not ARGS.check:
         return 0
-    per_pid, chunk_pid, whole = {}, {}, True
+    chunk_pid, whole = {}, True
     for i, (pid, value) in enumerate(results):
-        per_pid[pid] = per_pid.get(pid, 0) + 1
         whole = whole and chunk_pid.setdefault(chunk_of(i), pid) == pid
-    counts = sorted(per_pid.values(), reverse=True)
-    counts += [0] * (ARGS.workers - len(counts))
+    counts = ports.tasks_per_worker([pid for pid, _ in results], ARGS.workers)
     ok = [v for _, v in results] == [4 * i + 1 for i in range(ARGS.n)] and whole
-    print('%s: tasks per worker %s, every chunk on one worker: %s'
-          % (ARGS.impl, counts, 'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+    return ports.verdict(ARGS, 'tasks per worker %s, every chunk on one worker' % counts, ok)
 
 
 if __name__ == '__main__':

@@ -211,10 +211,8 @@ def main():
         return 0
     want = k if 0 <= k < n else None
     ok = found == want
-    print('%s: True at task %s, want %s: %s'
-          % (ARGS.impl, 'none' if found is None else found, 'none' if want is None else want,
-             'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+    return ports.verdict(ARGS, 'True at task %s, want %s' % (
+        'none' if found is None else found, 'none' if want is None else want), ok)
 
 
 if __name__ == '__main__':

@@ -95,8 +95,7 @@ def main():
     if not ARGS.check:
         return 0
     ok = values == list(range(ARGS.n))
-    print('%s: %d results in order: %s' % (ARGS.impl, len(values), 'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+    return ports.verdict(ARGS, '%d results in order' % len(values), ok)
 
 
 if __name__ == '__main__':

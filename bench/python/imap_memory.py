@@ -113,9 +113,7 @@ def main():
         return 0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     ok = total == n * ARGS.payload
-    print('%s: %d bytes of results, peak RSS %d kB: %s'
-          % (ARGS.impl, total, peak_kb, 'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+    return ports.verdict(ARGS, '%d bytes of results, peak RSS %d kB' % (total, peak_kb), ok)
 
 
 if __name__ == '__main__':

@@ -108,9 +108,8 @@ def main():
     else:
         ok, want = 1 <= distinct <= ARGS.workers, 'at most %d' % ARGS.workers
     ok = ok and len(pids) == ARGS.n and os.getpid() not in pids
-    print('%s: %d results from %d processes (want %s): %s'
-          % (ARGS.impl, len(pids), distinct, want, 'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+    return ports.verdict(ARGS, '%d results from %d processes (want %s)'
+                         % (len(pids), distinct, want), ok)
 
 
 if __name__ == '__main__':

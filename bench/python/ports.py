@@ -43,3 +43,20 @@ def run(impls, impl, workers, *args):
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as executor:
             return impls[impl](executor, *args)
     return impls[impl](ctx.Pool(workers), *args)
+
+
+def tasks_per_worker(pids, workers, known=()):
+    """How many tasks each worker ran, busiest first, idle workers as 0:
+    the per_worker counts poolbench reports (P7, P8). `known` lists the pool's
+    pids, so that a worker that ran nothing still counts."""
+    per_pid = {pid: 0 for pid in known}
+    for pid in pids:
+        per_pid[pid] = per_pid.get(pid, 0) + 1
+    counts = sorted(per_pid.values(), reverse=True)
+    return counts + [0] * (workers - len(counts))
+
+
+def verdict(args, what, ok):
+    """Prints the --check line 'IMPL: WHAT: ok|FAILED'; the exit status."""
+    print('%s: %s: %s' % (args.impl, what, 'ok' if ok else 'FAILED'))
+    return 0 if ok else 1

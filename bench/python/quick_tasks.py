@@ -97,14 +97,11 @@ def main():
         p.join()
     if not ARGS.check:
         return 0
-    per_pid = {pid: 0 for pid in pids}
-    for pid, _ in results:
-        per_pid[pid] = per_pid.get(pid, 0) + 1
-    counts = sorted(per_pid.values(), reverse=True)
+    ran = [pid for pid, _ in results]
+    counts = ports.tasks_per_worker(ran, ARGS.workers, known=pids)
     ok = ([v for _, v in results] == [4 * i + 1 for i in range(ARGS.n)]
-          and len(per_pid) == ARGS.workers)
-    print('%s: tasks per worker %s: %s' % (ARGS.impl, counts, 'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+          and len(set(pids) | set(ran)) == ARGS.workers)
+    return ports.verdict(ARGS, 'tasks per worker %s' % counts, ok)
 
 
 if __name__ == '__main__':

@@ -127,10 +127,8 @@ def main():
     ok = (len(results) == ARGS.n
           and all(r['test'] == 'test1_test2' for r in results)
           and in_parent == want_in_parent)
-    print('%s: %d results, %d getB in the parent (pid %d), want %d and %d: %s'
-          % (ARGS.impl, len(results), in_parent, parent, ARGS.n, want_in_parent,
-             'ok' if ok else 'FAILED'))
-    return 0 if ok else 1
+    return ports.verdict(ARGS, '%d results, %d getB in the parent (pid %d), want %d and %d'
+                         % (len(results), in_parent, parent, ARGS.n, want_in_parent), ok)
 
 
 if __name__ == '__main__':

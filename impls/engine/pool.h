@@ -55,7 +55,7 @@ enum pool_status {
     POOL_ETERMINATED = -6, /* the pool was terminated before the task finished */
     POOL_ENOTREADY = -7,   /* successful() asked before the result is ready */
     POOL_EEND = -8,        /* an iterator has no more items */
-    POOL_ESYS = -9,        /* a system call failed */
+    POOL_ESYS = -9,        /* a system call or an allocation failed (fork, socketpair, memory) */
     POOL_EBROKEN = -10,    /* the pool cannot serve: a worker initializer failed */
 };
 
@@ -259,8 +259,8 @@ typedef struct pool_iter pool_iter;
 
 /*
  * An input source for imap: packs the next item into pk and returns 1, or
- * returns 0 at the end, or -1 on error (message via pool_task_fail-like
- * convention is not available here: write it into err). It is called only on
+ * returns 0 at the end, or -1 on error after writing a message into err
+ * (errlen bytes); the iterator reports it at that position. It is called only on
  * the thread that calls pool_iter_next(), and only as far ahead as the window
  * of chunks in flight requires, so an input of any length runs in flat memory.
  */
@@ -274,7 +274,9 @@ pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, vo
  * as task(*item), as starmap does (map and imap call task(item)). */
 pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
                           long chunksize, bool ordered);
-/* The same over a packed msgpack array of items. */
+/* imap (ordered) or imap_unordered over a packed msgpack array of items,
+ * read as the window advances: `items` must stay valid until the iterator
+ * is freed. */
 pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
                            long chunksize, bool ordered);
 /* Executor.map: every item submitted at once, results in order, chunksize 0 means 1. */

@@ -9,6 +9,8 @@
  */
 #include "pool_internal.h"
 
+#include <stdlib.h>
+
 pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_t args_len,
                               pool_callback callback, pool_callback error_callback, void *udata)
 {
@@ -32,14 +34,12 @@ pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_
         pool_seterr(POOL_ESYS, "apply_async: out of memory");
         return NULL;
     }
-    pool_result_ref(r); /* the job table's reference */
-    if (pool_register(p, pool_result_head(r), false) != POOL_OK) {
+    if (pool_job_register(p, pool_result_head(r), false) != POOL_OK) {
         free(m);
-        pool_result_unref(r);
         pool_result_free(r);
         return NULL;
     }
-    pool_enqueue(p, m, m, 1);
+    pool_taskq_push(p, m, m, 1);
     return r;
 }
 

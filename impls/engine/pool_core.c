@@ -7,16 +7,15 @@
  * end, and is refused while the pool still runs ("Pool is still running").
  *
  * pool_create forks the fork server first, while the caller has a single
- * thread (it checks), then starts the two handler threads (pool_handlers.c)
- * and asks the fork server for the workers. pool_destroy leaves no process,
- * descriptor or allocation behind.
+ * thread (it checks), then starts the two threads (the task handler,
+ * pool_taskq.c, and the result handler, pool_result_handler.c) and asks the
+ * fork server for the workers. pool_destroy leaves no process, descriptor
+ * or allocation behind.
  */
 #include "pool_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -89,7 +88,7 @@ static int check_options(const pool_options *opt, int *init_task)
 
 static void pool_free(pool *p)
 {
-    pool_free_task_queue(p);
+    pool_taskq_clear(p);
     if (p->ws)
         for (int i = 0; i < p->nworkers; i++) {
             if (p->ws[i].fd >= 0)
@@ -116,23 +115,13 @@ static void pool_free(pool *p)
     free(p);
 }
 
-pool *pool_create(const pool_options *opt)
+/* Allocates a pool and what it owns in memory, the shared memory with its
+ * queue lock included; every descriptor starts at -1. */
+static pool *pool_alloc(const pool_options *opt)
 {
-    pool_options def;
-    if (opt == NULL) {
-        pool_options_default(&def);
-        opt = &def;
-    }
-    int init_task = -1;
-    pool_registry_init();
-    if (check_options(opt, &init_task) != POOL_OK)
-        return NULL;
     pool *p = calloc(1, sizeof *p);
     if (p == NULL)
-    {
-        pool_seterr(POOL_ESYS, "pool_create: out of memory");
         return NULL;
-    }
     p->opt = *opt;
     p->opt.initializer = NULL; /* not owned; the index is kept in cfg */
     p->nworkers = opt->workers;
@@ -149,13 +138,13 @@ pool *pool_create(const pool_options *opt)
     p->shm = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p->shm == MAP_FAILED)
         p->shm = NULL;
+    if (p->ws)
+        for (int i = 0; i < p->nworkers; i++)
+            p->ws[i].fd = -1;
     if (p->tab == NULL || p->ws == NULL || p->pids == NULL || p->shm == NULL) {
-        pool_seterr(POOL_ESYS, "pool_create: out of memory");
-        goto fail;
+        pool_free(p);
+        return NULL;
     }
-    for (int i = 0; i < p->nworkers; i++)
-        p->ws[i].fd = -1;
-
     /* The queue lock lives in shared memory and must survive its holder's
      * death: process-shared and robust. */
     pthread_mutexattr_t ma;
@@ -164,18 +153,22 @@ pool *pool_create(const pool_options *opt)
     pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(&p->shm->queue_lock, &ma);
     pthread_mutexattr_destroy(&ma);
+    return p;
+}
 
+/* Opens the shared queue and fills the workers' configuration; then forks
+ * the fork server, which takes the workers' end of the queue with it. */
+static int start_forkserver(pool *p, const pool_options *opt, int init_task)
+{
     int qv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, qv) != 0) {
-        pool_seterr(POOL_ESYS, "pool_create: socketpair: %s", strerror(errno));
-        goto fail;
-    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, qv) != 0)
+        return pool_seterr(POOL_ESYS, "pool_create: socketpair: %s", strerror(errno));
     p->queue_fd = qv[0];
     if (opt->initializer && opt->initargs) {
         p->cfg.initargs = malloc(opt->initargs_len);
         if (p->cfg.initargs == NULL) {
             close(qv[1]);
-            goto fail;
+            return pool_seterr(POOL_ESYS, "pool_create: out of memory");
         }
         memcpy(p->cfg.initargs, opt->initargs, opt->initargs_len);
         p->cfg.initargs_len = opt->initargs_len;
@@ -186,41 +179,57 @@ pool *pool_create(const pool_options *opt)
     p->cfg.init_task = init_task;
     p->cfg.maxtasks = opt->maxtasksperchild;
 
-    /* The fork server first: this process has one thread (checked). */
+    /* This process has one thread (checked): a safe fork. */
     p->fs_pid = pool_forkserver_start(&p->cfg, p->nworkers, &p->ctl_fd);
     close(qv[1]); /* only the fork server and its workers read the queue */
-    if (p->fs_pid < 0)
-        goto fail;
-    if (pipe2(p->wake_task, O_CLOEXEC | O_NONBLOCK) != 0) {
-        pool_seterr(POOL_ESYS, "pool_create: pipe: %s", strerror(errno));
-        goto fail_fs;
-    }
-    if (pthread_create(&p->task_thread, NULL, pool_task_handler, p) != 0) {
-        pool_seterr(POOL_ESYS, "pool_create: cannot start the task handler");
-        goto fail_fs;
-    }
+    return p->fs_pid < 0 ? POOL_ESYS : POOL_OK;
+}
+
+/* Starts the task and result handler threads. */
+static int start_threads(pool *p)
+{
+    int rc = pool_taskq_start(p);
+    if (rc != POOL_OK)
+        return rc;
     if (pthread_create(&p->result_thread, NULL, pool_result_handler, p) != 0) {
-        pool_seterr(POOL_ESYS, "pool_create: cannot start the result handler");
-        pthread_mutex_lock(&p->lock);
-        p->task_stop = true;
-        pthread_cond_signal(&p->task_cond);
-        pthread_mutex_unlock(&p->lock);
-        pthread_join(p->task_thread, NULL);
-        goto fail_fs;
+        pool_taskq_stop(p);
+        return pool_seterr(POOL_ESYS, "pool_create: cannot start the result handler");
+    }
+    return POOL_OK;
+}
+
+pool *pool_create(const pool_options *opt)
+{
+    pool_options def;
+    if (opt == NULL) {
+        pool_options_default(&def);
+        opt = &def;
+    }
+    int init_task = -1;
+    pool_registry_init();
+    if (check_options(opt, &init_task) != POOL_OK)
+        return NULL;
+    pool *p = pool_alloc(opt);
+    if (p == NULL) {
+        pool_seterr(POOL_ESYS, "pool_create: out of memory");
+        return NULL;
+    }
+    if (start_forkserver(p, opt, init_task) != POOL_OK) {
+        pool_free(p);
+        return NULL;
+    }
+    if (start_threads(p) != POOL_OK) {
+        close(p->ctl_fd); /* the fork server sees EOF and exits */
+        p->ctl_fd = -1;
+        waitpid(p->fs_pid, NULL, 0);
+        pool_free(p);
+        return NULL;
     }
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < p->nworkers; i++)
         pool_respawn(p, i);
     pthread_mutex_unlock(&p->lock);
     return p;
-
-fail_fs:
-    close(p->ctl_fd); /* the fork server sees EOF and exits */
-    p->ctl_fd = -1;
-    waitpid(p->fs_pid, NULL, 0);
-fail:
-    pool_free(p);
-    return NULL;
 }
 
 int pool_close(pool *p)
@@ -239,10 +248,10 @@ int pool_terminate(pool *p)
     if (!p->fs_gone)
         pool_fs_send(p->ctl_fd, POOL_FS_KILLALL, -1);
     size_t n;
-    pool_job **v = pool_steal_jobs(p, &n);
-    pool_free_task_queue(p);
+    pool_job **v = pool_jobs_steal(p, &n);
+    pool_taskq_clear(p);
     pthread_mutex_unlock(&p->lock);
-    pool_abort_jobs(v, n, POOL_ETERMINATED, "the pool was terminated before the task finished");
+    pool_jobs_abort(v, n, POOL_ETERMINATED, "the pool was terminated before the task finished");
     if (pool_on_result_thread(p))
         return POOL_OK; /* from a callback: the result handler reaps later */
     pthread_mutex_lock(&p->lock);
@@ -265,6 +274,21 @@ static void wait_workers(pool *p, double grace)
     }
 }
 
+/* Lets the workers finish and end (caller holds the lock): after a close,
+ * the queued work, then one EXIT message each; after a terminate they are
+ * already being killed. Then the fork server is told to quit. */
+static void end_workers(pool *p)
+{
+    while (p->state == POOL_CLOSE && p->tab_len > 0 && !p->fs_gone)
+        pthread_cond_wait(&p->cond, &p->lock);
+    p->shutting_down = true;
+    if (p->state == POOL_CLOSE)
+        pool_taskq_push_exits(p);
+    wait_workers(p, 10.0);
+    if (!p->fs_gone)
+        pool_fs_send(p->ctl_fd, POOL_FS_QUIT, -1);
+}
+
 int pool_join(pool *p)
 {
     pthread_mutex_lock(&p->lock);
@@ -282,44 +306,10 @@ int pool_join(pool *p)
         return pool_seterr(POOL_ESTATE, "pool_join: called from a callback, it would wait "
                            "for the thread it runs on");
     }
-    /* Closed: queued work finishes first. */
-    while (p->state == POOL_CLOSE && p->tab_len > 0 && !p->fs_gone)
-        pthread_cond_wait(&p->cond, &p->lock);
-    p->shutting_down = true;
-    /* One EXIT per worker slot: each live worker takes one and ends (a
-     * worker that ends on its own leaves one unread, which is harmless). */
-    pool_taskmsg *first = NULL, *last = NULL;
-    if (p->state == POOL_CLOSE)
-        for (int i = 0; i < p->nworkers; i++) {
-            pool_taskmsg *m = calloc(1, sizeof *m);
-            if (m == NULL)
-                break;
-            m->hdr.kind = POOL_WIRE_EXIT;
-            if (last)
-                last->next = m;
-            else
-                first = m;
-            last = m;
-        }
-    if (first) {
-        if (p->q_tail)
-            p->q_tail->next = first;
-        else
-            p->q_head = first;
-        p->q_tail = last;
-        pthread_cond_signal(&p->task_cond);
-    }
-    wait_workers(p, 10.0);
-    if (!p->fs_gone)
-        pool_fs_send(p->ctl_fd, POOL_FS_QUIT, -1);
-    p->task_stop = true;
-    pthread_cond_signal(&p->task_cond);
+    end_workers(p);
     pthread_mutex_unlock(&p->lock);
 
-    if (write(p->wake_task[1], "x", 1) < 0) {
-        /* the pipe is full: the task handler is being woken anyway */
-    }
-    pthread_join(p->task_thread, NULL);
+    pool_taskq_stop(p);
     pthread_join(p->result_thread, NULL); /* returns once the fork server's socket closes */
     waitpid(p->fs_pid, NULL, 0);
     pthread_mutex_lock(&p->lock);
@@ -366,27 +356,10 @@ int pool_worker_pids(pool *p, pid_t *out, int max)
     return n;
 }
 
-void pool_get_stats(pool *p, pool_stats *out)
+pid_t pool_job_holder(pool *p, uint64_t id)
 {
-    pthread_mutex_lock(&p->lock);
-    *out = p->stats;
-    pthread_mutex_unlock(&p->lock);
-}
-
-size_t pool_trace_count(pool *p)
-{
-    pthread_mutex_lock(&p->lock);
-    size_t n = p->trace_len;
-    pthread_mutex_unlock(&p->lock);
-    return n;
-}
-
-size_t pool_trace_copy(pool *p, size_t from, pool_trace_rec *out, size_t max)
-{
-    pthread_mutex_lock(&p->lock);
-    size_t n = 0;
-    for (size_t i = from; i < p->trace_len && n < max; i++)
-        out[n++] = p->trace[i];
-    pthread_mutex_unlock(&p->lock);
-    return n;
+    for (int i = 0; i < p->nworkers; i++)
+        if (atomic_load(&p->shm->slot[i].job) == id)
+            return atomic_load(&p->shm->slot[i].pid);
+    return 0;
 }

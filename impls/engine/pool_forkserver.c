@@ -190,7 +190,7 @@ static noreturn void fs_main(const struct pool_worker_cfg *cfg, int nslots, int 
         .pid = calloc((size_t)nslots, sizeof(pid_t)),
     };
     if (s.sig_fd < 0 || s.pid == NULL)
-        _exit(70);
+        _exit(POOL_EXIT_FS_SETUP);
     bool quitting = false;
     while (!quitting || fs_live(&s) > 0) {
         struct pollfd pf[2] = {{.fd = s.sig_fd, .events = POLLIN},
@@ -198,7 +198,7 @@ static noreturn void fs_main(const struct pool_worker_cfg *cfg, int nslots, int 
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            _exit(71);
+            _exit(POOL_EXIT_FS_POLL);
         }
         if (pf[0].revents)
             fs_reap(&s);
@@ -223,14 +223,17 @@ static noreturn void fs_main(const struct pool_worker_cfg *cfg, int nslots, int 
 pid_t pool_forkserver_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_fd)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return pool_seterr(-1, "pool_create: socketpair: %s", strerror(errno));
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        pool_seterr(POOL_ESYS, "pool_create: socketpair: %s", strerror(errno));
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(sv[0]);
         close(sv[1]);
-        return pool_seterr(-1, "pool_create: fork: %s", strerror(e));
+        pool_seterr(POOL_ESYS, "pool_create: fork: %s", strerror(e));
+        return -1;
     }
     if (pid == 0) {
         close(sv[0]);

@@ -1,6 +1,6 @@
 /*
- * pool_imap.c: the iterators: imap, imap_unordered, Executor.map and
- * as_completed.
+ * pool_imap.c: the iterators: imap, imap_unordered, Executor.map, and the
+ * iterator face of as_completed (whose work is in pool_as_completed.c).
  *
  * imap streams. Where map builds every chunk at once and keeps every result
  * (memory grows with n), imap pulls its input only as fast as results are
@@ -21,6 +21,9 @@
  * s % window, which is free because at most `window` chunks are out and
  * they are consumed in order; imap_unordered takes any free slot. A
  * chunk's number travels in its messages, so a delivery finds its slot.
+ *
+ * The job table and the result handler reach an iterator only through
+ * iter_ops (deliver, abort, chunk_count, ref, unref).
  */
 #include "pool_internal.h"
 
@@ -30,11 +33,6 @@
 
 enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_ARRIVED };
 enum iter_mode { ITER_IMAP, ITER_AS_COMPLETED };
-
-struct ac_entry {
-    pool_iter *it;
-    size_t index;
-};
 
 struct pool_iter {
     pool_job job; /* first: the job table sees a pool_job */
@@ -83,11 +81,12 @@ struct pool_iter {
     long *fifo; /* imap_unordered: arrived slots, oldest first */
     long fifo_head, fifo_len;
 
-    /* as_completed */
-    struct ac_entry *ac;
-    size_t *done_q;
-    size_t n_futures, dq_len, dq_head;
+    /* as_completed: its own state, locks and references (pool_as_completed.c) */
+    pool_completion *ac;
 };
+
+static const pool_job_ops iter_ops;
+static void iter_unref(pool_iter *it);
 
 /* ---- life and death -------------------------------------------------------- */
 
@@ -96,6 +95,7 @@ static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
     pool_iter *it = calloc(1, sizeof *it);
     if (it == NULL)
         return NULL;
+    it->job.ops = &iter_ops;
     it->mode = mode;
     it->pool = p;
     it->result_thread = p ? pool_result_thread_id(p) : pthread_self();
@@ -113,19 +113,19 @@ static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
         it->ring = calloc(w, sizeof *it->ring);
         it->fifo = calloc(w, sizeof *it->fifo);
         if (!it->state || !it->seq || !it->counts || !it->ring || !it->fifo) {
-            pool_iter_unref(it);
+            iter_unref(it);
             return NULL;
         }
     }
     return it;
 }
 
-void pool_iter_ref(pool_iter *it)
+static void iter_ref(pool_iter *it)
 {
     atomic_fetch_add(&it->refs, 1);
 }
 
-void pool_iter_unref(pool_iter *it)
+static void iter_unref(pool_iter *it)
 {
     if (atomic_fetch_sub(&it->refs, 1) > 1)
         return;
@@ -143,8 +143,8 @@ void pool_iter_unref(pool_iter *it)
     free(it->err);
     free(it->input_err);
     free(it->abort_msg);
-    free(it->ac);
-    free(it->done_q);
+    if (it->ac)
+        pool_completion_release(it->ac);
     msgpack_sbuffer_destroy(&it->inbuf);
     pthread_mutex_destroy(&it->lock);
     pthread_cond_destroy(&it->cond);
@@ -161,7 +161,7 @@ static bool iter_leave_table(pool_iter *it)
     if (!it->registered || it->inflight > 0 || !(it->input_done || it->abandoned))
         return false;
     it->registered = false;
-    return pool_unregister(it->pool, it->job.id);
+    return pool_job_unregister(it->pool, it->job.id);
 }
 
 void pool_iter_free(pool_iter *it)
@@ -173,8 +173,8 @@ void pool_iter_free(pool_iter *it)
     bool drop = it->mode == ITER_IMAP && iter_leave_table(it);
     pthread_mutex_unlock(&it->lock);
     if (drop)
-        pool_iter_unref(it);
-    pool_iter_unref(it);
+        iter_unref(it);
+    iter_unref(it);
 }
 
 /* ---- the result handler's side ----------------------------------------------- */
@@ -192,7 +192,7 @@ static long slot_of(pool_iter *it, uint64_t s)
     return -1;
 }
 
-uint32_t pool_iter_chunk_count(pool_iter *it, uint32_t chunk)
+static uint32_t iter_chunk_count(pool_iter *it, uint32_t chunk)
 {
     pthread_mutex_lock(&it->lock);
     long i = slot_of(it, chunk);
@@ -201,7 +201,7 @@ uint32_t pool_iter_chunk_count(pool_iter *it, uint32_t chunk)
     return n;
 }
 
-void pool_iter_deliver(pool_iter *it, pool_chunk *c)
+static void iter_deliver(pool_iter *it, pool_chunk *c)
 {
     pthread_mutex_lock(&it->lock);
     long i = slot_of(it, c->index);
@@ -224,10 +224,10 @@ void pool_iter_deliver(pool_iter *it, pool_chunk *c)
     bool drop = iter_leave_table(it);
     pthread_mutex_unlock(&it->lock);
     if (drop)
-        pool_iter_unref(it);
+        iter_unref(it);
 }
 
-void pool_iter_abort(pool_iter *it, int status, const char *msg)
+static void iter_abort(pool_iter *it, int status, const char *msg)
 {
     pthread_mutex_lock(&it->lock);
     if (!it->aborted) {
@@ -239,6 +239,24 @@ void pool_iter_abort(pool_iter *it, int status, const char *msg)
     pthread_cond_broadcast(&it->cond);
     pthread_mutex_unlock(&it->lock);
 }
+
+/* The operations the job table and the result handler call (pool_job_ops). */
+static void op_deliver(pool_job *j, pool_chunk *c) { iter_deliver((pool_iter *)j, c); }
+static void op_abort(pool_job *j, int status, const char *msg)
+{
+    iter_abort((pool_iter *)j, status, msg);
+}
+static uint32_t op_chunk_count(pool_job *j, uint32_t chunk)
+{
+    return iter_chunk_count((pool_iter *)j, chunk);
+}
+static void op_ref(pool_job *j) { iter_ref((pool_iter *)j); }
+static void op_unref(pool_job *j) { iter_unref((pool_iter *)j); }
+
+static const pool_job_ops iter_ops = {
+    .deliver = op_deliver, .abort = op_abort, .chunk_count = op_chunk_count,
+    .ref = op_ref, .unref = op_unref,
+};
 
 /* ---- the consumer's side: feeding ---------------------------------------------- */
 
@@ -271,6 +289,89 @@ static int pull_item(pool_iter *it)
     return 1;
 }
 
+/* Pulls up to chunksize items into it->inbuf: how many, and in *rc the
+ * last pull's answer (1 more may follow, 0 the end, < 0 an error). */
+static size_t pull_chunk(pool_iter *it, int *rc)
+{
+    msgpack_sbuffer_clear(&it->inbuf);
+    size_t k = 0;
+    *rc = 1;
+    while (k < (size_t)it->chunksize) {
+        size_t off = it->inbuf.size;
+        *rc = pull_item(it);
+        if (*rc <= 0)
+            break;
+        it->chunk_starts[k++] = off;
+    }
+    return k;
+}
+
+/* The input has ended (or failed: failed says so). */
+static void end_input(pool_iter *it, bool failed)
+{
+    pthread_mutex_lock(&it->lock);
+    it->input_done = true; /* an input error also ends the input */
+    bool drop = iter_leave_table(it);
+    pthread_mutex_unlock(&it->lock);
+    if (drop)
+        iter_unref(it);
+    /* As in CPython, the error surfaces where it happened: after the items
+     * before it (take_chunk reports it). */
+    if (failed && it->input_err == NULL)
+        it->input_err = strdup(pool_last_error());
+}
+
+/* The window slot for chunk number s (caller holds the lock). */
+static long free_slot(pool_iter *it, uint64_t s)
+{
+    long i = -1;
+    if (it->ordered)
+        i = (long)(s % (uint64_t)it->window);
+    else
+        for (long j = 0; j < it->window && i < 0; j++)
+            if (it->state[j] == SLOT_FREE)
+                i = j;
+    if (i < 0 || it->state[i] != SLOT_FREE)
+        pool_panic("top_up: no free window slot (submitted %llu, consumed %llu)",
+                   (unsigned long long)it->submitted, (unsigned long long)it->consumed);
+    return i;
+}
+
+/* Sends the k items in it->inbuf as the next chunk, registering the job
+ * with its first chunk. */
+static int send_chunk(pool_iter *it, size_t k)
+{
+    pthread_mutex_lock(&it->lock);
+    uint64_t s = it->submitted;
+    long i = free_slot(it, s);
+    pool_taskmsg *m = pool_taskmsg_new(it->job.id, (uint32_t)s, it->items_submitted,
+                                       it->job.task, it->inbuf.data, it->chunk_starts, k,
+                                       it->inbuf.size, !it->star);
+    if (m == NULL) {
+        pthread_mutex_unlock(&it->lock);
+        return pool_seterr(POOL_ESYS, "imap: out of memory");
+    }
+    if (!it->registered) {
+        int r = pool_job_register(it->pool, &it->job, true);
+        if (r != POOL_OK) {
+            it->input_done = true;
+            pthread_mutex_unlock(&it->lock);
+            free(m);
+            return r;
+        }
+        it->registered = true;
+    }
+    it->state[i] = SLOT_INFLIGHT;
+    it->seq[i] = s;
+    it->counts[i] = (uint32_t)k;
+    it->submitted++;
+    it->inflight++;
+    it->items_submitted += (uint32_t)k;
+    pthread_mutex_unlock(&it->lock);
+    pool_taskq_push(it->pool, m, m, 1);
+    return POOL_OK;
+}
+
 /* Submits chunks until the window is full or the input ends. */
 static int top_up(pool_iter *it)
 {
@@ -281,68 +382,15 @@ static int top_up(pool_iter *it)
         pthread_mutex_unlock(&it->lock);
         if (!room)
             return POOL_OK;
-        msgpack_sbuffer_clear(&it->inbuf);
-        size_t k = 0;
-        int rc = 1;
-        while (k < (size_t)it->chunksize) {
-            size_t off = it->inbuf.size;
-            rc = pull_item(it);
-            if (rc <= 0)
-                break;
-            it->chunk_starts[k++] = off;
-        }
-        if (k == 0 || rc < 0) {
-            pthread_mutex_lock(&it->lock);
-            it->input_done = true; /* an input error also ends the input */
-            bool drop = iter_leave_table(it);
-            pthread_mutex_unlock(&it->lock);
-            if (drop)
-                pool_iter_unref(it);
-            /* As in CPython, the error surfaces where it happened: after
-             * the items before it (take_chunk reports it). */
-            if (rc < 0 && it->input_err == NULL)
-                it->input_err = strdup(pool_last_error());
-            if (k == 0)
-                return POOL_OK;
-        }
-        pool_taskmsg *m;
-        pthread_mutex_lock(&it->lock);
-        uint64_t s = it->submitted;
-        long i = -1;
-        if (it->ordered)
-            i = (long)(s % (uint64_t)it->window);
-        else
-            for (long j = 0; j < it->window && i < 0; j++)
-                if (it->state[j] == SLOT_FREE)
-                    i = j;
-        if (i < 0 || it->state[i] != SLOT_FREE)
-            pool_panic("top_up: no free window slot (submitted %llu, consumed %llu)",
-                       (unsigned long long)it->submitted, (unsigned long long)it->consumed);
-        m = pool_taskmsg_new(it->job.id, (uint32_t)s, it->items_submitted, it->job.task,
-                             it->inbuf.data, it->chunk_starts, k, it->inbuf.size, !it->star);
-        if (m == NULL) {
-            pthread_mutex_unlock(&it->lock);
-            return pool_seterr(POOL_ESYS, "imap: out of memory");
-        }
-        if (!it->registered) {
-            int r = pool_register(it->pool, &it->job, true);
-            if (r != POOL_OK) {
-                it->input_done = true;
-                pthread_mutex_unlock(&it->lock);
-                free(m);
-                return r;
-            }
-            it->registered = true;
-            pool_iter_ref(it); /* the job table's reference */
-        }
-        it->state[i] = SLOT_INFLIGHT;
-        it->seq[i] = s;
-        it->counts[i] = (uint32_t)k;
-        it->submitted++;
-        it->inflight++;
-        it->items_submitted += (uint32_t)k;
-        pthread_mutex_unlock(&it->lock);
-        pool_enqueue(it->pool, m, m, 1);
+        int rc;
+        size_t k = pull_chunk(it, &rc);
+        if (k == 0 || rc < 0)
+            end_input(it, rc < 0);
+        if (k == 0)
+            return POOL_OK;
+        int sent = send_chunk(it, k);
+        if (sent != POOL_OK)
+            return sent;
         if (rc <= 0)
             return POOL_OK; /* the input ended inside this chunk */
     }
@@ -405,14 +453,12 @@ static int take_chunk(pool_iter *it, double deadline)
     }
 }
 
-static int ac_next(pool_iter *it, double timeout, size_t *index);
-
 int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, size_t *index)
 {
     if (value)
         *value = NULL;
     if (it->mode == ITER_AS_COMPLETED)
-        return ac_next(it, timeout, index);
+        return pool_completion_next(it->ac, timeout, index);
     if (index)
         *index = SIZE_MAX;
     if (it->ended)
@@ -455,6 +501,12 @@ const char *pool_iter_error(pool_iter *it)
 
 /* ---- constructors ---------------------------------------------------------------- */
 
+/* The default window: chunks in flight per iterator (pool_options). */
+static long imap_window(pool *p)
+{
+    return p->opt.imap_window > 0 ? p->opt.imap_window : 2L * p->nworkers;
+}
+
 static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool ordered, long window)
 {
     int index = pool_check_submit(p, task);
@@ -474,11 +526,11 @@ static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool order
     it->chunksize = chunksize > 0 ? chunksize : 1;
     it->chunk_starts = malloc((size_t)it->chunksize * sizeof *it->chunk_starts);
     if (it->chunk_starts == NULL) {
-        pool_iter_unref(it);
+        iter_unref(it);
         pool_seterr(POOL_ESYS, "imap: out of memory");
         return NULL;
     }
-    it->job = (pool_job){.kind = POOL_JOB_ITER, .task = (unsigned)index, .t_submit = pool_now()};
+    it->job = (pool_job){.ops = &iter_ops, .task = (unsigned)index, .t_submit = pool_now()};
     it->job.id = pool_new_job(p);
     return it;
 }
@@ -495,7 +547,7 @@ static pool_iter *imap_start(pool_iter *it)
 
 pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, long chunksize)
 {
-    pool_iter *it = imap_new(p, task, chunksize, true, pool_imap_window(p));
+    pool_iter *it = imap_new(p, task, chunksize, true, imap_window(p));
     if (it == NULL)
         return NULL;
     it->next = next;
@@ -506,7 +558,7 @@ pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, l
 pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
                           long chunksize, bool ordered)
 {
-    pool_iter *it = imap_new(p, task, chunksize, ordered, pool_imap_window(p));
+    pool_iter *it = imap_new(p, task, chunksize, ordered, imap_window(p));
     if (it == NULL)
         return NULL;
     it->next = next;
@@ -518,7 +570,7 @@ pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *c
 pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, void *ctx,
                                long chunksize)
 {
-    pool_iter *it = imap_new(p, task, chunksize, false, pool_imap_window(p));
+    pool_iter *it = imap_new(p, task, chunksize, false, imap_window(p));
     if (it == NULL)
         return NULL;
     it->next = next;
@@ -548,16 +600,15 @@ static pool_iter *array_iter(pool *p, const char *task, const void *items, size_
     it->starts = starts;
     it->nitems = n;
     it->star = star;
-    pool_iter *r = imap_start(it);
-    /* Executor.map submits everything now, so the caller's buffer is no
-     * longer needed; imap_array reads it lazily and needs it kept. */
-    return r;
+    /* Executor.map's window holds every chunk, so it has read the caller's
+     * buffer by the time it returns; imap_array reads it lazily (pool.h). */
+    return imap_start(it);
 }
 
 pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
                            long chunksize, bool ordered)
 {
-    return array_iter(p, task, items, items_len, chunksize, ordered, pool_imap_window(p), false);
+    return array_iter(p, task, items, items_len, chunksize, ordered, imap_window(p), false);
 }
 
 pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_t items_len,
@@ -572,68 +623,19 @@ pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
     return array_iter(p, task, items, items_len, chunksize, true, -1, true);
 }
 
-/* ---- as_completed ------------------------------------------------------------------ */
-
-static int ac_done(pool_result *r, void *udata, char *err, size_t errlen)
-{
-    (void)r;
-    (void)err;
-    (void)errlen;
-    struct ac_entry *e = udata;
-    pool_iter *it = e->it;
-    pthread_mutex_lock(&it->lock);
-    it->done_q[it->dq_len++] = e->index;
-    pthread_cond_broadcast(&it->cond);
-    pthread_mutex_unlock(&it->lock);
-    pool_iter_unref(it); /* the reference this callback held */
-    return 0;
-}
+/* ---- as_completed: a thin iterator over pool_as_completed.c ---------------------- */
 
 pool_iter *pool_as_completed(pool_result *const *futures, size_t n)
 {
+    pool_completion *ac = pool_completion_new(futures, n);
+    if (ac == NULL)
+        return NULL;
     pool_iter *it = iter_new(NULL, ITER_AS_COMPLETED, 1);
     if (it == NULL) {
+        pool_completion_release(ac);
         pool_seterr(POOL_ESYS, "as_completed: out of memory");
         return NULL;
     }
-    it->ac = calloc(n ? n : 1, sizeof *it->ac);
-    it->done_q = calloc(n ? n : 1, sizeof *it->done_q);
-    if (it->ac == NULL || it->done_q == NULL) {
-        pool_iter_unref(it);
-        pool_seterr(POOL_ESYS, "as_completed: out of memory");
-        return NULL;
-    }
-    it->n_futures = n;
-    for (size_t i = 0; i < n; i++) {
-        it->ac[i] = (struct ac_entry){it, i};
-        pool_iter_ref(it);
-        if (pool_result_add_waiter(futures[i], ac_done, &it->ac[i]) != POOL_OK)
-            pool_panic("as_completed: cannot watch future %zu", i);
-    }
+    it->ac = ac;
     return it;
-}
-
-static int ac_next(pool_iter *it, double timeout, size_t *index)
-{
-    double deadline = pool_deadline(timeout);
-    pthread_mutex_lock(&it->lock);
-    int rc = POOL_OK;
-    while (it->dq_head == it->dq_len) {
-        if (it->dq_head == it->n_futures) {
-            rc = pool_seterr(POOL_EEND, "every future has been yielded");
-            break;
-        }
-        if (pool_cond_wait_until(&it->cond, &it->lock, deadline) == ETIMEDOUT &&
-            it->dq_head == it->dq_len) {
-            rc = pool_seterr(POOL_ETIMEDOUT, "%zu of %zu futures unfinished after %g s",
-                             it->n_futures - it->dq_len, it->n_futures, timeout);
-            break;
-        }
-    }
-    if (rc == POOL_OK && index)
-        *index = it->done_q[it->dq_head];
-    if (rc == POOL_OK)
-        it->dq_head++;
-    pthread_mutex_unlock(&it->lock);
-    return rc;
 }

@@ -15,6 +15,20 @@
  * job table maps job ids to the objects waiting for their chunks: a
  * pool_result (apply, map, futures) or a pool_iter (imap family).
  *
+ * Dependencies run one way, downwards (docs/architecture.md draws them):
+ *
+ *   API files       pool_apply.c, pool_map.c, pool_imap.c, pool_result.c,
+ *                   pool_as_completed.c
+ *   job table       pool_jobs.c      admits jobs, finds them by id
+ *   task queue      pool_taskq.c     the queue in memory and the task handler
+ *   result handler  pool_result_handler.c   reads results, watches workers
+ *
+ * The job table and the result handler reach a job only through the
+ * operations it carries (pool_job_ops), filled by pool_result.c and
+ * pool_imap.c: nothing below the API files names a kind of job. pool_core.c
+ * (the lifecycle) starts and stops them all; pool_msg.c, pool_trace.c,
+ * pool_util.c and pool_registry.c serve every layer.
+ *
  * Lock order: an object's lock (result or iterator) may be held while taking
  * the pool lock, never the reverse. The pool lock is never held while a
  * callback runs.
@@ -34,7 +48,8 @@
 int pool_seterr(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A broken invariant: prints "panic: ..." and aborts (xv6's panic). */
 noreturn void pool_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Describes a wait status: "was killed by signal 9 (Killed)", "exited with status 3". */
+/* Describes a worker's wait status: "was killed by signal 9 (Killed)",
+ * "exited with status 3"; an engine exit status is named (pool_exit_status). */
 void pool_describe_exit(int status, char *buf, size_t len);
 
 /* ---- registry (pool_registry.c) ---------------------------------------- */
@@ -66,8 +81,9 @@ extern int pool_worker_init_runs;
 /*
  * The shared queue carries fragments: datagrams of at most POOL_FRAG_MAX
  * bytes. A message is one FIRST fragment (header + start of payload)
- * followed by CONT fragments. The task handler is the only writer, so a
- * message's fragments are consecutive; a worker reads a whole message while
+ * followed by CONT fragments. One thread sends at a time (the task handler,
+ * or a submitter on the direct path, which sends only one-fragment messages:
+ * pool_taskq.c), so a message's fragments are consecutive; a worker reads a whole message while
  * holding the queue lock, so no other worker can take a fragment of it. If a
  * worker dies mid-read, the next reader skips the orphan CONT fragments.
  */
@@ -103,6 +119,8 @@ typedef struct pool_taskmsg {
 pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, unsigned task,
                                const char *buf, const size_t *starts, size_t count, size_t end,
                                bool wrap);
+/* Frees a linked list of task messages. */
+void pool_taskmsg_free_list(pool_taskmsg *m);
 
 /*
  * Checks that buf[0..len) is exactly one msgpack value of the allowed types
@@ -158,6 +176,25 @@ struct pool_worker_cfg {
 /* The worker's whole life; never returns. */
 noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int result_fd);
 
+/*
+ * Exit statuses of the engine's own processes, one meaning per number, so
+ * that "exited with status 74" in an error names its cause
+ * (pool_describe_exit decodes them). They follow sysexits.h; a task that
+ * calls exit() itself (the built-in die) may of course use any number.
+ */
+enum pool_exit_status {
+    POOL_EXIT_OK = 0,              /* worker: EXIT message, maxtasksperchild, or queue closed */
+    POOL_EXIT_QUEUE_LOCK = 70,     /* worker: the shared queue's lock is unusable */
+    POOL_EXIT_NOMEM = 71,          /* worker: no memory for a task message */
+    POOL_EXIT_QUEUE_CUT = 72,      /* worker: the queue closed in the middle of a message */
+    POOL_EXIT_QUEUE_OVERRUN = 73,  /* worker: a message longer than its header said */
+    POOL_EXIT_RESULT_PIPE = 74,    /* worker: cannot write its result (the pool is gone) */
+    POOL_EXIT_BAD_MESSAGE = 75,    /* worker: a task message it cannot parse */
+    POOL_EXIT_FS_SETUP = 76,       /* fork server: no signalfd or memory at start */
+    POOL_EXIT_FS_POLL = 77,        /* fork server: poll() failed */
+    POOL_EXIT_INIT_FAILED = 78,    /* worker: its initializer failed (INITFAIL sent first) */
+};
+
 /* ---- fork server (pool_forkserver.c) ------------------------------------ */
 
 enum pool_fs_op {
@@ -166,7 +203,7 @@ enum pool_fs_op {
     POOL_FS_QUIT = 3,    /* parent -> fs: kill what is left, reap, exit */
     POOL_FS_STARTED = 4, /* fs -> parent: worker `pid` in `slot`; carries its result pipe */
     POOL_FS_EXITED = 5,  /* fs -> parent: worker `pid` in `slot` ended with `status` */
-    POOL_FS_SPAWNFAIL = 6,
+    POOL_FS_SPAWNFAIL = 6, /* fs -> parent: no worker in `slot`; `status` is the errno */
 };
 
 struct pool_fs_msg {
@@ -179,11 +216,13 @@ struct pool_fs_msg {
 /* Forks the fork server. Returns its pid and sets *ctl_fd to the parent's end
  * of the control socket, or -1 with pool_last_error set. */
 pid_t pool_forkserver_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_fd);
-/* Sends a request; receives an event (fd: the passed descriptor or -1). */
+/* Sends a request: 0, or -1 when the fork server is gone. */
 int pool_fs_send(int ctl_fd, int op, int slot);
+/* Receives an event (*fd: the descriptor passed with it, or -1): 1, 0 when
+ * the socket closed, -1 on error. */
 int pool_fs_recv(int ctl_fd, struct pool_fs_msg *msg, int *fd);
 
-/* ---- chunks and jobs (pool_handlers.c, pool_result.c, pool_imap.c) ------ */
+/* ---- chunks (pool_msg.c) ------------------------------------------------- */
 
 /*
  * A chunk's results, as delivered to its job. Owned by the job once handed
@@ -207,46 +246,65 @@ void pool_chunk_free(pool_chunk *c);
 int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,
                     const char **msg);
 
-enum pool_job_kind { POOL_JOB_RESULT = 1, POOL_JOB_ITER = 2 };
+/* ---- jobs and their operations -------------------------------------------- */
 
-/* The head of every object in the job table. */
-typedef struct pool_job {
+typedef struct pool_job pool_job;
+
+/*
+ * What the engine below the API files may do to a job without knowing its
+ * kind, as libuv's threadpool calls w->work(w). pool_result.c (apply, map,
+ * futures) and pool_imap.c (the iterators) each fill one table; the job
+ * table and the result handler call through it and name no kind.
+ */
+typedef struct pool_job_ops {
+    /* A chunk arrived (result handler thread); the job takes ownership. */
+    void (*deliver)(pool_job *job, pool_chunk *c);
+    /* Fails whatever is still missing (terminate, a broken pool, the fork
+     * server gone); called after the job has left the table. */
+    void (*abort)(pool_job *job, int status, const char *msg);
+    /* Items in chunk number `chunk`, to fail a dead worker's chunk whole. */
+    uint32_t (*chunk_count)(pool_job *job, uint32_t chunk);
+    /* Reference counting shared by the job table and the caller. */
+    void (*ref)(pool_job *job);
+    void (*unref)(pool_job *job);
+} pool_job_ops;
+
+/* The head of every object in the job table: a result's or an iterator's
+ * first member. Set before the job is registered, read-only after. */
+struct pool_job {
+    const pool_job_ops *ops;
     uint64_t id;
-    int kind;
     unsigned task;
     double t_submit;
-} pool_job;
+};
 
-/* Delivery, called on the result-handler thread (or by terminate with a
- * failed chunk). The job takes ownership of the chunk. */
-void pool_result_deliver(pool_result *r, pool_chunk *c);
-void pool_iter_deliver(pool_iter *it, pool_chunk *c);
-/* Fails every remaining chunk of the job (terminate, broken pool). */
-void pool_result_abort(pool_result *r, int status, const char *msg);
-void pool_iter_abort(pool_iter *it, int status, const char *msg);
-/* Chunk count of an in-flight chunk (needed to fail a dead worker's chunk). */
-uint32_t pool_result_chunk_count(pool_result *r, uint32_t chunk);
-uint32_t pool_iter_chunk_count(pool_iter *it, uint32_t chunk);
-/* Reference counting shared by the job table and the caller. */
-void pool_result_ref(pool_result *r);
-void pool_result_unref(pool_result *r);
-void pool_iter_ref(pool_iter *it);
-void pool_iter_unref(pool_iter *it);
+/* ---- results, for the other API files (pool_result.c) ----------------------- */
 
 /* Creates an apply (is_map false: one item) or map result, holding one
- * reference for the caller (pool_result.c). */
+ * reference for the caller. */
 pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems, long chunksize,
                              pool_callback cb, pool_callback ecb, void *udata);
-/* The job head of a result or iterator: it is their first member. */
+/* The job head of a result: its first member. */
 static inline pool_job *pool_result_head(pool_result *r) { return (pool_job *)(void *)r; }
-static inline pool_job *pool_iter_head(pool_iter *it) { return (pool_job *)(void *)it; }
 /* Calls fn once the result is ready (after its callbacks), or at once if it
  * is: how as_completed learns, like CPython's Future._waiters. */
 int pool_result_add_waiter(pool_result *r, pool_callback fn, void *udata);
 /* Completes a map of no items at once, as CPython does (no callback). */
 void pool_result_finish_empty(pool_result *r);
 
-/* ---- submitting, for the API files (pool_jobs.c) ------------------------ */
+/* ---- as_completed, for pool_imap.c (pool_as_completed.c) ------------------- */
+
+typedef struct pool_completion pool_completion;
+
+/* Watches the futures; holds one reference for the caller. NULL with
+ * pool_last_error set when out of memory. */
+pool_completion *pool_completion_new(pool_result *const *futures, size_t n);
+/* The next finished future's index: POOL_OK, POOL_EEND or POOL_ETIMEDOUT. */
+int pool_completion_next(pool_completion *c, double timeout, size_t *index);
+/* Drops the caller's reference (futures not yet done hold their own). */
+void pool_completion_release(pool_completion *c);
+
+/* ---- the job table (pool_jobs.c) ------------------------------------------- */
 
 /*
  * Checks the pool accepts work and resolves the task name: returns the task
@@ -256,36 +314,76 @@ int pool_check_submit(pool *p, const char *task);
 /* A new job id (counts a submitted job). */
 uint64_t pool_new_job(pool *p);
 /*
- * Puts a job in the table; the caller hands the table one reference.
- * Refused (POOL_ESTATE / POOL_EBROKEN) once the pool is terminated or broken,
- * and once closed unless `continuing` (an iterator accepted before close).
+ * Puts a job in the table, which takes a reference of its own. Refused
+ * (POOL_ESTATE / POOL_EBROKEN) once the pool is terminated or broken, and
+ * once closed unless `continuing` (an iterator accepted before close).
  */
-int pool_register(pool *p, pool_job *job, bool continuing);
+int pool_job_register(pool *p, pool_job *job, bool continuing);
 /* Removes a job from the table; true if it was there (the caller then drops
  * the table's reference). */
-bool pool_unregister(pool *p, uint64_t id);
-/* Appends task messages to the task queue (a linked list ending at `last`). */
-void pool_enqueue(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n);
+bool pool_job_unregister(pool *p, uint64_t id);
+/* The job of that id, or NULL. Caller holds the pool lock. */
+pool_job *pool_job_find(pool *p, uint64_t id);
+/* The same, taking the pool lock and a reference for the caller. */
+pool_job *pool_job_get(pool *p, uint64_t id);
+/* Takes every job out of the table (caller holds the pool lock); the caller
+ * then unlocks and calls pool_jobs_abort, which fails them and drops the
+ * table's references. Two steps, so no callback runs under the pool lock. */
+pool_job **pool_jobs_steal(pool *p, size_t *n);
+void pool_jobs_abort(pool_job **v, size_t n, int status, const char *msg);
+
+/* ---- the task queue and its thread (pool_taskq.c) ------------------------- */
+
+/* Starts the task handler thread (and its wake-up pipe). */
+int pool_taskq_start(pool *p);
+/* Appends task messages (a linked list ending at `last`), or sends them
+ * from the calling thread when nothing is waiting. Takes the pool lock. */
+void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n);
+/* Appends one EXIT message per worker slot (caller holds the pool lock). */
+void pool_taskq_push_exits(pool *p);
+/* Frees every queued message (caller holds the pool lock, or is alone). */
+void pool_taskq_clear(pool *p);
+/* Tells the task handler to stop, wakes it, and waits for it to end. */
+void pool_taskq_stop(pool *p);
+
+/* ---- the result handler (pool_result_handler.c) ----------------------------- */
+
+void *pool_result_handler(void *arg);
 /* True on the result-handler thread (a callback). */
 bool pool_on_result_thread(pool *p);
 pthread_t pool_result_thread_id(pool *p);
-/* Trace: sets t_callback on `count` records from `first`. */
+/* Asks the fork server for a worker in `slot` (caller holds the pool lock). */
+void pool_respawn(pool *p, int slot);
+
+/* ---- counters and the trace (pool_trace.c) ---------------------------------- */
+
+/* Counts a delivered chunk's items and appends their trace records
+ * (caller holds the pool lock). */
+void pool_record_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pid_t pid,
+                       double now);
+/* Sets t_callback on `count` records from `first`. */
 void pool_trace_mark_callback(pool *p, size_t first, size_t count, double t);
-/* Counts a callback run, and a failed one with its message. */
+/* Counts a callback run, and a failed one with its message on stderr. */
 void pool_count_callback(pool *p, int rc, const char *what, uint64_t job, const char *err);
 void pool_count_unobserved(pool *p);
+
+/* ---- lifecycle and introspection (pool_core.c) ------------------------------ */
+
 /* Pid of a worker currently holding a chunk of job `id`, or 0. */
 pid_t pool_job_holder(pool *p, uint64_t id);
-long pool_imap_window(pool *p);
 
-/* Waits on cond until *flag-like predicate: a helper for timed waits.
- * Returns 0, or ETIMEDOUT. timeout < 0: forever. */
+/* ---- clocks and waits (pool_util.c) ----------------------------------------- */
+
+/* Waits on c (which must be on CLOCK_MONOTONIC, see pool_cond_init) until
+ * signalled or `deadline` (pool_now() seconds; < 0: forever). Returns 0, or
+ * ETIMEDOUT. The caller re-checks its own condition, as with any cond wait. */
 int pool_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, double deadline);
+/* The deadline `timeout` seconds from now; < 0 (forever) stays -1. */
 double pool_deadline(double timeout);
 /* Initializes a condition variable on CLOCK_MONOTONIC. */
 void pool_cond_init(pthread_cond_t *c);
 
-/* ---- the pool itself (pool_core.c, pool_jobs.c, pool_handlers.c) -------- */
+/* ---- the pool itself ------------------------------------------------------- */
 
 enum pool_state { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
 
@@ -326,10 +424,10 @@ struct pool {
     bool broken;
     char broken_msg[512];
     bool fs_gone;             /* the fork server's socket closed */
-    struct pool_jobslot *tab;
+    struct pool_jobslot *tab; /* the job table (pool_jobs.c) */
     size_t tab_cap, tab_len;
     uint64_t next_job;
-    pool_taskmsg *q_head, *q_tail;
+    pool_taskmsg *q_head, *q_tail; /* the task queue (pool_taskq.c) */
     bool task_busy;           /* the task handler is sending a message it popped */
     bool task_stop;
     pool_stats stats;
@@ -341,25 +439,5 @@ struct pool {
     /* Result handler only. */
     struct pool_wslot *ws;
 };
-
-/* The job table (pool_jobs.c). Callers of pool_tab_find hold the pool lock. */
-pool_job *pool_tab_find(pool *p, uint64_t id);
-void pool_job_ref(pool_job *job);
-void pool_job_unref(pool_job *job);
-void pool_job_abort(pool_job *job, int status, const char *msg);
-/* Takes every job out of the table (caller holds the lock); the caller then
- * calls pool_abort_jobs, which aborts them and drops the table's references. */
-pool_job **pool_steal_jobs(pool *p, size_t *n);
-void pool_abort_jobs(pool_job **v, size_t n, int status, const char *msg);
-/* Frees the task queue's messages (caller holds the lock). */
-void pool_free_task_queue(pool *p);
-
-/* The handlers (pool_handlers.c). */
-void *pool_task_handler(void *arg);
-void *pool_result_handler(void *arg);
-/* Sends one fragment without waiting: 1 sent, 0 no room, -1 queue gone. */
-int pool_frag_send(pool *p, const struct pool_wire_hdr *hdr, const char *body, size_t len);
-/* Asks the fork server for a worker in `slot` (caller holds the lock). */
-void pool_respawn(pool *p, int slot);
 
 #endif

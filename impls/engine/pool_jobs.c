@@ -1,21 +1,21 @@
 /*
- * pool_jobs.c: the pool's job table and what the API files use to submit.
+ * pool_jobs.c: the job table, where a job waits for its chunks.
  *
- * A job is one submit call (apply, map, imap). While it waits for chunks it
- * sits in the job table, an open-addressing hash on its id, from which the
- * result handler finds it when a chunk arrives. The table holds one
- * reference on each job; whoever removes a job drops it.
+ * A job is one submit call (apply, map, imap). From registration until its
+ * last chunk is in, it sits in the job table, an open-addressing hash on its
+ * id, where the result handler finds it when a chunk arrives. The table
+ * holds one reference on each job; whoever removes a job drops it.
  *
- * The API files (pool_apply.c, pool_map.c, pool_imap.c) submit in three
- * steps: pool_check_submit (the pool accepts work, the task exists),
- * pool_register (into the table, refused once the pool is terminated, so a
- * job is either in the table when terminate empties it, or refused), and
- * pool_enqueue (onto the task queue, or straight onto the shared queue when
- * nothing is waiting: one thread hand-off fewer for apply).
+ * The API files (pool_apply.c, pool_map.c, pool_imap.c) admit a job here in
+ * three steps: pool_check_submit (the pool accepts work, the task exists),
+ * pool_new_job (its id), pool_job_register (into the table, refused once the
+ * pool is terminated, so a job is either in the table when terminate empties
+ * it, or refused); then they put its messages on the task queue
+ * (pool_taskq.c). The table reaches a job only through its operations
+ * (pool_job_ops): it never knows whether it holds a result or an iterator.
  */
 #include "pool_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,7 @@ static size_t tab_bucket(const pool *p, uint64_t id)
     return (size_t)(id * 0x9E3779B97F4A7C15ull) & (p->tab_cap - 1);
 }
 
-pool_job *pool_tab_find(pool *p, uint64_t id)
+pool_job *pool_job_find(pool *p, uint64_t id)
 {
     for (size_t i = tab_bucket(p, id);; i = (i + 1) & (p->tab_cap - 1)) {
         if (p->tab[i].id == id)
@@ -35,6 +35,16 @@ pool_job *pool_tab_find(pool *p, uint64_t id)
         if (p->tab[i].id == 0)
             return NULL;
     }
+}
+
+pool_job *pool_job_get(pool *p, uint64_t id)
+{
+    pthread_mutex_lock(&p->lock);
+    pool_job *job = pool_job_find(p, id);
+    if (job)
+        job->ops->ref(job);
+    pthread_mutex_unlock(&p->lock);
+    return job;
 }
 
 static void tab_put(pool *p, pool_job *job);
@@ -88,39 +98,13 @@ static bool tab_remove(pool *p, uint64_t id)
 }
 
 
-/* ---- helpers for the API files ------------------------------------------ */
+/* ---- the whole table at once: terminate, a broken pool ----------------- */
 
-void pool_job_ref(pool_job *job)
-{
-    if (job->kind == POOL_JOB_RESULT)
-        pool_result_ref((pool_result *)job);
-    else
-        pool_iter_ref((pool_iter *)job);
-}
-
-void pool_job_unref(pool_job *job)
-{
-    if (job->kind == POOL_JOB_RESULT)
-        pool_result_unref((pool_result *)job);
-    else
-        pool_iter_unref((pool_iter *)job);
-}
-
-void pool_job_abort(pool_job *job, int status, const char *msg)
-{
-    if (job->kind == POOL_JOB_RESULT)
-        pool_result_abort((pool_result *)job, status, msg);
-    else
-        pool_iter_abort((pool_iter *)job, status, msg);
-}
-
-/* Takes every job out of the table (caller holds the lock). The caller
- * aborts them and drops the table's references. */
-pool_job **pool_steal_jobs(pool *p, size_t *n)
+pool_job **pool_jobs_steal(pool *p, size_t *n)
 {
     pool_job **v = malloc((p->tab_len ? p->tab_len : 1) * sizeof *v);
     if (v == NULL)
-        pool_panic("steal_jobs: out of memory");
+        pool_panic("pool_jobs_steal: out of memory");
     *n = 0;
     for (size_t i = 0; i < p->tab_cap; i++)
         if (p->tab[i].id != 0) {
@@ -132,24 +116,16 @@ pool_job **pool_steal_jobs(pool *p, size_t *n)
     return v;
 }
 
-void pool_abort_jobs(pool_job **v, size_t n, int status, const char *msg)
+void pool_jobs_abort(pool_job **v, size_t n, int status, const char *msg)
 {
     for (size_t i = 0; i < n; i++) {
-        pool_job_abort(v[i], status, msg);
-        pool_job_unref(v[i]);
+        v[i]->ops->abort(v[i], status, msg);
+        v[i]->ops->unref(v[i]);
     }
     free(v);
 }
 
-void pool_free_task_queue(pool *p)
-{
-    while (p->q_head) {
-        pool_taskmsg *m = p->q_head;
-        p->q_head = m->next;
-        free(m);
-    }
-    p->q_tail = NULL;
-}
+/* ---- admission: what the API files call to submit ------------------------ */
 
 /* Lists the registered task names into buf, for "unknown task" errors. */
 static void list_tasks(char *buf, size_t len)
@@ -197,7 +173,7 @@ uint64_t pool_new_job(pool *p)
     return id;
 }
 
-int pool_register(pool *p, pool_job *job, bool continuing)
+int pool_job_register(pool *p, pool_job *job, bool continuing)
 {
     int rc = POOL_OK;
     pthread_mutex_lock(&p->lock);
@@ -209,13 +185,16 @@ int pool_register(pool *p, pool_job *job, bool continuing)
              (p->state == POOL_CLOSE && !continuing))
         rc = pool_seterr(POOL_ESTATE, "the pool is %s: it accepts no new work",
                          p->state == POOL_TERMINATE ? "terminated" : "closed");
-    else
+    else {
+        /* Ref before the unlock: the result handler may find it at once. */
+        job->ops->ref(job);
         tab_put(p, job);
+    }
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
 
-bool pool_unregister(pool *p, uint64_t id)
+bool pool_job_unregister(pool *p, uint64_t id)
 {
     pthread_mutex_lock(&p->lock);
     bool found = tab_remove(p, id);
@@ -223,89 +202,4 @@ bool pool_unregister(pool *p, uint64_t id)
         pthread_cond_broadcast(&p->cond); /* join may be waiting for this */
     pthread_mutex_unlock(&p->lock);
     return found;
-}
-
-void pool_enqueue(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
-{
-    pthread_mutex_lock(&p->lock);
-    if (p->state == POOL_TERMINATE || p->task_stop) {
-        /* Terminated between register and here: the job is already failed. */
-        pthread_mutex_unlock(&p->lock);
-        while (first) {
-            pool_taskmsg *m = first;
-            first = m->next;
-            free(m);
-        }
-        return;
-    }
-    p->stats.messages_sent += n;
-    /* Nothing queued and nothing being sent: put a one-fragment message on
-     * the shared queue from this thread, saving a hand-off to the task
-     * handler (apply pays it on every task). Order is kept: the task
-     * handler only sends what it popped under this same lock. */
-    while (first && p->q_head == NULL && !p->task_busy && first->len <= POOL_FRAG_MAX &&
-           pool_frag_send(p, &first->hdr, first->data, first->len) == 1) {
-        pool_taskmsg *m = first;
-        first = m->next;
-        free(m);
-    }
-    if (first) {
-        if (p->q_tail)
-            p->q_tail->next = first;
-        else
-            p->q_head = first;
-        p->q_tail = last;
-        pthread_cond_signal(&p->task_cond);
-    }
-    pthread_mutex_unlock(&p->lock);
-}
-
-bool pool_on_result_thread(pool *p)
-{
-    return pthread_equal(pthread_self(), p->result_thread);
-}
-
-pthread_t pool_result_thread_id(pool *p)
-{
-    return p->result_thread;
-}
-
-void pool_trace_mark_callback(pool *p, size_t first, size_t count, double t)
-{
-    pthread_mutex_lock(&p->lock);
-    for (size_t i = first; i < first + count && i < p->trace_len; i++)
-        p->trace[i].t_callback = t;
-    pthread_mutex_unlock(&p->lock);
-}
-
-void pool_count_callback(pool *p, int rc, const char *what, uint64_t job, const char *err)
-{
-    pthread_mutex_lock(&p->lock);
-    p->stats.callbacks_run++;
-    if (rc != 0)
-        p->stats.callback_errors++;
-    pthread_mutex_unlock(&p->lock);
-    if (rc != 0)
-        fprintf(stderr, "pool: %s of job %llu failed: %s\n", what, (unsigned long long)job,
-                err[0] ? err : "(no message)");
-}
-
-void pool_count_unobserved(pool *p)
-{
-    pthread_mutex_lock(&p->lock);
-    p->stats.errors_unobserved++;
-    pthread_mutex_unlock(&p->lock);
-}
-
-pid_t pool_job_holder(pool *p, uint64_t id)
-{
-    for (int i = 0; i < p->nworkers; i++)
-        if (atomic_load(&p->shm->slot[i].job) == id)
-            return atomic_load(&p->shm->slot[i].pid);
-    return 0;
-}
-
-long pool_imap_window(pool *p)
-{
-    return p->opt.imap_window > 0 ? p->opt.imap_window : 2L * p->nworkers;
 }

@@ -24,77 +24,89 @@ long pool_default_chunksize(size_t n, int workers)
     return (long)(n / per + (n % per != 0));
 }
 
+/* Builds one task message per chunk, linked in order: the list's head, or
+ * NULL (out of memory; nothing is left allocated). *last and *nmsg describe
+ * the list. Every message is built before the job is registered, so a
+ * failure here leaves nothing behind in the pool. */
+static pool_taskmsg *build_chunks(uint64_t id, unsigned task, const char *items,
+                                  size_t items_len, const size_t *starts, size_t n,
+                                  size_t chunksize, bool star, pool_taskmsg **last,
+                                  size_t *nmsg)
+{
+    pool_taskmsg *first = NULL;
+    *last = NULL;
+    *nmsg = 0;
+    for (size_t c0 = 0; c0 < n; c0 += chunksize) {
+        size_t k = n - c0 < chunksize ? n - c0 : chunksize;
+        size_t end = c0 + k < n ? starts[c0 + k] : items_len;
+        pool_taskmsg *m = pool_taskmsg_new(id, (uint32_t)*nmsg, (uint32_t)c0, task, items,
+                                           starts + c0, k, end, !star);
+        if (m == NULL) {
+            pool_taskmsg_free_list(first);
+            return NULL;
+        }
+        if (*last)
+            (*last)->next = m;
+        else
+            first = m;
+        *last = m;
+        (*nmsg)++;
+    }
+    return first;
+}
+
+/* Checks a map's arguments and locates its items: the task index, or an
+ * error status. Sets *starts (the caller frees it), *n and *chunksize. */
+static int map_check(pool *p, const char *task, const void *items, size_t items_len, bool star,
+                     size_t **starts, size_t *n, long *chunksize)
+{
+    int index = pool_check_submit(p, task);
+    if (index < 0)
+        return index;
+    if (*chunksize < 0)
+        return pool_seterr(POOL_EINVAL, "map: chunksize must be 1 or more, or 0 for the "
+                           "default (got %ld)", *chunksize);
+    int rc = pool_msg_split_array(items, items_len, starts, n, star);
+    if (rc != POOL_OK)
+        return rc;
+    if (*chunksize == 0)
+        *chunksize = pool_default_chunksize(*n, pool_workers(p));
+    return index;
+}
+
 static pool_result *map_submit(pool *p, const char *task, const void *items, size_t items_len,
                                long chunksize, bool star, pool_callback callback,
                                pool_callback error_callback, void *udata)
 {
-    int index = pool_check_submit(p, task);
+    size_t *starts, n;
+    int index = map_check(p, task, items, items_len, star, &starts, &n, &chunksize);
     if (index < 0)
         return NULL;
-    if (chunksize < 0) {
-        pool_seterr(POOL_EINVAL, "map: chunksize must be 1 or more, or 0 for the default "
-                    "(got %ld)", chunksize);
-        return NULL;
-    }
-    size_t *starts, n;
-    if (pool_msg_split_array(items, items_len, &starts, &n, star) != POOL_OK)
-        return NULL;
-    if (chunksize == 0)
-        chunksize = pool_default_chunksize(n, pool_workers(p));
     pool_result *r = pool_result_new(p, (unsigned)index, true, n, chunksize, callback,
                                      error_callback, udata);
-    if (r == NULL) {
-        free(starts);
+    pool_taskmsg *first = NULL, *last;
+    size_t nmsg = 0;
+    if (r != NULL) {
+        pool_result_head(r)->id = pool_new_job(p);
+        first = build_chunks(pool_result_head(r)->id, (unsigned)index, items, items_len, starts,
+                             n, (size_t)chunksize, star, &last, &nmsg);
+    }
+    free(starts);
+    if (r == NULL || (first == NULL && n > 0)) {
+        pool_result_free(r);
         pool_seterr(POOL_ESYS, "map: out of memory");
         return NULL;
     }
-    uint64_t id = pool_new_job(p);
-    pool_result_head(r)->id = id;
-
-    /* Every message is built before the job is registered, so a failure
-     * here leaves nothing behind in the pool. */
-    pool_taskmsg *first = NULL, *last = NULL;
-    size_t nmsg = 0;
-    for (size_t c0 = 0; c0 < n; c0 += (size_t)chunksize) {
-        size_t k = n - c0 < (size_t)chunksize ? n - c0 : (size_t)chunksize;
-        size_t end = c0 + k < n ? starts[c0 + k] : items_len;
-        pool_taskmsg *m = pool_taskmsg_new(id, (uint32_t)nmsg, (uint32_t)c0, (unsigned)index,
-                                           items, starts + c0, k, end, !star);
-        if (m == NULL) {
-            while (first) {
-                pool_taskmsg *f = first;
-                first = f->next;
-                free(f);
-            }
-            free(starts);
-            pool_result_free(r);
-            pool_seterr(POOL_ESYS, "map: out of memory");
-            return NULL;
-        }
-        if (last)
-            last->next = m;
-        else
-            first = m;
-        last = m;
-        nmsg++;
-    }
-    free(starts);
     if (n == 0) {
         pool_result_finish_empty(r); /* CPython: ready at once, no callback */
         return r;
     }
-    pool_result_ref(r); /* the job table's reference */
-    if (pool_register(p, pool_result_head(r), false) != POOL_OK) {
-        while (first) {
-            pool_taskmsg *f = first;
-            first = f->next;
-            free(f);
-        }
-        pool_result_unref(r);
+    if (pool_job_register(p, pool_result_head(r), false) != POOL_OK) {
+        pool_taskmsg_free_list(first);
         pool_result_free(r);
         return NULL;
     }
-    pool_enqueue(p, first, last, nmsg);
+    pool_taskq_push(p, first, last, nmsg);
     return r;
 }
 

@@ -163,6 +163,15 @@ pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, uns
     return m;
 }
 
+void pool_taskmsg_free_list(pool_taskmsg *m)
+{
+    while (m) {
+        pool_taskmsg *next = m->next;
+        free(m);
+        m = next;
+    }
+}
+
 /* ---- delivered chunks ---------------------------------------------------- */
 
 void pool_chunk_free(pool_chunk *c)

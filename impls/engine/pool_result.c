@@ -16,6 +16,10 @@
  * pool_result_free) and the job table's (dropped when the job completes or
  * is aborted). Whichever goes last frees it; so a caller may free a handle
  * it no longer wants while its job is still running (fire and forget).
+ *
+ * The job table and the result handler reach a result only through
+ * result_ops (deliver, abort, chunk_count, ref, unref), at the end of the
+ * section "the job's side".
  */
 #include "pool_internal.h"
 
@@ -68,6 +72,10 @@ struct pool_result {
     msgpack_object value_obj;    /* a map's array of item values */
 };
 
+static const pool_job_ops result_ops;
+
+/* ---- life and death ---------------------------------------------------------- */
+
 pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems, long chunksize,
                              pool_callback cb, pool_callback ecb, void *udata)
 {
@@ -81,7 +89,7 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
         free(r);
         return NULL;
     }
-    r->job = (pool_job){.kind = POOL_JOB_RESULT, .task = task, .t_submit = pool_now()};
+    r->job = (pool_job){.ops = &result_ops, .task = task, .t_submit = pool_now()};
     r->pool = p;
     r->result_thread = pool_result_thread_id(p);
     r->is_map = is_map;
@@ -97,12 +105,12 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
     return r;
 }
 
-void pool_result_ref(pool_result *r)
+static void result_ref(pool_result *r)
 {
     atomic_fetch_add(&r->refs, 1);
 }
 
-void pool_result_unref(pool_result *r)
+static void result_unref(pool_result *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) > 1)
         return;
@@ -134,10 +142,12 @@ void pool_result_free(pool_result *r)
     pthread_mutex_lock(&r->lock);
     r->user_freed = true;
     pthread_mutex_unlock(&r->lock);
-    pool_result_unref(r);
+    result_unref(r);
 }
 
-uint32_t pool_result_chunk_count(pool_result *r, uint32_t chunk)
+/* ---- the job's side: delivery, completion, abort ------------------------------ */
+
+static uint32_t result_chunk_count(pool_result *r, uint32_t chunk)
 {
     if (!r->is_map)
         return 1;
@@ -240,11 +250,11 @@ static void complete(pool_result *r)
     if (unobserved)
         pool_count_unobserved(p); /* apply_async without get(): the error is lost */
     finish(r);
-    if (pool_unregister(p, r->job.id))
-        pool_result_unref(r);
+    if (pool_job_unregister(p, r->job.id))
+        result_unref(r);
 }
 
-void pool_result_deliver(pool_result *r, pool_chunk *c)
+static void result_deliver(pool_result *r, pool_chunk *c)
 {
     pthread_mutex_lock(&r->lock);
     if (r->phase != PHASE_PENDING || c->index >= r->nchunks || r->chunks[c->index] != NULL) {
@@ -272,7 +282,7 @@ void pool_result_deliver(pool_result *r, pool_chunk *c)
         complete(r);
 }
 
-void pool_result_abort(pool_result *r, int status, const char *msg)
+static void result_abort(pool_result *r, int status, const char *msg)
 {
     pthread_mutex_lock(&r->lock);
     if (r->phase != PHASE_PENDING) {
@@ -286,6 +296,24 @@ void pool_result_abort(pool_result *r, int status, const char *msg)
     finish(r);
 }
 
+/* The operations the job table and the result handler call (pool_job_ops). */
+static void op_deliver(pool_job *j, pool_chunk *c) { result_deliver((pool_result *)j, c); }
+static void op_abort(pool_job *j, int status, const char *msg)
+{
+    result_abort((pool_result *)j, status, msg);
+}
+static uint32_t op_chunk_count(pool_job *j, uint32_t chunk)
+{
+    return result_chunk_count((pool_result *)j, chunk);
+}
+static void op_ref(pool_job *j) { result_ref((pool_result *)j); }
+static void op_unref(pool_job *j) { result_unref((pool_result *)j); }
+
+static const pool_job_ops result_ops = {
+    .deliver = op_deliver, .abort = op_abort, .chunk_count = op_chunk_count,
+    .ref = op_ref, .unref = op_unref,
+};
+
 void pool_result_finish_empty(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
@@ -296,6 +324,8 @@ void pool_result_finish_empty(pool_result *r)
     pthread_mutex_unlock(&r->lock);
     finish(r);
 }
+
+/* ---- the caller's side ------------------------------------------------------- */
 
 int pool_result_wait(pool_result *r, double timeout)
 {

@@ -71,15 +71,37 @@ noreturn void pool_panic(const char *fmt, ...)
     abort();
 }
 
+/* What the engine's own exit statuses mean (pool_internal.h), or NULL. */
+static const char *exit_meaning(int code)
+{
+    switch (code) {
+    case POOL_EXIT_QUEUE_LOCK: return "POOL_EXIT_QUEUE_LOCK: the queue lock was unusable";
+    case POOL_EXIT_NOMEM: return "POOL_EXIT_NOMEM: out of memory for a task message";
+    case POOL_EXIT_QUEUE_CUT: return "POOL_EXIT_QUEUE_CUT: the queue closed mid-message";
+    case POOL_EXIT_QUEUE_OVERRUN: return "POOL_EXIT_QUEUE_OVERRUN: a message overran its header";
+    case POOL_EXIT_RESULT_PIPE: return "POOL_EXIT_RESULT_PIPE: it could not write its result";
+    case POOL_EXIT_BAD_MESSAGE: return "POOL_EXIT_BAD_MESSAGE: an unreadable task message";
+    case POOL_EXIT_FS_SETUP: return "POOL_EXIT_FS_SETUP: the fork server could not start";
+    case POOL_EXIT_FS_POLL: return "POOL_EXIT_FS_POLL: the fork server's poll failed";
+    case POOL_EXIT_INIT_FAILED: return "POOL_EXIT_INIT_FAILED: its initializer failed";
+    }
+    return NULL;
+}
+
 void pool_describe_exit(int status, char *buf, size_t len)
 {
-    if (WIFSIGNALED(status))
+    if (WIFSIGNALED(status)) {
         snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
                  strsignal(WTERMSIG(status)));
-    else if (WIFEXITED(status))
-        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-    else
+    } else if (WIFEXITED(status)) {
+        const char *why = exit_meaning(WEXITSTATUS(status));
+        if (why)
+            snprintf(buf, len, "exited with status %d (%s)", WEXITSTATUS(status), why);
+        else
+            snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    } else {
         snprintf(buf, len, "ended with wait status %#x", status);
+    }
 }
 
 double pool_now(void)

@@ -37,12 +37,42 @@ static void worker_lock(pthread_mutex_t *m)
     if (rc == EOWNERDEAD)
         pthread_mutex_consistent(m); /* its holder died; the queue itself is intact */
     else if (rc != 0)
-        _exit(70);
+        _exit(POOL_EXIT_QUEUE_LOCK);
+}
+
+/* Step 3: reads the fragments of the message whose header was peeked into
+ * *buf (grown as needed). Caller holds the queue lock. */
+static void worker_read_body(const struct pool_worker_cfg *cfg, const struct pool_wire_hdr *hdr,
+                             char *frag, size_t fraglen, char **buf, size_t *cap)
+{
+    if (*cap < hdr->total) {
+        free(*buf);
+        *cap = hdr->total;
+        *buf = malloc(*cap);
+        if (*buf == NULL)
+            _exit(POOL_EXIT_NOMEM);
+    }
+    size_t got = 0;
+    bool first = true;
+    while (first || got < hdr->total) {
+        ssize_t n = recv(cfg->queue_fd, frag, fraglen, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < (ssize_t)sizeof *hdr)
+            _exit(POOL_EXIT_QUEUE_CUT);
+        size_t body = (size_t)n - sizeof *hdr;
+        if (got + body > hdr->total)
+            _exit(POOL_EXIT_QUEUE_OVERRUN);
+        memcpy(*buf + got, frag + sizeof *hdr, body);
+        got += body;
+        first = false;
+    }
 }
 
 /*
- * Takes one whole message off the queue into *buf (grown as needed).
- * Returns its kind, or 0 when the queue is closed.
+ * Takes one whole message off the queue into *buf (grown as needed), in the
+ * three steps of this file's header. Returns its kind, or 0 when the queue
+ * is closed.
  */
 static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_wire_hdr *hdr,
                        char **buf, size_t *cap)
@@ -50,7 +80,7 @@ static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_
     struct pool_slot_shm *me = &cfg->shm->slot[slot];
     static char frag[sizeof(struct pool_wire_hdr) + POOL_FRAG_MAX];
     worker_lock(&cfg->shm->queue_lock);
-    for (;;) {
+    for (;;) { /* step 1: peek */
         ssize_t n = recv(cfg->queue_fd, hdr, sizeof *hdr, MSG_PEEK);
         if (n < 0 && errno == EINTR)
             continue;
@@ -72,28 +102,7 @@ static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_
     atomic_store(&me->first, hdr->first);
     atomic_store(&me->item, hdr->first);
     atomic_store(&me->job, hdr->job);
-    if (*cap < hdr->total) {
-        free(*buf);
-        *cap = hdr->total;
-        *buf = malloc(*cap);
-        if (*buf == NULL)
-            _exit(71);
-    }
-    size_t got = 0;
-    bool first = true;
-    while (first || got < hdr->total) {
-        ssize_t n = recv(cfg->queue_fd, frag, sizeof frag, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < (ssize_t)sizeof *hdr)
-            _exit(72); /* the parent went away mid-message */
-        size_t body = (size_t)n - sizeof *hdr;
-        if (got + body > hdr->total)
-            _exit(73);
-        memcpy(*buf + got, frag + sizeof *hdr, body);
-        got += body;
-        first = false;
-    }
+    worker_read_body(cfg, hdr, frag, sizeof frag, buf, cap); /* step 3 */
     pthread_mutex_unlock(&cfg->shm->queue_lock);
     return POOL_WIRE_FIRST;
 }
@@ -104,7 +113,7 @@ static void worker_send(int fd, msgpack_sbuffer *sb)
     uint32_t len = (uint32_t)(sb->size - sizeof len);
     memcpy(sb->data, &len, sizeof len);
     if (pool_write_all(fd, sb->data, sb->size) != 0)
-        _exit(74); /* the parent is gone */
+        _exit(POOL_EXIT_RESULT_PIPE);
 }
 
 /* Starts a frame in sb: room for the length, then [kind, job, chunk, first, <body>]. */
@@ -147,7 +156,7 @@ static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
     /* The parent built this message; a malformed one is a broken invariant. */
     if (msgpack_unpack_next(&u, payload, hdr->total, &off) != MSGPACK_UNPACK_SUCCESS ||
         u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 2)
-        _exit(75);
+        _exit(POOL_EXIT_BAD_MESSAGE);
     unsigned task = (unsigned)u.data.via.array.ptr[0].via.u64;
     const msgpack_object_array *items = &u.data.via.array.ptr[1].via.array;
     char err[1024];
@@ -172,12 +181,40 @@ static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
     msgpack_unpacked_destroy(&u);
 }
 
+/* Runs the initializer; if it fails, tells the parent (an INITFAIL frame,
+ * which breaks the pool) and exits. */
+static void worker_initialize(const struct pool_worker_cfg *cfg, int slot, int result_fd,
+                              msgpack_sbuffer *out, msgpack_sbuffer *tmp)
+{
+    pool_worker_init_runs++;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    static const char no_args[] = {(char)0x90};
+    const char *a = cfg->initargs ? cfg->initargs : no_args;
+    size_t alen = cfg->initargs ? cfg->initargs_len : 1;
+    msgpack_unpack_next(&u, a, alen, &off); /* checked by pool_create */
+    msgpack_packer tpk;
+    msgpack_packer_init(&tpk, tmp, msgpack_sbuffer_write);
+    char err[1024];
+    if (pool_task_run((unsigned)cfg->init_task, &u.data.via.array, &tpk, slot, err,
+                      sizeof err) != 0) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+        worker_frame_begin(out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
+        worker_pack_msg(&pk, err);
+        worker_send(result_fd, out);
+        _exit(POOL_EXIT_INIT_FAILED);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
 noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int result_fd)
 {
     /* The fork server is our parent: if it goes, we go (no orphans). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
-        _exit(0);
+        _exit(POOL_EXIT_OK);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -190,29 +227,8 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
     msgpack_sbuffer out, tmp;
     msgpack_sbuffer_init(&out);
     msgpack_sbuffer_init(&tmp);
-    if (cfg->init_task >= 0) {
-        pool_worker_init_runs++;
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t off = 0;
-        static const char no_args[] = {(char)0x90};
-        const char *a = cfg->initargs ? cfg->initargs : no_args;
-        size_t alen = cfg->initargs ? cfg->initargs_len : 1;
-        msgpack_unpack_next(&u, a, alen, &off); /* checked by pool_create */
-        msgpack_packer tpk;
-        msgpack_packer_init(&tpk, &tmp, msgpack_sbuffer_write);
-        char err[1024];
-        if (pool_task_run((unsigned)cfg->init_task, &u.data.via.array, &tpk, slot, err,
-                          sizeof err) != 0) {
-            msgpack_packer pk;
-            msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
-            worker_frame_begin(&out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
-            worker_pack_msg(&pk, err);
-            worker_send(result_fd, &out);
-            _exit(3);
-        }
-        msgpack_unpacked_destroy(&u);
-    }
+    if (cfg->init_task >= 0)
+        worker_initialize(cfg, slot, result_fd, &out, &tmp);
 
     char *buf = NULL;
     size_t cap = 0;
@@ -229,5 +245,5 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
     }
     /* _exit, not exit: the parent's atexit handlers and stdio buffers were
      * copied into us and are not ours to run or flush. */
-    _exit(0);
+    _exit(POOL_EXIT_OK);
 }

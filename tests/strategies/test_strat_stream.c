@@ -1,7 +1,8 @@
 /*
  * test_strat_stream.c: the six strategies that stream results or need no
  * pool: imap, imap_unordered, producer_consumer, executor_submit,
- * executor_map and process_per_task (impls/NAME.c).
+ * executor_map and process_per_task (impls/NAME.c; both imap strategies in
+ * impls/imap.c).
  *
  * Each strategy gets the same six cases, named STRATEGY_CASE:
  *   square     6 items, one stage: every value right, each item once, in

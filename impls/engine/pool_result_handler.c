@@ -1,10 +1,5 @@
 /*
- * pool_handlers.c: the pool's two threads in the parent.
- *
- * The task handler moves task messages from the in-memory task queue onto
- * the shared queue. It is a thread of its own, as in CPython, because the
- * shared queue fills up (a socket has a bounded buffer): apply_async must
- * return at once even when 10 000 tasks are waiting.
+ * pool_result_handler.c: the result-handler thread, the parent's ear.
  *
  * The result handler reads every worker's result pipe, hands each chunk to
  * the job waiting for it, and runs callbacks, one at a time: while a
@@ -14,6 +9,10 @@
  * the worker still held (its shared-memory slot says which), and asks for a
  * replacement. CPython's Pool never notices a dead worker and waits forever
  * (gh-66587).
+ *
+ * It finds a chunk's job in the job table (pool_jobs.c) and reaches it only
+ * through the job's operations (pool_job_ops): it never knows whether the
+ * job is a result or an iterator. docs/architecture.md tells the story.
  */
 #include "pool_internal.h"
 
@@ -23,83 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ---- the task handler ----------------------------------------------------- */
-
-/* Sends one fragment (header + body) without waiting: 1 sent, 0 no room,
- * -1 the workers' end is gone. */
-int pool_frag_send(pool *p, const struct pool_wire_hdr *hdr, const char *body, size_t len)
-{
-    struct iovec iov[2] = {{(void *)hdr, sizeof *hdr}, {(void *)body, len}};
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    for (;;) {
-        if (sendmsg(p->queue_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-            return 1;
-        if (errno == EINTR)
-            continue;
-        return errno == EAGAIN ? 0 : -1;
-    }
-}
-
-/* Sends a whole message, fragment by fragment, waiting for room; false if
- * told to stop meanwhile (terminate, join) or the queue is gone. */
-static bool task_send(pool *p, const pool_taskmsg *m)
-{
-    struct pool_wire_hdr hdr = m->hdr;
-    size_t off = 0;
-    do {
-        size_t body = m->len - off < POOL_FRAG_MAX ? m->len - off : POOL_FRAG_MAX;
-        int rc;
-        while ((rc = pool_frag_send(p, &hdr, m->data + off, body)) == 0) {
-            struct pollfd pf[2] = {{.fd = p->queue_fd, .events = POLLOUT},
-                                   {.fd = p->wake_task[0], .events = POLLIN}};
-            poll(pf, 2, -1);
-            if (pf[1].revents)
-                return false;
-        }
-        if (rc < 0)
-            return false;
-        off += body;
-        hdr.kind = POOL_WIRE_CONT;
-    } while (off < m->len);
-    return true;
-}
-
-void *pool_task_handler(void *arg)
-{
-    pool *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        p->task_busy = false;
-        while (p->q_head == NULL && !p->task_stop)
-            pthread_cond_wait(&p->task_cond, &p->lock);
-        if (p->task_stop) {
-            pthread_mutex_unlock(&p->lock);
-            return NULL;
-        }
-        pool_taskmsg *m = p->q_head;
-        p->q_head = m->next;
-        if (p->q_head == NULL)
-            p->q_tail = NULL;
-        p->task_busy = true; /* until sent: enqueue must not overtake it */
-        pthread_mutex_unlock(&p->lock);
-
-        bool ok = task_send(p, m);
-        free(m);
-        if (!ok) {
-            pthread_mutex_lock(&p->lock);
-            bool stop = p->task_stop || p->state == POOL_TERMINATE;
-            pthread_mutex_unlock(&p->lock);
-            if (stop)
-                return NULL;
-        }
-    }
-}
-
-/* ---- the result handler ---------------------------------------------------- */
+/* ---- result frames, to their jobs --------------------------------------------- */
 
 /* Checks a result frame's shape (the worker is ours: a bad one is a bug). */
 static const msgpack_object_array *frame_items(const msgpack_object *o)
@@ -128,61 +54,10 @@ static void pool_break(pool *p, const char *msg)
     p->broken = true;
     snprintf(p->broken_msg, sizeof p->broken_msg, "%s", msg);
     size_t n;
-    pool_job **v = pool_steal_jobs(p, &n);
-    pool_free_task_queue(p);
+    pool_job **v = pool_jobs_steal(p, &n);
+    pool_taskq_clear(p);
     pthread_mutex_unlock(&p->lock);
-    pool_abort_jobs(v, n, POOL_EBROKEN, msg);
-}
-
-/* Looks a job up and takes a reference for the caller, or NULL. */
-static pool_job *job_get(pool *p, uint64_t id)
-{
-    pthread_mutex_lock(&p->lock);
-    pool_job *job = pool_tab_find(p, id);
-    if (job)
-        pool_job_ref(job);
-    pthread_mutex_unlock(&p->lock);
-    return job;
-}
-
-static void job_deliver(pool_job *job, pool_chunk *c)
-{
-    if (job->kind == POOL_JOB_RESULT)
-        pool_result_deliver((pool_result *)job, c);
-    else
-        pool_iter_deliver((pool_iter *)job, c);
-}
-
-/* Appends trace records for a chunk (caller holds the lock). */
-static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pid_t pid,
-                        double now)
-{
-    if (!p->opt.trace)
-        return;
-    if (p->trace_len + c->count > p->trace_cap) {
-        size_t cap = p->trace_cap ? p->trace_cap : 1024;
-        while (cap < p->trace_len + c->count)
-            cap *= 2;
-        pool_trace_rec *t = realloc(p->trace, cap * sizeof *t);
-        if (t == NULL)
-            return; /* tracing is best effort; results are not */
-        p->trace = t;
-        p->trace_cap = cap;
-    }
-    c->trace_first = p->trace_len;
-    for (uint32_t i = 0; i < c->count; i++) {
-        pool_trace_rec *r = &p->trace[p->trace_len++];
-        *r = (pool_trace_rec){
-            .job = job->id, .item = c->first + i, .task = (uint16_t)job->task,
-            .slot = (int16_t)slot, .pid = pid, .t_submit = job->t_submit, .t_result = now,
-        };
-        if (c->items) {
-            const msgpack_object *f = c->items[i].via.array.ptr;
-            r->ok = f[0].via.boolean;
-            r->t_start = f[2].via.f64;
-            r->t_end = f[3].via.f64;
-        }
-    }
+    pool_jobs_abort(v, n, POOL_EBROKEN, msg);
 }
 
 /* Hands a chunk to its job, counting and tracing it. Frees it if no job
@@ -193,28 +68,32 @@ static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, bool f
     pthread_mutex_lock(&p->lock);
     if (from_worker)
         p->stats.messages_received++;
-    pool_job *job = pool_tab_find(p, id);
+    pool_job *job = pool_job_find(p, id);
     if (job == NULL) {
         pthread_mutex_unlock(&p->lock);
         pool_chunk_free(c); /* a job already failed or abandoned */
         return;
     }
-    pool_job_ref(job);
-    for (uint32_t i = 0; i < c->count; i++) {
-        const msgpack_object *v;
-        const char *msg;
-        if (pool_chunk_item(c, i, &v, &msg) == POOL_OK)
-            p->stats.tasks_done++;
-        else
-            p->stats.tasks_failed++;
-    }
-    trace_chunk(p, c, job, slot, slot >= 0 ? p->ws[slot].pid : 0, now);
+    job->ops->ref(job);
+    pool_record_chunk(p, c, job, slot, slot >= 0 ? p->ws[slot].pid : 0, now);
     pthread_mutex_unlock(&p->lock);
-    job_deliver(job, c);
-    pool_job_unref(job);
+    job->ops->deliver(job, c);
+    job->ops->unref(job);
 }
 
-static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
+/* A worker's initializer failed: no worker can ever serve, break the pool. */
+static void init_failed(pool *p, const msgpack_object *body)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, "the worker initializer '%s' failed: %s",
+             pool_task_name((unsigned)p->cfg.init_task),
+             body->type == MSGPACK_OBJECT_STR ? body->via.str.ptr : "?");
+    pool_break(p, msg);
+}
+
+/* Copies a frame into a new chunk and unpacks it there; *frame is the
+ * unpacked [kind, job, chunk, first, body]. */
+static pool_chunk *unpack_frame(int slot, const char *data, uint32_t len, msgpack_object *frame)
 {
     pool_chunk *c = calloc(1, sizeof *c);
     if (c == NULL || (c->raw = malloc(len ? len : 1)) == NULL)
@@ -226,30 +105,30 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
      * pending apply results would pay each; msgpack_unpack takes a zone
      * sized to the frame instead (about 6 object bytes per packed byte; it
      * grows if that is not enough). */
-    msgpack_object frame;
     size_t off = 0;
     c->zone = msgpack_zone_new(256 + 6 * (size_t)len);
     if (c->zone == NULL)
         pool_panic("handle_frame: out of memory");
-    if (msgpack_unpack(c->raw, len, &off, c->zone, &frame) != MSGPACK_UNPACK_SUCCESS)
+    if (msgpack_unpack(c->raw, len, &off, c->zone, frame) != MSGPACK_UNPACK_SUCCESS)
         pool_panic("handle_frame: unreadable frame from worker slot %d", slot);
-    if (frame.type != MSGPACK_OBJECT_ARRAY || frame.via.array.size != 5)
+    if (frame->type != MSGPACK_OBJECT_ARRAY || frame->via.array.size != 5)
         pool_panic("handle_frame: malformed frame from worker slot %d", slot);
-    const msgpack_object *f = frame.via.array.ptr;
-    bool initfail = f[0].via.i64 == POOL_FRAME_INITFAIL;
-    const msgpack_object_array *items = initfail ? NULL : frame_items(&frame);
-    if (!initfail && items == NULL)
-        pool_panic("handle_frame: malformed frame from worker slot %d", slot);
+    return c;
+}
 
-    if (initfail) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "the worker initializer '%s' failed: %s",
-                 pool_task_name((unsigned)p->cfg.init_task),
-                 f[4].type == MSGPACK_OBJECT_STR ? f[4].via.str.ptr : "?");
+static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
+{
+    msgpack_object frame;
+    pool_chunk *c = unpack_frame(slot, data, len, &frame);
+    const msgpack_object *f = frame.via.array.ptr;
+    if (f[0].via.i64 == POOL_FRAME_INITFAIL) {
+        init_failed(p, &f[4]);
         pool_chunk_free(c);
-        pool_break(p, msg);
         return;
     }
+    const msgpack_object_array *items = frame_items(&frame);
+    if (items == NULL)
+        pool_panic("handle_frame: malformed frame from worker slot %d", slot);
     c->index = (uint32_t)f[2].via.u64;
     c->first = (uint32_t)f[3].via.u64;
     c->count = items->size;
@@ -302,7 +181,9 @@ static void close_worker_fd(pool *p, int slot)
     w->len = 0;
 }
 
-/* Caller holds the lock. */
+/* ---- workers coming and going ------------------------------------------------ */
+
+/* Whether an ended worker gets a replacement (caller holds the pool lock). */
 static bool should_respawn(pool *p)
 {
     return !p->broken && !p->fs_gone && !p->shutting_down &&
@@ -316,7 +197,39 @@ void pool_respawn(pool *p, int slot)
         p->pending--;
 }
 
-/* A worker ended: fail what it held, replace it. */
+/* What a dead worker's shared-memory slot said it held. */
+struct held_chunk {
+    uint64_t job;
+    uint32_t chunk, first, item;
+};
+
+/* Fails the chunk a dead worker held: a chunk of the same size whose every
+ * item carries the cause. */
+static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct held_chunk *held)
+{
+    uint64_t job_id = held->job;
+    pool_job *job = pool_job_get(p, job_id);
+    if (job == NULL)
+        return; /* already failed or abandoned */
+    char how[160];
+    pool_describe_exit(m->status, how, sizeof how);
+    pool_chunk *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        pool_panic("worker_exited: out of memory");
+    c->index = held->chunk;
+    c->first = held->first;
+    c->count = job->ops->chunk_count(job, held->chunk);
+    c->status = POOL_EWORKER;
+    c->trace_first = SIZE_MAX;
+    if (asprintf(&c->errmsg, "worker %d (pid %d) %s while running task '%s' (job %llu, item %u)",
+                 m->slot, (int)m->pid, how, pool_task_name(job->task),
+                 (unsigned long long)job_id, held->item) < 0)
+        pool_panic("worker_exited: out of memory");
+    job->ops->unref(job);
+    chunk_dispatch(p, job_id, c, m->slot, false);
+}
+
+/* A worker ended: deliver what it sent, fail what it held, replace it. */
 static void worker_exited(pool *p, const struct pool_fs_msg *m)
 {
     int slot = m->slot;
@@ -331,12 +244,11 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
         close_worker_fd(p, slot);
     }
     struct pool_slot_shm *s = &p->shm->slot[slot];
-    uint64_t job_id = atomic_load(&s->job);
-    uint32_t chunk = atomic_load(&s->chunk), first = atomic_load(&s->first),
-             item = atomic_load(&s->item);
+    struct held_chunk held = {atomic_load(&s->job), atomic_load(&s->chunk),
+                              atomic_load(&s->first), atomic_load(&s->item)};
     atomic_store(&s->job, 0);
 
-    bool clean = WIFEXITED(m->status) && WEXITSTATUS(m->status) == 0;
+    bool clean = WIFEXITED(m->status) && WEXITSTATUS(m->status) == POOL_EXIT_OK;
     pthread_mutex_lock(&p->lock);
     p->live--;
     p->pids[slot] = 0;
@@ -347,28 +259,8 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 
-    if (job_id == 0)
-        return;
-    pool_job *job = job_get(p, job_id);
-    if (job == NULL)
-        return;
-    char how[128];
-    pool_describe_exit(m->status, how, sizeof how);
-    pool_chunk *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        pool_panic("worker_exited: out of memory");
-    c->index = chunk;
-    c->first = first;
-    c->count = job->kind == POOL_JOB_RESULT ? pool_result_chunk_count((pool_result *)job, chunk)
-                                            : pool_iter_chunk_count((pool_iter *)job, chunk);
-    c->status = POOL_EWORKER;
-    c->trace_first = SIZE_MAX;
-    if (asprintf(&c->errmsg, "worker %d (pid %d) %s while running task '%s' (job %llu, item %u)",
-                 slot, (int)m->pid, how, pool_task_name(job->task),
-                 (unsigned long long)job_id, item) < 0)
-        pool_panic("worker_exited: out of memory");
-    pool_job_unref(job);
-    chunk_dispatch(p, job_id, c, slot, false);
+    if (held.job != 0)
+        fail_held_chunk(p, m, &held);
 }
 
 /* One event from the fork server. Returns false when its socket closed. */
@@ -411,6 +303,8 @@ static bool fs_event(pool *p)
     return true;
 }
 
+/* ---- the thread ------------------------------------------------------------------ */
+
 void *pool_result_handler(void *arg)
 {
     pool *p = arg;
@@ -445,12 +339,22 @@ void *pool_result_handler(void *arg)
     p->live = 0;
     p->pending = 0;
     size_t n;
-    pool_job **v = pool_steal_jobs(p, &n);
+    pool_job **v = pool_jobs_steal(p, &n);
     pthread_mutex_unlock(&p->lock);
-    pool_abort_jobs(v, n, POOL_EWORKER, "the pool's fork server ended, and its workers with it");
+    pool_jobs_abort(v, n, POOL_EWORKER, "the pool's fork server ended, and its workers with it");
     for (int i = 0; i < p->nworkers; i++)
         close_worker_fd(p, i);
     free(pf);
     free(slot_of);
     return NULL;
+}
+
+bool pool_on_result_thread(pool *p)
+{
+    return pthread_equal(pthread_self(), p->result_thread);
+}
+
+pthread_t pool_result_thread_id(pool *p)
+{
+    return p->result_thread;
 }

@@ -1,22 +1,13 @@
 /*
- * scenario_eval.c: a loaded scenario's parameters, and the calls into its
- * functions from the parent (workload, model, setup).
- *
- * Parameters are numbers. Resolution is layered, most specific last:
- * the file's default, its quick value (--quick), each --set key=value, then
- * a variant's `set` for that variant alone. Every layer is checked against
- * the parameter's range, and the message names the parameter and the range,
- * because "bad value" alone sends a student hunting. A value keeps its Lua
- * subtype (integer or float), so P.n is 8 in a task, not 8.0.
- *
- * Three parameters mean something to the runner (workers, chunksize,
- * maxtasksperchild); scenario.c narrows their ranges at load so that no
- * value that reaches the engine can be nonsense.
+ * scenario_calls.c: the parent's calls into a loaded scenario's functions:
+ * workload(p), model[label](p), and the optional hooks setup(p) and
+ * done(report).
  *
  * workload(p) is turned into plain C data at once (scn_workload): the items
  * packed as one msgpack array, the stage names checked against the Lua tasks
- * and the engine's built-ins. Only the stop rule stays a Lua function,
- * called later under the lock by the runner.
+ * and the engine's built-ins. Only the stop and observe rules stay Lua
+ * functions, called later under the lock by the runner (runner_callbacks.c).
+ * Each call takes scn_lock() itself and reports "file:line: message".
  */
 #include "scenario.h"
 
@@ -30,154 +21,6 @@
 
 #define BUILTINS "sleep, spin, square, identity, fail, die, getpid, init_count"
 #define MAX_ITEMS 100000000L /* a count beyond this is a typo, not a workload */
-
-/* ---- parameters ------------------------------------------------------------- */
-
-int scn_param_index(const scn_scenario *s, const char *name)
-{
-    for (int i = 0; i < s->nparams; i++)
-        if (strcmp(s->params[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-void scn_num_format(scn_num v, char *buf, size_t len)
-{
-    if (v.isint) {
-        snprintf(buf, len, "%lld", (long long)v.d);
-        return;
-    }
-    snprintf(buf, len, "%.14g", v.d);
-    if (isfinite(v.d) && !strpbrk(buf, ".e"))
-        snprintf(buf + strlen(buf), len - strlen(buf), ".0");
-}
-
-int scn_param_check(const scn_param *q, scn_num v, const char *what, char *err, size_t errlen)
-{
-    char got[96], lo[64], hi[64];
-    snprintf(got, sizeof got, "%s ", what);
-    scn_num_format(v, got + strlen(got), sizeof got - strlen(got));
-    snprintf(lo, sizeof lo, "%.14g", q->min);
-    snprintf(hi, sizeof hi, "%.14g", q->max);
-    if (!isfinite(v.d)) {
-        snprintf(err, errlen, "parameter '%s' must be a finite number (%s)", q->name, got);
-        return -1;
-    }
-    if (q->integer && v.d != floor(v.d)) {
-        snprintf(err, errlen, "parameter '%s' must be an integer (%s)", q->name, got);
-        return -1;
-    }
-    if (v.d >= q->min && v.d <= q->max)
-        return 0;
-    if (isfinite(q->min) && isfinite(q->max))
-        snprintf(err, errlen, "parameter '%s' must be from %s to %s (%s)", q->name, lo, hi,
-                 got);
-    else if (isfinite(q->min))
-        snprintf(err, errlen, "parameter '%s' must be at least %s (%s)", q->name, lo, got);
-    else
-        snprintf(err, errlen, "parameter '%s' must be at most %s (%s)", q->name, hi, got);
-    return -1;
-}
-
-static void declared_list(const scn_scenario *s, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    for (int i = 0; i < s->nparams; i++)
-        if (!s->params[i].implicit)
-            snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "",
-                     s->params[i].name);
-    if (buf[0] == '\0')
-        snprintf(buf, len, "none: this scenario declares no parameters");
-}
-
-/* One --set key=value into out. */
-static int apply_set(const scn_scenario *s, const char *set, scn_params *out, char *err,
-                     size_t errlen)
-{
-    const char *eq = strchr(set, '=');
-    char key[64], list[1024];
-    if (eq == NULL || eq == set || (size_t)(eq - set) >= sizeof key) {
-        snprintf(err, errlen, "--set expects key=value (got '%s')", set);
-        return -1;
-    }
-    memcpy(key, set, (size_t)(eq - set));
-    key[eq - set] = '\0';
-    int i = scn_param_index(s, key);
-    if (i < 0 || s->params[i].implicit) {
-        declared_list(s, list, sizeof list);
-        snprintf(err, errlen, "unknown parameter '%s' (valid: %s)", key, list);
-        return -1;
-    }
-    /* Lua's own reader, so that --set accepts what a scenario file would:
-     * 8, 0.05, 1e3, 0x10. */
-    scn_lock();
-    bool ok = lua_stringtonumber(s->L, eq + 1) != 0;
-    scn_num v = {0, false};
-    if (ok) {
-        v.d = lua_tonumber(s->L, -1);
-        v.isint = lua_isinteger(s->L, -1);
-        lua_pop(s->L, 1);
-    }
-    scn_unlock();
-    if (!ok) {
-        snprintf(err, errlen, "parameter '%s': '%s' is not a number", key, eq + 1);
-        return -1;
-    }
-    if (scn_param_check(&s->params[i], v, "got", err, errlen) != 0)
-        return -1;
-    if (s->params[i].integer)
-        v.isint = true; /* 8.0 given for workers is 8 */
-    out->v[i] = v;
-    return 0;
-}
-
-int scn_params_resolve(const scn_scenario *s, bool quick, char *const *sets, int nsets,
-                       scn_params *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof *out);
-    for (int i = 0; i < s->nparams; i++)
-        out->v[i] = quick ? s->params[i].quick : s->params[i].def;
-    for (int k = 0; k < nsets; k++)
-        if (apply_set(s, sets[k], out, err, errlen) != 0)
-            return -1;
-    return 0;
-}
-
-void scn_params_for(const scn_scenario *s, const scn_params *base, const scn_variant *v,
-                    scn_params *out)
-{
-    (void)s;
-    *out = *base;
-    for (int k = 0; k < v->nset; k++)
-        out->v[v->set_param[k]] = v->set_value[k];
-}
-
-long scn_param_long(const scn_scenario *s, const scn_params *p, const char *name, long dflt)
-{
-    int i = scn_param_index(s, name);
-    return i < 0 ? dflt : (long)p->v[i].d;
-}
-
-void scn_push_params(scn_scenario *s, const scn_params *p)
-{
-    lua_State *L = s->L;
-    lua_createtable(L, 0, s->nparams);
-    for (int i = 0; i < s->nparams; i++) {
-        if (p->v[i].isint)
-            lua_pushinteger(L, (lua_Integer)p->v[i].d);
-        else
-            lua_pushnumber(L, p->v[i].d);
-        lua_setfield(L, -2, s->params[i].name);
-    }
-}
-
-void scn_set_P(scn_scenario *s, const scn_params *p)
-{
-    scn_lock();
-    scn_push_params(s, p);
-    lua_setglobal(s->L, "P");
-    scn_unlock();
-}
 
 /* ---- workload(p) ------------------------------------------------------------ */
 
@@ -253,18 +96,12 @@ static int workload_items(scn_scenario *s, scn_workload *w, int line, char *err,
     return ok ? 0 : -1;
 }
 
-/* Reads the table workload(p) returned (on top of the stack). */
-static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t errlen)
+/* Every key of the workload's table (at t) is one of its fields. */
+static int workload_fields(scn_scenario *s, int t, int line, char *err, size_t errlen)
 {
     static const char *const fields[] = {"items", "stages", "stop", "observe", "initializer",
                                          "fire_and_forget", NULL};
     lua_State *L = s->L;
-    int line = scn_line_of_key(s, "workload", 1), t = lua_gettop(L);
-    if (lua_type(L, t) != LUA_TTABLE) {
-        snprintf(err, errlen, "%s:%d: workload(p) must return a table {items = , stages = }, "
-                 "not a %s", s->path, line, luaL_typename(L, t));
-        return -1;
-    }
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
@@ -278,9 +115,14 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
             return -1;
         }
     }
-    lua_getfield(L, t, "items");
-    if (workload_items(s, w, line, err, errlen) != 0)
-        return -1;
+    return 0;
+}
+
+/* stages: one task name or a list of them, each checked, into w->stages. */
+static int workload_stages(scn_scenario *s, scn_workload *w, int t, int line, char *err,
+                           size_t errlen)
+{
+    lua_State *L = s->L;
     int type = lua_getfield(L, t, "stages");
     if (type == LUA_TSTRING) {
         lua_createtable(L, 1, 0);
@@ -304,20 +146,46 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
         w->nstages++;
         lua_pop(L, 1);
     }
-    if ((type = lua_getfield(L, t, "stop")) == LUA_TFUNCTION) {
-        w->stop_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    } else if (type != LUA_TNIL) {
-        snprintf(err, errlen, "%s:%d: workload: stop must be a function(result, item)", s->path,
-                 line);
+    return 0;
+}
+
+/* An optional function field (stop, observe) of the table at t: a registry
+ * reference in *ref, or LUA_NOREF when nil. `shape` is what the message
+ * says it must be. */
+static int workload_function(scn_scenario *s, int t, const char *key, const char *shape,
+                             int *ref, int line, char *err, size_t errlen)
+{
+    int type = lua_getfield(s->L, t, key);
+    if (type == LUA_TFUNCTION) {
+        *ref = luaL_ref(s->L, LUA_REGISTRYINDEX);
+        return 0;
+    }
+    if (type == LUA_TNIL)
+        return 0;
+    snprintf(err, errlen, "%s:%d: workload: %s must be a %s", s->path, line, key, shape);
+    return -1;
+}
+
+/* Reads the table workload(p) returned (on top of the stack). */
+static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t errlen)
+{
+    lua_State *L = s->L;
+    int line = scn_line_of_key(s, "workload", 1), t = lua_gettop(L);
+    if (lua_type(L, t) != LUA_TTABLE) {
+        snprintf(err, errlen, "%s:%d: workload(p) must return a table {items = , stages = }, "
+                 "not a %s", s->path, line, luaL_typename(L, t));
         return -1;
     }
-    if ((type = lua_getfield(L, t, "observe")) == LUA_TFUNCTION) {
-        w->observe_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    } else if (type != LUA_TNIL) {
-        snprintf(err, errlen, "%s:%d: workload: observe must be a function(result, item, error)",
-                 s->path, line);
+    if (workload_fields(s, t, line, err, errlen) != 0)
         return -1;
-    }
+    lua_getfield(L, t, "items");
+    if (workload_items(s, w, line, err, errlen) != 0 ||
+        workload_stages(s, w, t, line, err, errlen) != 0 ||
+        workload_function(s, t, "stop", "function(result, item)", &w->stop_ref, line, err,
+                          errlen) != 0 ||
+        workload_function(s, t, "observe", "function(result, item, error)", &w->observe_ref,
+                          line, err, errlen) != 0)
+        return -1;
     if (lua_getfield(L, t, "initializer") != LUA_TNIL &&
         task_name(s, -1, "initializer", &w->initializer, err, errlen) != 0)
         return -1;
@@ -403,19 +271,30 @@ int scn_model_eval(scn_scenario *s, const scn_variant *v, const scn_params *p, d
     return rc > 0 ? 1 : rc;
 }
 
-int scn_setup(scn_scenario *s, const scn_params *p, char *err, size_t errlen)
+int scn_call_hook(scn_scenario *s, const char *name, void (*push_arg)(scn_scenario *, void *),
+                  void *arg, char *err, size_t errlen)
 {
     int rc = 0;
     scn_lock();
     int top = lua_gettop(s->L);
-    if (scn_push_field(s, "setup") == LUA_TFUNCTION) {
-        scn_push_params(s, p);
+    if (scn_push_field(s, name) == LUA_TFUNCTION) {
+        push_arg(s, arg);
         rc = scn_pcall(s, 1, 0, err, errlen);
         if (rc > 0)
-            snprintf(err, errlen, "%s:%d: setup raised a table", s->path,
-                     scn_line_of_key(s, "setup", 1));
+            snprintf(err, errlen, "%s:%d: %s raised a table", s->path,
+                     scn_line_of_key(s, name, 1), name);
     }
     lua_settop(s->L, top);
     scn_unlock();
     return rc ? -1 : 0;
+}
+
+static void push_params_arg(scn_scenario *s, void *p)
+{
+    scn_push_params(s, p);
+}
+
+int scn_setup(scn_scenario *s, const scn_params *p, char *err, size_t errlen)
+{
+    return scn_call_hook(s, "setup", push_params_arg, (void *)p, err, errlen);
 }

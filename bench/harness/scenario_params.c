@@ -1,0 +1,169 @@
+/*
+ * scenario_params.c: a scenario's parameters, resolved from their layers,
+ * checked against their ranges, and shown to Lua.
+ *
+ * Parameters are numbers. Resolution is layered, most specific last:
+ * the file's default, its quick value (--quick), each --set key=value, then
+ * a variant's `set` for that variant alone. Every layer is checked against
+ * the parameter's range, and the message names the parameter and the range,
+ * because "bad value" alone sends a student hunting. A value keeps its Lua
+ * subtype (integer or float), so P.n is 8 in a task, not 8.0.
+ *
+ * Three parameters mean something to the runner (workers, chunksize,
+ * maxtasksperchild); scenario_schema.c narrows their ranges at load so that
+ * no value that reaches the engine can be nonsense.
+ */
+#include "scenario.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int scn_param_index(const scn_scenario *s, const char *name)
+{
+    for (int i = 0; i < s->nparams; i++)
+        if (strcmp(s->params[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+void scn_num_format(scn_num v, char *buf, size_t len)
+{
+    if (v.isint) {
+        snprintf(buf, len, "%lld", (long long)v.d);
+        return;
+    }
+    snprintf(buf, len, "%.14g", v.d);
+    if (isfinite(v.d) && !strpbrk(buf, ".e"))
+        snprintf(buf + strlen(buf), len - strlen(buf), ".0");
+}
+
+int scn_param_check(const scn_param *q, scn_num v, const char *what, char *err, size_t errlen)
+{
+    char got[96], lo[64], hi[64];
+    snprintf(got, sizeof got, "%s ", what);
+    scn_num_format(v, got + strlen(got), sizeof got - strlen(got));
+    snprintf(lo, sizeof lo, "%.14g", q->min);
+    snprintf(hi, sizeof hi, "%.14g", q->max);
+    if (!isfinite(v.d)) {
+        snprintf(err, errlen, "parameter '%s' must be a finite number (%s)", q->name, got);
+        return -1;
+    }
+    if (q->integer && v.d != floor(v.d)) {
+        snprintf(err, errlen, "parameter '%s' must be an integer (%s)", q->name, got);
+        return -1;
+    }
+    if (v.d >= q->min && v.d <= q->max)
+        return 0;
+    if (isfinite(q->min) && isfinite(q->max))
+        snprintf(err, errlen, "parameter '%s' must be from %s to %s (%s)", q->name, lo, hi,
+                 got);
+    else if (isfinite(q->min))
+        snprintf(err, errlen, "parameter '%s' must be at least %s (%s)", q->name, lo, got);
+    else
+        snprintf(err, errlen, "parameter '%s' must be at most %s (%s)", q->name, hi, got);
+    return -1;
+}
+
+static void declared_list(const scn_scenario *s, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < s->nparams; i++)
+        if (!s->params[i].implicit)
+            snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "",
+                     s->params[i].name);
+    if (buf[0] == '\0')
+        snprintf(buf, len, "none: this scenario declares no parameters");
+}
+
+/* One --set key=value into out. */
+static int apply_set(const scn_scenario *s, const char *set, scn_params *out, char *err,
+                     size_t errlen)
+{
+    const char *eq = strchr(set, '=');
+    char key[64], list[1024];
+    if (eq == NULL || eq == set || (size_t)(eq - set) >= sizeof key) {
+        snprintf(err, errlen, "--set expects key=value (got '%s')", set);
+        return -1;
+    }
+    memcpy(key, set, (size_t)(eq - set));
+    key[eq - set] = '\0';
+    int i = scn_param_index(s, key);
+    if (i < 0 || s->params[i].implicit) {
+        declared_list(s, list, sizeof list);
+        snprintf(err, errlen, "unknown parameter '%s' (valid: %s)", key, list);
+        return -1;
+    }
+    /* Lua's own reader, so that --set accepts what a scenario file would:
+     * 8, 0.05, 1e3, 0x10. */
+    scn_lock();
+    bool ok = lua_stringtonumber(s->L, eq + 1) != 0;
+    scn_num v = {0, false};
+    if (ok) {
+        v.d = lua_tonumber(s->L, -1);
+        v.isint = lua_isinteger(s->L, -1);
+        lua_pop(s->L, 1);
+    }
+    scn_unlock();
+    if (!ok) {
+        snprintf(err, errlen, "parameter '%s': '%s' is not a number", key, eq + 1);
+        return -1;
+    }
+    if (scn_param_check(&s->params[i], v, "got", err, errlen) != 0)
+        return -1;
+    if (s->params[i].integer)
+        v.isint = true; /* 8.0 given for workers is 8 */
+    out->v[i] = v;
+    return 0;
+}
+
+int scn_params_resolve(const scn_scenario *s, bool quick, char *const *sets, int nsets,
+                       scn_params *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < s->nparams; i++)
+        out->v[i] = quick ? s->params[i].quick : s->params[i].def;
+    for (int k = 0; k < nsets; k++)
+        if (apply_set(s, sets[k], out, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+void scn_params_for(const scn_scenario *s, const scn_params *base, const scn_variant *v,
+                    scn_params *out)
+{
+    (void)s;
+    *out = *base;
+    for (int k = 0; k < v->nset; k++)
+        out->v[v->set_param[k]] = v->set_value[k];
+}
+
+long scn_param_long(const scn_scenario *s, const scn_params *p, const char *name, long dflt)
+{
+    int i = scn_param_index(s, name);
+    return i < 0 ? dflt : (long)p->v[i].d;
+}
+
+void scn_push_params(scn_scenario *s, const scn_params *p)
+{
+    lua_State *L = s->L;
+    lua_createtable(L, 0, s->nparams);
+    for (int i = 0; i < s->nparams; i++) {
+        if (p->v[i].isint)
+            lua_pushinteger(L, (lua_Integer)p->v[i].d);
+        else
+            lua_pushnumber(L, p->v[i].d);
+        lua_setfield(L, -2, s->params[i].name);
+    }
+}
+
+void scn_set_P(scn_scenario *s, const scn_params *p)
+{
+    scn_lock();
+    scn_push_params(s, p);
+    lua_setglobal(s->L, "P");
+    scn_unlock();
+}
+
