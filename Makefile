@@ -18,6 +18,10 @@
 #                   overhead (bench/overhead), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
+#   make chaos      fault injection (tests/chaos/run.sh): SIGKILL/SIGSTOP of
+#                   workers and the fork server under load, SIGINT/SIGTERM to
+#                   poolbench, mutated scenarios, hanging tasks; a few minutes
+#   make chaos-quick  the same, short (under 30 s), as make test will run it
 #   make clean
 #
 # Objects go to $(BUILD) (build/ by default); the sanitizer targets re-run
@@ -63,7 +67,8 @@ TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench clean
+.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench chaos \
+        chaos-quick clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
 .SECONDARY:
@@ -188,6 +193,16 @@ docs-img:
 bench: all
 	$(BENCH_BIN)
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
+
+# Fault injection (tests/chaos/run.sh). Its C driver is built by the test
+# rule above ($(BUILD)/tests/%), outside TEST_BIN: it is no cmocka binary.
+# CHAOS_SEED fixes every random choice; each failure prints its command.
+CHAOS_ENGINE := $(BUILD)/tests/chaos/chaos_engine
+chaos: $(POOLBENCH) $(CHAOS_ENGINE)
+	POOLBENCH=$(POOLBENCH) CHAOS_ENGINE=$(CHAOS_ENGINE) tests/chaos/run.sh
+
+chaos-quick: $(POOLBENCH) $(CHAOS_ENGINE)
+	POOLBENCH=$(POOLBENCH) CHAOS_ENGINE=$(CHAOS_ENGINE) tests/chaos/run.sh --quick
 
 clean:
 	rm -rf build
