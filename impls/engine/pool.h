@@ -56,7 +56,12 @@ enum pool_status {
     POOL_ENOTREADY = -7,   /* successful() asked before the result is ready */
     POOL_EEND = -8,        /* an iterator has no more items */
     POOL_ESYS = -9,        /* a system call or an allocation failed (fork, socketpair, memory) */
-    POOL_EBROKEN = -10,    /* the pool cannot serve: a worker initializer failed */
+    POOL_EBROKEN = -10,    /* the pool cannot serve: a worker initializer failed, or the
+                              fork server died (every pending and later job fails) */
+    POOL_ETIMELIMIT = -11, /* the task ran past the pool's task_timeout: its worker was
+                              killed and replaced */
+    POOL_EINTR = -12,      /* pool_interrupt_all() (a SIGINT or SIGTERM handler) ended the
+                              pool before the task finished */
 };
 
 /* The last error of the calling thread, as a sentence. Never NULL. */
@@ -129,6 +134,9 @@ typedef struct pool_options {
     long maxtasksperchild;   /* a worker exits after this many task messages; 0: never */
     bool trace;              /* keep one trace record per task execution */
     long imap_window;        /* chunks in flight per imap iterator; 0: 2 * workers */
+    double task_timeout;     /* seconds one task may run (billiard's hard time limit): past
+                                it the worker is killed and replaced and the task fails
+                                with POOL_ETIMELIMIT; 0: no limit */
 } pool_options;
 
 void pool_options_default(pool_options *opt);
@@ -141,6 +149,11 @@ int pool_close(pool *p);
 /* Kills the workers now; every unfinished job fails with POOL_ETERMINATED.
  * Safe to call from a callback (it then does not wait for the workers). */
 int pool_terminate(pool *p);
+/* Async-signal-safe, for a SIGINT or SIGTERM handler: every live pool of this
+ * process terminates as pool_terminate() would, from its own result-handler
+ * thread; unfinished and later jobs fail with POOL_EINTR, so a caller blocked
+ * in get(), next() or join() returns promptly. */
+void pool_interrupt_all(void);
 /* Waits for the workers to exit. The pool must be closed or terminated
  * (POOL_ESTATE otherwise, as CPython's "Pool is still running"). */
 int pool_join(pool *p);

@@ -363,3 +363,8 @@ pid_t pool_job_holder(pool *p, uint64_t id)
             return atomic_load(&p->shm->slot[i].pid);
     return 0;
 }
+
+/* TEMPORARY stub so that clients link while the engine implements it. */
+void pool_interrupt_all(void)
+{
+}

@@ -56,6 +56,8 @@ const char *pool_status_name(int status)
     case POOL_EEND: return "POOL_EEND";
     case POOL_ESYS: return "POOL_ESYS";
     case POOL_EBROKEN: return "POOL_EBROKEN";
+    case POOL_ETIMELIMIT: return "POOL_ETIMELIMIT";
+    case POOL_EINTR: return "POOL_EINTR";
     }
     return "POOL_E?";
 }
