@@ -13,7 +13,7 @@
 # measured on one machine at one time, run after run. For each pair,
 #
 #   build/poolbench run scenarios/X.lua --impl Y --repeat 1 --set k=v ...
-#   python3 bench/python/X.py --impl Y --k v ...
+#   python3 bench/python/X.py --impl Y --set k=v ...
 #
 # are timed together. The CPython side runs where python3 (3.9 or later) is
 # present and bench/python/X.py has a variant named Y; otherwise that side is
@@ -61,9 +61,9 @@ PYTHON=${PYTHON:-python3}
 #   scenario | strategies | parameters for make bench | parameters for QUICK=1
 # strategies: labels, comma-separated, or "all" for every label the scenario
 # lists (`poolbench show`). Parameters: key=value, passed to poolbench as
-# --set key=value and to the Python program as --key value (underscores
-# become dashes); the single word "quick" means poolbench's own --quick (for
-# scenarios that have no CPython counterpart). Sizes, and why:
+# --set key=value to both sides (every scenario has a CPython twin with the
+# same parameters, bench/python/X.py); the single word "quick" means both
+# sides' --quick (the twin has the scenario's quick values). Sizes, and why:
 #   serialized_get, get_placement, chunk_skew, quick_tasks: the scenarios'
 #     defaults (the documents' settings: n=8, w=4, 50 ms; 16 tasks, chunksize
 #     14, pool 2; 16 quick tasks on 4 workers).
@@ -76,10 +76,14 @@ PYTHON=${PYTHON:-python3}
 #     PHENOMENA.md (the longest row: apply (sync) alone takes 6 s in CPython).
 #   pool_vs_fork: PHENOMENA.md's 500 trivial tasks, pool of 4.
 #   imap_memory: the scenario's default (2 000 results of 8 KiB, and 4x that).
-#   worker_init (P14, the cost of maxtasksperchild): no CPython counterpart
-#     yet; the scenario's default, a throughput figure (about 3 s in all).
-#   errors, one_file, lifecycle, worker_death: behaviour, not speed, and no
-#     CPython counterpart: timed with their quick settings.
+#   worker_init (P14, the cost of maxtasksperchild): the scenario's default,
+#     a throughput figure (about 3 s in all).
+#   errors, one_file, lifecycle, worker_death: behaviour, not speed: timed
+#     with their quick settings (CPython's worker_death waits out its bound,
+#     a few seconds: its Pool never notices the dead worker, gh-66587).
+# hyperfine times each twin as a whole command, start-up included, as a
+# user would; the twin's own --json gives the figures timed inside the
+# process (bench/python/ports.py), the ones `poolbench compare` uses.
 TABLE=$(cat <<'EOF'
 serialized_get | all | n=8 workers=4 a_ms=50 b_ms=50        | n=8 workers=4 a_ms=20 b_ms=20
 get_placement  | all | n=8 workers=4 task_ms=50              | n=8 workers=4 task_ms=20
@@ -226,11 +230,10 @@ while IFS='|' read -r scenario strategies params quick_params; do
     for kv in $params; do
         if [ "$kv" = quick ]; then
             c_args+=(--quick)
-            py_args=(NONE)   # poolbench's quick values are not the Python's
+            py_args+=(--quick)   # the twin has the scenario's quick values
         else
             c_args+=(--set "$kv")
-            key=${kv%%=*}
-            py_args+=("--${key//_/-}" "${kv#*=}")
+            py_args+=(--set "$kv")
         fi
     done
 
@@ -240,7 +243,7 @@ while IFS='|' read -r scenario strategies params quick_params; do
     py_why=""
     if [ -z "$PY" ]; then
         py_why=$py_note
-    elif [ ! -f "$pyfile" ] || [ "${py_args[*]:-}" = NONE ]; then
+    elif [ ! -f "$pyfile" ]; then
         py_why="C only: no CPython counterpart"
     else
         py_impls=$("$PY" "$pyfile" --list)

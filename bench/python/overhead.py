@@ -5,148 +5,128 @@ Ports document 002 (seeds/002_2fab88b10910dd43.txt, "并发编程之 multiproces
 和 concurrent.futures(二)": concurrency with multiprocessing and
 concurrent.futures, part two), its timing of map_async against apply_async
 with a callback and against imap on 20 000 tasks of `a * a` (sections 1.2.4
-and 1.2.5), and its ProcessPoolExecutor programs (section 2.3), to Python 3;
-phenomenon P6 of PHENOMENA.md. The C counterpart is scenarios/overhead.lua,
-with the same parameters (n, workers) and strategy names:
+and 1.2.5) and its ProcessPoolExecutor programs (section 2.3), to Python 3;
+phenomenon P6. The CPython twin of scenarios/overhead.lua.
 
-  map_async        pool.map_async(run, range(n)).get()      (one message per chunk)
-  callback_chain   apply_async(run, callback=my_callback)    (one message per task)
-  async_get_after  apply_async for all, then get() on each
-  imap             for i in pool.imap(run, range(n))          (chunksize 1)
-  imap_unordered   the same, unordered
-  apply_sync       pool.apply(run) per task: a round trip each
-  executor_submit  ProcessPoolExecutor: submit all, as_completed
-  executor_map     ProcessPoolExecutor.map(run, range(n))     (chunksize 1)
-  executor_map_c1, executor_map_c834   the same with chunksize 1 and 834
+  apply_sync         pool.apply(run) per task: a round trip each
+  async_get_after    apply_async for all, then get() on each
+  callback_chain     apply_async(run, callback=my_callback)    (one message per task)
+  map_async          pool.map_async(run, range(n)).get()       (one message per chunk)
+  imap               for i in pool.imap(run, range(n))         (chunksize 1)
+  imap_unordered     the same, unordered
+  executor_submit    ProcessPoolExecutor: submit all, as_completed
+  executor_map_c1    ProcessPoolExecutor.map(run, range(n), chunksize=1)
+  executor_map_c834  the same with chunksize 834 (map_async's default for 20 000 on 6)
 
---chunksize sets the chunksize of map_async, imap, imap_unordered and
-executor_map (0, the default, keeps each API's own: ceil(n/(4w)) for
-map_async, 1 for the others); PHENOMENA's executor_map figures are for 1 and
-834.
-
-What changed from the document, and why:
-  - The document's programs print every result (print(future.get()), print(i)
-    in the imap loop) and time themselves with time.time(); here nothing is
-    printed (output is not what is measured) and hyperfine times the whole
-    command, interpreter start-up included, like the C side's.
-  - Only one API runs per invocation (the document comments the others out).
-  - 20 000 and Pool(6) are --n and --workers.
-  - The pool comes from get_context('fork'), the Linux default up to Python
-    3.13 with which PHENOMENA.md's figures were measured.
-  - async_get_after, apply_sync and imap_unordered are not timed in the
-    document; section 1.2 lists them, and the scenario compares them too.
-
-Runs one variant and exits 0; hyperfine does the timing (bench/hyperfine.sh).
---check also verifies every result (run(i) == i*i).
+chunksize sets the chunksize of map_async, imap, imap_unordered and
+executor_map (0 keeps each API's own). Changed from the document: nothing is
+printed; the document's time.time() becomes the span ports.py times; only the
+label's API runs; Pool from get_context('fork').
 """
 import sys
 from concurrent.futures import as_completed
 
-import ports  # the command line the ports share (bench/python/ports.py)
+import ports
+from ports import traced
 
-ARGS = None  # the parsed command line
+SOURCE = '002_2fab88b10910dd43.txt'
+PARAMS = {
+    'n': (20000, 10000, 'trivial tasks'),
+    'workers': (6, 6, 'pool processes'),
+    'chunksize': (0, 0, "chunk size of map/imap/executor map (0: the API's default)"),
+}
+CANNOT = {'messages_sent': 'ProcessPoolExecutor: its call queue is internal; counted for Pool only'}
 
 
 def run(a):
     return a * a
 
 
-def _cs(api_default):
-    return ARGS.chunksize if ARGS.chunksize > 0 else api_default
+def _cs(p, api_default):
+    return p.chunksize if p.chunksize > 0 else api_default
 
 
-def map_async(pool, n):
-    future = pool.map_async(run, range(n), chunksize=_cs(None))
-    data = future.get()
-    pool.close()
-    pool.join()
-    return data
+def apply_sync(r, p):
+    pool = r.pool(p.workers)
+    r.tasks_total = p.n
+    data = [pool.apply(traced(run), args=(i,)) for i in range(p.n)]
+    r.result(len(data))
+    r.finish(pool)
 
 
-def callback_chain(pool, n):
+def async_get_after(r, p):
+    pool = r.pool(p.workers)
+    r.tasks_total = p.n
+    handles = [pool.apply_async(traced(run), args=(i,)) for i in range(p.n)]
+    data = [h.get() for h in handles]
+    r.result(len(data))
+    r.finish(pool)
+
+
+def callback_chain(r, p):
+    pool = r.pool(p.workers)
+    r.tasks_total = p.n
     data = []
 
     def my_callback(result):
         data.append(result)
+        r.result()
+        if r.results == p.n:
+            r.stop_clock()
 
-    for i in range(n):
-        pool.apply_async(run, args=(i,), callback=my_callback)
+    for i in range(p.n):
+        pool.apply_async(traced(run), args=(i,), callback=r.callback(my_callback))
     pool.close()
     pool.join()
-    return data
+    r.finish(pool)
 
 
-def async_get_after(pool, n):
-    handles = [pool.apply_async(run, args=(i,)) for i in range(n)]
-    data = [h.get() for h in handles]
-    pool.close()
-    pool.join()
-    return data
+def map_async(r, p):
+    pool = r.pool(p.workers)
+    r.tasks_total = p.n
+    future = pool.map_async(traced(run), range(p.n), chunksize=_cs(p, None))
+    data = future.get()
+    r.result(len(data))
+    r.finish(pool)
 
 
-def imap(pool, n):
-    data = [i for i in pool.imap(run, range(n), chunksize=_cs(1))]
-    pool.close()
-    pool.join()
-    return data
+def imap(r, p):
+    pool = r.pool(p.workers)
+    r.tasks_total = p.n
+    data = [i for i in pool.imap(traced(run), range(p.n), chunksize=_cs(p, 1))]
+    r.result(len(data))
+    r.finish(pool)
 
 
-def imap_unordered(pool, n):
-    data = [i for i in pool.imap_unordered(run, range(n), chunksize=_cs(1))]
-    pool.close()
-    pool.join()
-    return data
+def imap_unordered(r, p):
+    pool = r.pool(p.workers)
+    r.tasks_total = p.n
+    data = [i for i in pool.imap_unordered(traced(run), range(p.n), chunksize=_cs(p, 1))]
+    r.result(len(data))
+    r.finish(pool)
 
 
-def apply_sync(pool, n):
-    data = [pool.apply(run, args=(i,)) for i in range(n)]
-    pool.close()
-    pool.join()
-    return data
+def executor_submit(r, p):
+    executor = r.executor(p.workers)
+    r.tasks_total = p.n
+    work_dict = {executor.submit(traced(run), i): i for i in range(p.n)}
+    data = [future.result() for future in as_completed(work_dict)]
+    r.result(len(data))
+    r.finish(executor)
 
 
-def executor_submit(executor, n):
-    work_dict = {executor.submit(run, i): i for i in range(n)}
-    return [future.result() for future in as_completed(work_dict)]
+def executor_map(r, p):
+    executor = r.executor(p.workers)
+    r.tasks_total = p.n
+    data = list(executor.map(traced(run), range(p.n), chunksize=_cs(p, 1)))
+    r.result(len(data))
+    r.finish(executor)
 
 
-def executor_map(executor, n):
-    return list(executor.map(run, range(n), chunksize=_cs(1)))
-
-
-IMPLS = {f.__name__: f for f in (map_async, callback_chain, async_get_after, imap,
-                                 imap_unordered, apply_sync, executor_submit, executor_map)}
-
-# The scenario's labels that run a variant with parameters changed, as in
-# the `impls` table of scenarios/overhead.lua: PHENOMENA's two executor_map
-# figures (834 = ceil(20000 / (4 * 6)), what map_async would use).
-LABELS = {
-    'executor_map_c1': ('executor_map', {'chunksize': 1}),
-    'executor_map_c834': ('executor_map', {'chunksize': 834}),
-}
-
-
-def parse_args(argv=None):
-    ap = ports.parser(__doc__, IMPLS, LABELS, 'map_async')
-    ap.add_argument('--n', type=int, default=20000, help='tasks (default 20000)')
-    ap.add_argument('--workers', type=int, default=6, help='pool processes (default 6)')
-    ap.add_argument('--chunksize', type=int, default=0,
-                    help="items per message (default 0: the API's own default)")
-    return ap.parse_args(argv)
-
-
-def main():
-    global ARGS
-    ARGS = parse_args()
-    impl = ports.resolve(ARGS, IMPLS, LABELS)
-    if impl is None:
-        return 0
-    data = ports.run(IMPLS, impl, ARGS.workers, ARGS.n)
-    if not ARGS.check:
-        return 0
-    ok = sorted(data) == [i * i for i in range(ARGS.n)]
-    return ports.verdict(ARGS, '%d results, every one i*i' % len(data), ok)
-
+LABELS = {f.__name__: (f, {}) for f in (apply_sync, async_get_after, callback_chain, map_async,
+                                        imap, imap_unordered, executor_submit)}
+LABELS['executor_map_c1'] = (executor_map, {'chunksize': 1})
+LABELS['executor_map_c834'] = (executor_map, {'chunksize': 834})
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(ports.main(sys.modules[__name__]))

@@ -10,10 +10,17 @@
 #     scenarios/serialized_get.lua --quick over workers 1..2, writes a CSV
 #     with one header whose first column is the parameter and two rows per
 #     strategy: what the sweep plots read.
-#   - every bench/python/*.py port (all but ports.py, their shared command
-#     line) opens with the docstring naming the document
-#     it ports, accepts every parameter of its scenario under the same name,
-#     and runs every variant it lists with tiny parameters and --check.
+#   - every scenario has a CPython twin, bench/python/NAME.py (and every
+#     twin a scenario), whose docstring names the document it ports; its
+#     --list is the scenario's labels and its --params the scenario's
+#     parameters with the same defaults and quick values (`poolbench show`);
+#     unknown labels and parameters are bad usage (exit 2); it runs every
+#     label with --quick --json -, and the JSON parses, mirrors poolbench's
+#     top level and result keys with sane values (per-worker counts sum to
+#     tasks_run, callbacks in the parent one at a time, ...), shows the
+#     scenario's phenomenon as CPython gives it (worker_death: the Pool hangs
+#     and is given up at its bound, gh-66587), and leaves no process and no
+#     temporary file behind.
 #   - bench/hyperfine.sh in its quick mode (QUICK=1 RUNS=2, one scenario)
 #     writes hyperfine's CSV and JSON for each strategy, the summary and
 #     machine.txt, with a CPython row beside each C row where python3 is
@@ -25,7 +32,8 @@
 # Prints one "ok - ..." or "not ok - ..." line per check ("skip - ..." for
 # skipped parts, not counted), ends with exactly one line "N passed, N
 # failed", and exits 1 when anything failed. Nothing timed is asserted:
-# speed belongs to the benchmarks, not to tests. Takes about 15 seconds.
+# speed belongs to the benchmarks, not to tests. Takes about 45 seconds
+# (the twins' quick runs about 25 of them).
 # Environment: POOLBENCH (default build/poolbench), PYTHON (default python3).
 
 set -euo pipefail
@@ -111,60 +119,156 @@ else
     check "sweep: progress on stderr" grep -q '^sweep: workers=2' "$tmp/sweep.err"
 fi
 
-# ---- the CPython programs -----------------------------------------------------
+# ---- the CPython twins -------------------------------------------------------
 
-# Tiny parameters per program: a fraction of a second each.
-tiny_args() {
+# The parameters of a scenario as "name default quick", numbers as %g, from
+# `poolbench show`; and the same from a twin's --params.
+params_full_of() {
+    "$POOLBENCH" show "$1" | awk '/^parameters/ { on = 1; next }
+        on && NF == 0 { exit } on && $1 != "name" { printf "%s %g %g\n", $1, $2, $3 }'
+}
+twin_params() {
+    "$PY" "$1" --params | awk '{ printf "%s %g %g\n", $1, $2, $3 }'
+}
+
+# What every result of a twin's JSON must hold (jq, on one result .r): the
+# keys poolbench's report has, and sane values.
+RESULT_OK='
+  (["impl","label","wall_s","wall_min_s","wall_max_s","repeats","startup_s","answer_s",
+    "stopped_s","tasks_run","tasks_total","tasks_after_stop","results","errors",
+    "errors_unobserved","first_error","callbacks","callback_pid","callbacks_max_overlap",
+    "parent_pid","stopped_early","run_failed","peak_rss_kb","per_worker","facts","cores",
+    "params","start_method","cannot"] - keys == [])
+  and (.run_failed or
+       (.wall_s > 0 and .wall_min_s <= .wall_s and .wall_s <= .wall_max_s
+        and .startup_s >= 0 and .repeats == 1 and .parent_pid > 0 and .peak_rss_kb > 0
+        and .tasks_run <= .tasks_total
+        and ([.per_worker[].tasks] | add // 0) == .tasks_run
+        and (.callbacks == 0 or (.callback_pid == .parent_pid and .callbacks_max_overlap == 1))
+        and (.answer_s == 0 or (.stopped_early and .stopped_s >= .answer_s))))'
+
+# What each scenario's twin must show at its quick values (jq, on the whole
+# report; $p is .params): its phenomenon's figures, as CPython gives them.
+# shellcheck disable=SC2016 # jq's $-variables, not the shell's
+twin_expect() {
     case $1 in
-        serialized_get) echo "--n 4 --workers 2 --a-ms 5 --b-ms 5" ;;
-        get_placement) echo "--n 4 --workers 2 --task-ms 5" ;;
-        early_stop) echo "--n 200 --k 50 --task-ms 1 --workers 4 --n-long 400 --k-long 100" ;;
-        overhead) echo "--n 200 --workers 2" ;;
-        chunk_skew) echo "--n 16 --task-ms 5 --workers 2 --chunksize 14" ;;
-        quick_tasks) echo "--n 16 --workers 4" ;;
-        pool_vs_fork) echo "--n 20 --workers 2" ;;
-        imap_memory) echo "--n 200 --payload 100 --workers 2" ;;
+        serialized_get|get_placement)
+            echo '.params as $p | all(.results[]; .results == $p.n and .errors == 0)' ;;
+        chunk_skew)
+            echo '.results[0] | [.per_worker[].tasks] | sort == [2, 14]' ;;
+        quick_tasks|overhead)
+            echo '.params as $p | all(.results[]; .results == $p.n and .tasks_run == $p.n)' ;;
+        pool_vs_fork)
+            echo '.params as $p | all(.results[]; .results == $p.n)
+                  and (.results[] | select(.label == "process_per_task") | .workers_started) == $p.n' ;;
+        imap_memory)
+            echo '.params as $p | all(.results[]; .results == $p.n * .params.scale)
+                  and ([.results[] | {(.label): .peak_rss_kb}] | add
+                       | .map_async_4n - .map_async > 2 * (.imap_4n - .imap))' ;;
+        early_stop)
+            echo '.params as $p | (.results[0].results == $p.n)
+                  and all(.results[1:][]; .stopped_early and .answer_s > 0 and .tasks_run < .tasks_total)
+                  and ([.results[] | select(.label == "async_get_after_long") | .facts.submitted] == [$p.n_long])' ;;
+        errors)
+            echo '.params as $p | ([.results[] | [.label, .errors, .errors_unobserved]] ==
+                  [["map_async", $p.n, 0], ["async_get_after_forget", 0, ($p.n / 2)],
+                   ["executor_submit_forget", 0, ($p.n / 2)], ["callback_chain", ($p.n / 2), 0],
+                   ["imap", ($p.n / 2), 0], ["executor_submit", ($p.n / 2), 0]])' ;;
+        one_file)
+            echo '.params as $p | all(.results[]; .results == $p.n and .facts.size == .facts.expected_size)
+                  and .results[0].facts.torn == 0 and .results[0].callbacks == $p.n' ;;
+        lifecycle)
+            echo '.params as $p | .results[0].facts | .join_before_close_refused == 1
+                  and .submit_after_close_refused == 1 and .done_after_close == $p.n
+                  and .done_before_terminate + .terminated_jobs == $p.n' ;;
+        worker_init)
+            echo 'all(.results[] | select(.run_failed | not); .facts.not_one == 0)
+                  and ([.results[] | select(.label == "async_get_after_mt") | [.per_worker[].tasks] | max] == [25])
+                  and ([.results[] | select(.label == "executor_submit_mt") | .run_failed] == [true])' ;;
+        worker_death)
+            echo '.params as $p | all(.results[] | select(.impl != "executor_submit");
+                      .hung and (.first_error | test("hung: .*gh-66587")) and .worker_deaths >= 1)
+                  and all(.results[] | select(.impl == "executor_submit");
+                      .errors >= 1 and (.first_error | test("BrokenProcessPool")))' ;;
         *) return 1 ;;
     esac
 }
 
+# jq -e, quietly: true when the filter gives true.
+jq_ok() { jq -e "$@" > /dev/null; }
+
+# The processes of a twin still alive (its workers would be its children,
+# and carry its command line).
+leftovers() { pgrep -f "bench/python/$1.py" | grep -cvx "$$" || true; }
+
 if [ -z "$PY" ]; then
     skip "bench/python/*.py: $PYTHON (3.9 or later) not found"
+elif [ "$have_poolbench" = 0 ]; then
+    skip "bench/python/*.py: $POOLBENCH is missing (the twins are checked against it)"
 else
     for f in bench/python/*.py; do
-        # ports.py is the command line the ports share, not a port itself.
         [ "$f" = bench/python/ports.py ] && continue
-        name=$(basename "$f" .py)
-        check "$name.py: the docstring names the document it ports" \
-            grep -q '^Ports document 00[0-4] (seeds/' "$f"
-        if ! args=$(tiny_args "$name"); then
-            not_ok "$name.py: no tiny parameters for it in $0"
+        check "$(basename "$f"): has a scenario of its name" test -f "scenarios/$(basename "$f" .py).lua"
+    done
+    for scenario in scenarios/*.lua; do
+        name=$(basename "$scenario" .lua)
+        f=bench/python/$name.py
+        if [ ! -f "$f" ]; then
+            not_ok "$name: a CPython twin $f"
             continue
         fi
-        impls=$(timeout $LIMIT "$PY" "$f" --list 2> /dev/null || true)
-        check "$name.py --list names its variants" test -n "$impls"
-        if [ "$have_poolbench" = 1 ] && [ -f "scenarios/$name.lua" ]; then
-            missing=""
-            help=$("$PY" "$f" --help)
-            for p in $(params_of "scenarios/$name.lua"); do
-                echo "$help" | grep -Eq -- "--${p//_/-}([^-a-z0-9_]|\$)" || missing="$missing $p"
-            done
-            check "$name.py takes every parameter of scenarios/$name.lua${missing:+ (missing:$missing)}" \
-                test -z "$missing"
-            others=""
-            for l in $(labels_of "scenarios/$name.lua"); do
-                echo "$impls" | grep -qx "$l" || others="$others $l"
-            done
-            [ -n "$others" ] && echo "# $name.py: no CPython variant for$others (C only)"
+        ok "$name: a CPython twin $f"
+        check "$name.py: the docstring names the document it ports" \
+            grep -q '^Ports document 00[0-4] (seeds/' "$f"
+        if ! labels=$(labels_of "$scenario" 2> /dev/null) || [ -z "$labels" ]; then
+            skip "$name.py: '$POOLBENCH show $scenario' failed (an older build?)"
+            continue
         fi
-        for impl in $impls; do
-            # shellcheck disable=SC2086 # $args is a list of words
-            out=$(timeout $LIMIT "$PY" "$f" --impl "$impl" $args --check 2>&1) && rc=0 || rc=$?
-            check "$name.py --impl $impl $args --check: ${out##*$'\n'}" test "$rc" = 0
-        done
+        check "$name.py --list: the scenario's labels, in its order" \
+            test "$(timeout $LIMIT "$PY" "$f" --list 2> /dev/null)" = "$labels"
+        want=$(params_full_of "$scenario")
+        got=$(twin_params "$f" 2> /dev/null || true)
+        check "$name.py: the scenario's parameters, defaults and quick values${got:+}" \
+            test "$got" = "$want"
         rc=0
-        "$PY" "$f" --impl no_such_variant > /dev/null 2>&1 || rc=$?
+        "$PY" "$f" --impl no_such_label > /dev/null 2>&1 || rc=$?
         check "$name.py: an unknown --impl is bad usage (exit 2)" test "$rc" = 2
+        rc=0
+        "$PY" "$f" --set no_such_param=1 --list > /dev/null 2>&1 || rc=$?
+        check "$name.py: an unknown --set is bad usage (exit 2)" test "$rc" = 2
+
+        files_before=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'one_file-*' 2> /dev/null | wc -l)
+        t=$(date +%s.%N)
+        rc=0
+        timeout $LIMIT "$PY" "$f" --quick --json - > "$tmp/$name.json" 2> "$tmp/$name.err" || rc=$?
+        secs=$(echo "$(date +%s.%N) - $t" | bc)
+        check "$name.py --quick --json - ran every label (exit $rc, $(printf '%.1f' "$secs") s)" \
+            test "$rc" = 0
+        check "$name.py: the JSON parses" jq_ok . "$tmp/$name.json"
+        # shellcheck disable=SC2016 # jq's $-variables
+        check "$name.py: the top level mirrors poolbench's (engine, python, start method, params...)" \
+            jq_ok --arg s "$name" --argjson labels "$(echo "$labels" | jq -R . | jq -s .)" \
+            '.engine == "CPython" and (.python | startswith("3.")) and .start_method == "fork"
+             and .scenario == $s and .quick == true and .repeat == 1 and .machine.cores > 0
+             and (.date | length > 0) and ([.results[].label] == $labels)' \
+            "$tmp/$name.json"
+        check "$name.py: the scenario's parameters, resolved" \
+            test "$(jq -r '.params | to_entries[] | "\(.key) \(.value)"' "$tmp/$name.json" |
+                    awk '{ printf "%s %g\n", $1, $2 }')" = "$(echo "$want" | awk '{ print $1, $3 }')"
+        bad=$(jq -r ".results[] | select(($RESULT_OK) | not) | .label" "$tmp/$name.json" 2> /dev/null |
+              tr '\n' ' ')
+        check "$name.py: every result has poolbench's keys and sane values${bad:+ (not: $bad)}" \
+            test -z "$bad" -a -s "$tmp/$name.json"
+        if expect=$(twin_expect "$name"); then
+            check "$name.py: CPython's figures show the phenomenon" \
+                jq_ok "$expect" "$tmp/$name.json"
+        else
+            not_ok "$name.py: no expectation for it in $0"
+        fi
+        sleep 0.2
+        check "$name.py: no process left behind" test "$(leftovers "$name")" = 0
+        check "$name.py: no temporary file left behind" \
+            test "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'one_file-*' 2> /dev/null | wc -l)" = "$files_before"
     done
 fi
 
