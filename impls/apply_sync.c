@@ -52,7 +52,7 @@ static int apply_sync_run(const strat_workload *w, strat_outcome *out)
     msgpack_sbuffer_init(&args);
 
     bool answer = false;
-    for (size_t i = 0; i < w->n && !answer; i++)
+    for (size_t i = 0; i < w->n && !answer && !strat_interrupted(); i++)
         answer = apply_sync_item(p, w, out, strat_item(&items, i), i, &args);
 
     strat_pool_finish(p, out, &items, answer);

@@ -72,7 +72,7 @@ static int async_get_loop_run(const strat_workload *w, strat_outcome *out)
     msgpack_sbuffer_init(&args);
 
     bool answer = false;
-    for (size_t i = 0; i < w->n && !answer; i++)
+    for (size_t i = 0; i < w->n && !answer && !strat_interrupted(); i++)
         answer = get_loop_item(p, w, out, i, strat_item(&items, i), &args, &last[i]);
     if (!answer)
         answer = strat_collect_in_order(w, out, last, w->n);

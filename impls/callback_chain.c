@@ -119,7 +119,7 @@ static void callback_chain_submit_all(callback_chain_state *cs, const strat_item
     const strat_workload *w = cs->w;
     msgpack_sbuffer args;
     msgpack_sbuffer_init(&args);
-    for (size_t i = 0; i < w->n && !atomic_load(&cs->stopped); i++) {
+    for (size_t i = 0; i < w->n && !atomic_load(&cs->stopped) && !strat_interrupted(); i++) {
         jobs[i] = (callback_chain_job){.state = cs, .item = i};
         strat_args1(&args, strat_item(items, i));
         h[i] = pool_apply_async(cs->p, w->stages[0], args.data, args.size,

@@ -18,6 +18,8 @@
 #include "strategy.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,12 +71,30 @@ _Noreturn static void process_per_task_child(const strat_workload *w,
 }
 
 /* p.join(): reads the child's message into buf to the end of the pipe, then
- * waits for the child; returns its wait status. Reading first: a large
+ * waits for the child; returns its wait status. With a time limit (timeout
+ * > 0, the workload's task_timeout) a child that has not finished by then
+ * is killed (*timed_out set). Reading first: a large
  * result would fill the pipe and block a child waited for too early. */
-static int process_per_task_join(pid_t pid, int fd, msgpack_sbuffer *buf)
+static int process_per_task_join(pid_t pid, int fd, msgpack_sbuffer *buf, double timeout,
+                                 bool *timed_out)
 {
     char chunk[4096];
+    double deadline = timeout > 0 ? pool_now() + timeout : 0;
+    *timed_out = false;
     for (;;) {
+        if (deadline > 0) { /* the task's time limit: kill the child past it */
+            double left = deadline - pool_now();
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            int ready = left > 0 ? poll(&pfd, 1, (int)(left * 1000) + 1) : 0;
+            if (ready < 0 && errno == EINTR)
+                continue;
+            if (ready == 0) {
+                kill(pid, SIGKILL);
+                *timed_out = true;
+                deadline = 0; /* now read to the end of the pipe */
+                continue;
+            }
+        }
         ssize_t k = read(fd, chunk, sizeof chunk);
         if (k < 0 && errno == EINTR)
             continue;
@@ -99,7 +119,9 @@ static bool process_per_task_collect(const strat_workload *w, strat_outcome *out
 {
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
-    int st = process_per_task_join(pid, fd, &buf);
+    bool timed_out;
+    int st = process_per_task_join(pid, fd, &buf, w->task_timeout, &timed_out);
+    strat_set_child(0);
 
     char err[256] = "";
     int status = POOL_ETASK; /* when there is no value: why */
@@ -107,7 +129,15 @@ static bool process_per_task_collect(const strat_workload *w, strat_outcome *out
     msgpack_unpacked_init(&u);
     size_t off = 0;
     const msgpack_object *v = NULL;
-    if (WIFSIGNALED(st)) {
+    if (timed_out && WIFSIGNALED(st)) {
+        snprintf(err, sizeof err, "the task ran past its time limit (%g s): the child process "
+                 "%d was killed", w->task_timeout, (int)pid);
+        status = POOL_ETIMELIMIT;
+        out->stats.worker_deaths++;
+    } else if (strat_interrupted() && WIFSIGNALED(st)) {
+        snprintf(err, sizeof err, "interrupted: the child process %d was killed", (int)pid);
+        status = POOL_EINTR;
+    } else if (WIFSIGNALED(st)) {
         snprintf(err, sizeof err, "the child process %d was killed by signal %d (%s)", (int)pid,
                  WTERMSIG(st), strsignal(WTERMSIG(st)));
         status = POOL_EWORKER;
@@ -159,6 +189,9 @@ static pid_t process_per_task_start(const strat_workload *w, strat_outcome *out,
         close(fds[0]);
         process_per_task_child(w, strat_item(items, i), fds[1]); /* does not return */
     }
+    strat_set_child((int)pid); /* an interruption kills it */
+    if (strat_interrupted()) /* the signal came between the check and the fork */
+        kill(pid, SIGKILL);
     close(fds[1]); /* so that the read ends when the child does */
     *fd = fds[0];
     return pid;
@@ -178,7 +211,7 @@ static int process_per_task_run(const strat_workload *w, strat_outcome *out)
     const int maxpids = (int)(sizeof out->worker_pids / sizeof out->worker_pids[0]);
     size_t ran = 0;
     bool answer = false;
-    for (size_t i = 0; i < w->n && !answer; i++) {
+    for (size_t i = 0; i < w->n && !answer && !strat_interrupted(); i++) {
         int fd;
         pid_t pid = process_per_task_start(w, out, &items, i, &fd);
         if (pid < 0)

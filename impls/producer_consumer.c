@@ -168,7 +168,7 @@ static void *prodcons_producer(void *arg)
     msgpack_sbuffer args;
     msgpack_sbuffer_init(&args);
 
-    for (size_t i = 0; i < w->n && !atomic_load(&c->stop); i++) {
+    for (size_t i = 0; i < w->n && !atomic_load(&c->stop) && !strat_interrupted(); i++) {
         const char *task = strat_pipeline_args(&args, w, strat_item(&c->items, i));
         struct prodcons_job *j = &c->jobs[i];
         *j = (struct prodcons_job){.state = c, .item = i};

@@ -14,6 +14,7 @@
 #include "strategy.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,7 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     pool_options opt;
     pool_options_default(&opt);
     opt.workers = w->workers;
+    opt.task_timeout = w->task_timeout;
     opt.maxtasksperchild = w->maxtasksperchild;
     opt.initializer = w->initializer;
     opt.trace = w->trace;
@@ -303,7 +305,15 @@ bool strat_final(const strat_workload *w, strat_outcome *out, int status,
         w->observe(w->observe_ctx, status, status == POOL_OK ? value : NULL, error, item);
     out->results++;
     if (status != POOL_OK) {
-        if (out->errors++ == 0)
+        /* An item's error from the engine (a worker died, a time limit, an
+         * interruption) names the item as Lua numbers it, from 1: the
+         * engine's message numbers within a job, from 0. A task's own
+         * error (POOL_ETASK) and an error of the whole call (item n) are
+         * as they came. */
+        if (out->errors++ == 0 && item < w->n && status != POOL_ETASK)
+            snprintf(out->first_error, sizeof out->first_error, "item %zu: %s", item + 1,
+                     error ? error : pool_status_name(status));
+        else if (out->errors == 1)
             snprintf(out->first_error, sizeof out->first_error, "%s",
                      error ? error : pool_status_name(status));
     } else if (w->stop && out->answer_s == 0 && w->stop(w->stop_ctx, value, item)) {
@@ -376,6 +386,36 @@ void strat_outcome_free(strat_outcome *out)
     free(out->trace);
     out->trace = NULL;
     out->ntrace = 0;
+}
+
+/* ---- interruption ---------------------------------------------------------- */
+
+static volatile sig_atomic_t strat_intr_why;
+static volatile sig_atomic_t strat_child_pid;
+
+void strat_interrupt(int why)
+{
+    if (strat_intr_why == 0)
+        strat_intr_why = why ? why : -1;
+    pool_interrupt_all();
+    pid_t c = (pid_t)strat_child_pid;
+    if (c > 0)
+        kill(c, SIGKILL);
+}
+
+int strat_interrupted(void)
+{
+    return strat_intr_why;
+}
+
+void strat_interrupt_reset(void)
+{
+    strat_intr_why = 0;
+}
+
+void strat_set_child(int pid)
+{
+    strat_child_pid = pid;
 }
 
 /* ---- the catalogue -------------------------------------------------------- */

@@ -72,6 +72,11 @@ typedef struct strat_workload {
      * When true, async strategies free handles without get() and count the
      * errors the engine saw as unobserved (document 002's lost errors). */
     bool fire_and_forget;
+
+    /* Seconds one task may run (pool_options.task_timeout: past it the
+     * worker is killed and replaced, the task fails with POOL_ETIMELIMIT);
+     * 0: no limit. process_per_task keeps it itself. */
+    double task_timeout;
 } strat_workload;
 
 typedef struct strat_outcome {
@@ -252,5 +257,25 @@ void strat_callback_leave(strat_outcome *out);
 void strat_fact_set(strat_outcome *out, const char *name, double value);
 
 void strat_outcome_free(strat_outcome *out);
+
+/* ---- interruption: SIGINT, SIGTERM, the run's time limit ------------------- */
+
+/*
+ * strat_interrupt(why) is what a SIGINT or SIGTERM handler (or the run's
+ * watchdog) calls: async-signal-safe. It records why (the first call wins;
+ * why != 0, a signal number say), calls pool_interrupt_all() (every live
+ * pool terminates, its unfinished and later jobs fail with POOL_EINTR and
+ * whoever waits on them returns), and kills the process a strategy started
+ * without a pool (strat_set_child). Strategies check strat_interrupted() in
+ * their loops and stop submitting; the runner runs nothing more.
+ */
+void strat_interrupt(int why);
+/* 0, or what strat_interrupt was first given. */
+int strat_interrupted(void);
+/* Back to "not interrupted" (tests). */
+void strat_interrupt_reset(void);
+/* The child a strategy waits for without a pool (process_per_task), or 0:
+ * strat_interrupt kills it with SIGKILL. */
+void strat_set_child(int pid);
 
 #endif

@@ -62,6 +62,24 @@ core count.]],
   model = {map_async = function(p) return schedule(p).makespan end},
   -- The classroom lab: `poolbench lab chunk_skew` (docs/labs/05-chunk_skew.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab chunk_skew --exercise`).
+    exercise = {
+      reference = "map_async_default",
+      margin = 0.5,
+      task = [[map deals its chunks to the workers whole: with few large chunks the
+busiest worker sets the time. Choose the chunking yourself (the third
+argument of pool:map) so that the work spreads evenly over the workers,
+then report each value with pool:final(i, value).]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  -- TODO: choose a chunksize that spreads the work evenly
+  local chunksize = #items
+  local values = pool:map(task, items, chunksize)
+  for i = 1, #items do pool:final(i, values[i]) end -- sleep returns nil: no ipairs
+end
+]],
+    },
     title = "chunk skew: the largest chunk sets the time",
     order = 5,
     vary = {n = {12, 24}, chunksize = {4, 14}, workers = {2, 3}, task_ms = {20, 50, 10}},

@@ -87,6 +87,24 @@ core count.]],
   -- long input is fixed at 200000 tasks with the hit at 200: long enough for
   -- P5, short enough for a lab (the default's 600000 pending jobs take 300 MB).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab early_stop --exercise`).
+    exercise = {
+      reference = "producer_consumer",
+      margin = 0.5,
+      task = [[Stop at the answer: read the results as they complete (imap_unordered,
+or futures and pool.as_completed) and break as soon as pool:final(i, v)
+returns true; the pool is then terminated for you. map_async cannot
+stop: it waits for every chunk.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  -- TODO: the trap: map waits for every item before any result is seen.
+  for i, v in ipairs(pool:map(task, items)) do
+    if pool:final(i, v) then break end
+  end
+end
+]],
+    },
     title = "early termination: when can each API see the answer?",
     order = 7,
     vary = {n = {2000, 6000, 1000}, k = {300, 1000, 100}, workers = {5, 10},

@@ -69,6 +69,23 @@ whichever is larger (failing items cost no time).]],
   },
   -- The classroom lab: `poolbench lab errors` (docs/labs/08-errors.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab errors --exercise`).
+    exercise = {
+      reference = "executor_submit",
+      margin = 0.5,
+      task = [[Fire and forget loses errors: nobody reads a handle that failed. Keep
+every future (pool:submit), read each one with pcall(f.result, f), and
+hand its value or its error to pool:final(i, value) / pool:final(i, nil,
+err): every error is seen.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  for i, item in ipairs(items) do
+    pool:submit(task, {item}) -- TODO: the future is dropped: its error is lost
+  end
+end
+]],
+    },
     title = "who sees a task's error, and when",
     order = 8,
     vary = {n = {8, 24, 4}, workers = {2, 4}, t_ms = {10, 30, 10}, slow_ms = {100, 300, 50}},

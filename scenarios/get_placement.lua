@@ -39,6 +39,24 @@ result does not depend on the core count.]],
   },
   -- The classroom lab: `poolbench lab get_placement` (docs/labs/02-get_placement.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab get_placement --exercise`).
+    exercise = {
+      reference = "async_get_after",
+      task = [[get() right after apply_async waits for that task before the next is
+submitted: the pool runs one task at a time. Submit every item first,
+keep the handles, and only then get() each one (pcall it: a failed task
+raises; report it with pool:final(i, nil, err)).]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  for i, item in ipairs(items) do
+    -- TODO: this is the trap: the get() waits for each task in turn.
+    local v = pool:apply_async(task, {item}):get()
+    pool:final(i, v)
+  end
+end
+]],
+    },
     title = "get() at once or get() after: where one call makes a pool serial",
     order = 2,
     vary = {n = {6, 12}, workers = {3, 6}, task_ms = {20, 60, 10}},

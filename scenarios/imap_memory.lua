@@ -46,6 +46,22 @@ map one per chunk: phenomenon P6).]],
   },
   -- The classroom lab: `poolbench lab imap_memory` (docs/labs/10-imap_memory.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab imap_memory --exercise`).
+    exercise = {
+      reference = "imap",
+      margin = 0.5,
+      task = [[map holds every result in the parent at once; imap hands them over one
+by one. Stream: iterate pool:imap over the items and report each value
+as it comes (pool:final(i, value)), keeping none of them.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  -- TODO: the trap: every result held at once
+  local all = pool:map(task, items)
+  for i, v in ipairs(all) do pool:final(i, v) end
+end
+]],
+    },
     title = "map holds every result, imap streams: the parent's peak memory",
     order = 10,
     vary = {n = {1000, 2000, 500}, payload = {4096, 8192, 4096}, workers = {2, 4}},

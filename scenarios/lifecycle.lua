@@ -42,6 +42,22 @@ time (a ratio, not a time). Document 004 states the rules without figures.]],
   },
   -- The classroom lab: `poolbench lab lifecycle` (docs/labs/11-lifecycle.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab lifecycle --exercise`).
+    exercise = {
+      reference = "lifecycle",
+      margin = 1.0,
+      task = [[No fix: the lab is about what a pool refuses and drops. Write the
+orderly shutdown: submit every item, close(), join(), then read each handle
+into pool:final. Try join() before close() in a pcall: it raises
+ValueError, as CPython's "Pool is still running".]],
+      skeleton = [[
+return function(pool, items, p)
+  local task, h = pool.stages[1], {}
+  for i, item in ipairs(items) do h[i] = pool:apply_async(task, {item}) end
+  -- TODO: close, join, then read every handle (pool:final)
+end
+]],
+    },
     title = "close, join, terminate: what a pool refuses and what it drops",
     order = 11,
     vary = {n = {8, 16, 4}, workers = {2, 4}, t_ms = {150, 250, 50}},

@@ -12,7 +12,7 @@
 local FILES = {}
 local WRITERS = {"callback_chain", "merged", "imap"}
 -- What the checks read back, per writer, for the lab's questions (the files
--- themselves are gone by then: done removes them).
+-- themselves are gone by then: cleanup removes them).
 local SCANS = {}
 
 -- The line of item x: its id, then line_bytes of one letter that depends on
@@ -85,8 +85,9 @@ depends on how the workers' writes happen to interleave on this machine (it
 may be 0 on a given run, more often with more workers and cores). The model
 is the count: 0 torn lines for the callback writer; every byte written still
 reaches the file (its size is n lines' worth) for everyone. No figure in the
-document or in PHENOMENA.md. The files are temporary names from os.tmpname(),
-removed at the end.]],
+document or in PHENOMENA.md. The files are temporary names from pb.tmpname(),
+in the run's own directory, which poolbench removes however the run ends
+(done, an error, SIGINT, SIGTERM, the run time limit).]],
   params = {
     n          = {default = 400,   quick = 100,   min = 1, max = 100000, doc = "items (lines)"},
     workers    = {default = 4,     quick = 4,     min = 1, max = 64, doc = "pool processes"},
@@ -110,7 +111,8 @@ removed at the end.]],
     end,
   },
   setup = function(p)
-    for i = 1, #WRITERS do FILES[i] = os.tmpname() end
+    -- pb.tmpname, not os.tmpname: the run's directory goes however the run ends.
+    for i = 1, #WRITERS do FILES[i] = pb.tmpname() end
   end,
   workload = function(p)
     -- Called before each strategy runs: its file starts empty.
@@ -127,6 +129,21 @@ removed at the end.]],
   },
   -- The classroom lab: `poolbench lab one_file` (docs/labs/09-one_file.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab one_file --exercise`).
+    exercise = {
+      reference = "merged",
+      margin = 0.5,
+      task = [[No fix to the tearing itself: where the lines are written decides it.
+Write merged's strategy: each item's whole pipeline as one task in a
+worker (pool:pipeline(item)), submitted for every item, then each handle
+collected with pool:final(i, value). Your run uses merged's parameters.]],
+      skeleton = [[
+return function(pool, items, p)
+  -- TODO: for each item, local task, args = pool:pipeline(item), then
+  -- pool:apply_async(task, args); collect the handles in order.
+end
+]],
+    },
     title = "one file, many writers: whole lines from the parent, torn lines from the workers",
     order = 9,
     vary = {n = {50, 200, 50}, workers = {2, 4}, line_bytes = {16384, 65536, 16384}},
@@ -202,7 +219,9 @@ ever torn: document 002's advice, for a reason it does not give.]],
                           p.workers, x.cores))
     end
   end,
-  done = function(report)
+  -- Removed as soon as the run is over (up to 131 MB); pb.tmpname's
+  -- directory would go at exit anyway, on any path.
+  cleanup = function()
     for _, path in ipairs(FILES) do os.remove(path) end
   end,
 }

@@ -40,6 +40,23 @@ first worker to read the queue often takes most of the chunks (P8).]],
            {impl = "executor_map", label = "executor_map_c834", set = {chunksize = 834}}},
   -- The classroom lab: `poolbench lab overhead` (docs/labs/04-overhead.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab overhead --exercise`).
+    exercise = {
+      reference = "map_async",
+      task = [[Each tiny task costs a message out and a message back, more than the
+task itself. Send the items in chunks: pool:map (or map_async) with a
+chunksize (nil picks CPython's default, ceil(n / (4 * workers))), then
+report each value with pool:final(i, value).]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  for i, item in ipairs(items) do
+    -- TODO: one message per task: replace this loop with chunks
+    pool:final(i, pool:apply(task, {item}))
+  end
+end
+]],
+    },
     title = "per-task overhead: count the messages",
     order = 4,
     vary = {n = {4000, 20000, 2000}, workers = {2, 8}},

@@ -63,6 +63,20 @@ the pool's few milliseconds at the mercy of one scheduling delay. Document 004 g
   impls = {"map_async", "merged", "process_per_task"},
   -- The classroom lab: `poolbench lab pool_vs_fork` (docs/labs/01-pool_vs_fork.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab pool_vs_fork --exercise`).
+    exercise = {
+      reference = "map_async",
+      task = [[Run every item in ONE pool of workers, paid for once: a single map
+over the items (one message per chunk), then report each value with
+pool:final(i, value). process_per_task forks a process per item instead.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  -- TODO: one call that runs `task` on every item in the pool's workers
+  -- (pool:map), then pool:final(i, value) for each value.
+end
+]],
+    },
     title = "why a pool: pay for the processes once, not per task",
     order = 1,
     vary = {n = {200, 600, 100}, workers = {2, 6}},

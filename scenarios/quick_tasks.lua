@@ -85,6 +85,22 @@ one worker, rarely 2. CPython 3.11 on a 2-core machine (PHENOMENA.md):
            {impl = "map_async", label = "map_async_slow", set = {task_ms = 20}}},
   -- The classroom lab: `poolbench lab quick_tasks` (docs/labs/06-quick_tasks.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab quick_tasks --exercise`).
+    exercise = {
+      reference = "map_async",
+      margin = 0.5,
+      task = [[No fix here: quick tasks land on whoever reads the shared queue first,
+whatever the client does. Write map_async's strategy yourself: pool:map_async
+with a callback that reports each value (pool:final), then wait for the
+handle; compare your per-worker counts with map_async's.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  -- TODO: pool:map_async(task, items, {callback = function(values) ... end}),
+  -- each value to pool:final(i, value); then wait for the handle.
+end
+]],
+    },
     title = "quick tasks land unevenly: whoever reads the queue first takes them",
     order = 6,
     vary = {n = {12, 32, 4}, workers = {2, 6}},

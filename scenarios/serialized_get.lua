@@ -41,6 +41,24 @@ callback 0.474 s.]],
   },
   -- The classroom lab: `poolbench lab serialized_get` (docs/labs/03-serialized_get.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab serialized_get --exercise`).
+    exercise = {
+      reference = "merged",
+      task = [[Each item goes through stage A then stage B. get() on A inside the loop
+costs n*a. Run each item's whole pipeline as ONE task in a worker
+(pool:pipeline(item) returns that task and its args), submit every item,
+then collect the handles in order with pool:final(i, value).]],
+      skeleton = [[
+return function(pool, items, p)
+  local A, B = pool.stages[1], pool.stages[2]
+  for i, item in ipairs(items) do
+    -- TODO: the trap: A waited for in the loop, then B.
+    local a = pool:apply_async(A, {item}):get()
+    pool:final(i, pool:apply_async(B, {a}):get())
+  end
+end
+]],
+    },
     title = "get() inside the loop: a two-stage pipeline, three ways",
     order = 3,
     vary = {n = {6, 12}, workers = {2, 6}, a_ms = {20, 60, 10}, b_ms = {20, 60, 10}},

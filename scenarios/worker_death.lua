@@ -86,6 +86,24 @@ over it).]],
   },
   -- The classroom lab: `poolbench lab worker_death` (docs/labs/13-worker_death.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab worker_death --exercise`).
+    exercise = {
+      reference = "async_get_after",
+      margin = 0.5,
+      task = [[A worker that dies fails exactly the task it held. Keep going: submit
+every item, then read each handle with pcall(h.get, h); a WorkerLost error
+goes to pool:final(i, nil, err), every other value to pool:final(i, v).
+Your run uses async_get_after's parameters.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task, h = pool.stages[1], {}
+  for i, item in ipairs(items) do h[i] = pool:apply_async(task, {item}) end
+  for i = 1, #items do
+    pool:final(i, h[i]:get()) -- TODO: a dead worker's task raises here
+  end
+end
+]],
+    },
     title = "a worker dies mid-task: which jobs fail?",
     order = 13,
     vary = {n = {8, 16, 4}, workers = {2, 4}, t_ms = {20, 50, 10}, k = {2, 8}},

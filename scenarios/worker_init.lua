@@ -84,6 +84,21 @@ figure.]],
   },
   -- The classroom lab: `poolbench lab worker_init` (docs/labs/12-worker_init.md).
   lab = {
+    -- The exercise "write the fix" (`poolbench lab worker_init --exercise`).
+    exercise = {
+      reference = "async_get_after",
+      margin = 0.5,
+      task = [[No fix: the initializer runs once per worker, whatever the client does.
+Write async_get_after yourself: submit every item, then get() each in
+order into pool:final (the workload's stop rule may end it early: break
+when pool:final says true). Your run uses async_get_after's parameters.]],
+      skeleton = [[
+return function(pool, items, p)
+  local task = pool.stages[1]
+  -- TODO: submit every item (pool:apply_async), then read each handle
+end
+]],
+    },
     title = "initializer and maxtasksperchild: once per worker, and a new worker every N tasks",
     order = 12,
     vary = {n = {3000, 8000, 1000}, workers = {2, 4}},

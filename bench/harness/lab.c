@@ -9,6 +9,10 @@
  *                                     beside measurement, the explanation
  *   ... -c --no-run                   the answers and the explanation alone:
  *                                     a teacher's answer key, in no time
+ *   poolbench lab NAME --exercise [FILE]   the exercise "write the fix": a
+ *                                     Lua skeleton strategy (to FILE)
+ *   ... -c --solution FILE            the student's strategy run beside the
+ *                                     reference strategy and judged
  *
  * This is OSTEP's homework simulators in poolbench's terms: a student
  * predicts first, from numbers drawn from a seed, then sees the model's
@@ -26,6 +30,7 @@
 #include "lab.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -38,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lua_strategy.h"
 #include "report.h"
 #include "runner.h"
 
@@ -232,6 +238,166 @@ static int lab_run(lab *lb, const lab_setting *st, run_report *r, char *err, siz
     return run_exit_status(r);
 }
 
+/* ---- the exercise: write the fix ------------------------------------------- */
+
+static const run_result *lab_result(const run_report *r, const char *label)
+{
+    for (int i = 0; i < r->nresults; i++)
+        if (strcmp(r->results[i].v->label, label) == 0)
+            return &r->results[i];
+    return NULL;
+}
+
+static bool lab_verdict(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool lab_verdict(bool ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s  ", ok ? "PASS" : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    return ok;
+}
+
+/* Each strategy of the solution against the reference: it ran and gave
+ * every final result the reference gave (the same errors too); it is within
+ * the margin of the reference's model (no slower than model * (1 + margin)
+ * + 20 ms); it is as fast as the reference measured (within 10% + 20 ms).
+ * 0 when all hold, else 1. */
+static int lab_judge(lab *lb, const run_report *r)
+{
+    const run_result *ref = lab_result(r, lb->ex_reference);
+    bool all = true;
+    printf("\nyour strategy beside the reference, %s:\n", lb->ex_reference);
+    if (ref == NULL || ref->run_failed) {
+        printf("FAIL  the reference %s did not run\n", lb->ex_reference);
+        return 1;
+    }
+    char labels[sizeof lb->ex_labels];
+    snprintf(labels, sizeof labels, "%s", lb->ex_labels);
+    for (char *save = NULL, *l = strtok_r(labels, ",", &save); l; l = strtok_r(NULL, ",", &save)) {
+        const run_result *sol = lab_result(r, l);
+        if (sol == NULL || sol->run_failed) {
+            all = lab_verdict(false, "%s ran (%s)", l,
+                              sol && sol->out.first_error[0] ? sol->out.first_error : "no run");
+            continue;
+        }
+        if (ref->out.stopped_early) /* how many results came before the stop varies */
+            all &= lab_verdict(sol->out.stopped_early && sol->out.answer_s > 0,
+                               "%s stopped at the answer as %s did (%zu of %zu tasks run)", l,
+                               ref->v->label, sol->out.tasks_run, sol->out.tasks_total);
+        else
+            all &= lab_verdict(sol->out.results == ref->out.results &&
+                                   sol->out.errors == ref->out.errors,
+                               "%s gave the final results %s gave (results %zu/%zu, errors "
+                               "%zu/%zu)",
+                               l, ref->v->label, sol->out.results, ref->out.results,
+                               sol->out.errors, ref->out.errors);
+        if (ref->has_model)
+            all &= lab_verdict(sol->wall_s <= ref->model_s * (1 + lb->ex_margin) + 0.020,
+                               "%s is within the model of %s (+%.0f%% + 20 ms): %.3f s, model "
+                               "%.3f s",
+                               l, ref->v->label, 100 * lb->ex_margin, sol->wall_s, ref->model_s);
+        all &= lab_verdict(sol->wall_s <= 1.10 * ref->wall_s + 0.020,
+                           "%s is as fast as %s (within 10%% + 20 ms): %.3f s vs %.3f s", l,
+                           ref->v->label, sol->wall_s, ref->wall_s);
+    }
+    printf("%s\n", all ? "your fix holds." : "not yet: read the lab's page and try again.");
+    return all ? 0 : 1;
+}
+
+/* Adds the student's strategies from file: a function, or a table of them
+ * (each under its key), each run with the reference's `set`. 0 or -1. */
+static int lab_add_solution(lab *lb, const char *file, char *err, size_t errlen)
+{
+    scn_scenario *s = lb->s;
+    lua_State *L = s->L;
+    int rc = 0;
+    scn_lock();
+    int top = lua_gettop(L);
+    if (luaL_loadfile(L, file) != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        rc = -1;
+    } else if (scn_pcall(s, 0, 1, err, errlen) != 0) {
+        rc = -1;
+    } else if (lua_type(L, -1) == LUA_TFUNCTION) {
+        rc = lua_strat_add(s, "solution", "solution", err, errlen);
+        if (rc == 0) {
+            lua_strat_copy_set(s, lb->ex_reference);
+            snprintf(lb->ex_labels, sizeof lb->ex_labels, "solution");
+        }
+    } else if (lua_type(L, -1) == LUA_TTABLE) {
+        int t = lua_gettop(L);
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, t)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            if (k == NULL || lua_type(L, -1) != LUA_TFUNCTION) {
+                snprintf(err, errlen, "%s: every entry must be name = function(pool, items, p)",
+                         file);
+                rc = -1;
+                break;
+            }
+            char name[64];
+            snprintf(name, sizeof name, "%s", k);
+            rc = lua_strat_add(s, name, name, err, errlen); /* pops the function */
+            if (rc == 0) {
+                lua_strat_copy_set(s, lb->ex_reference);
+                snprintf(lb->ex_labels + strlen(lb->ex_labels),
+                         sizeof lb->ex_labels - strlen(lb->ex_labels), "%s%s",
+                         lb->ex_labels[0] ? "," : "", name);
+            }
+        }
+    } else {
+        snprintf(err, errlen, "%s must return function(pool, items, p) or a table of them", file);
+        rc = -1;
+    }
+    lua_settop(L, top);
+    scn_unlock();
+    if (rc == 0 && lb->impls[0]) { /* -c runs the lab's labels: the reference and these too */
+        char add[512];
+        snprintf(add, sizeof add, ",%s,%s", lb->ex_reference, lb->ex_labels);
+        snprintf(lb->impls + strlen(lb->impls), sizeof lb->impls - strlen(lb->impls), "%s", add);
+    }
+    return rc;
+}
+
+/* --exercise [FILE]: the skeleton, with what to write and how to judge it. */
+static int lab_exercise(lab *lb, const char *name, const char *file)
+{
+    if (lb->ex_task == NULL) {
+        fprintf(stderr, "poolbench: lab %s has no exercise\n", name);
+        return 2;
+    }
+    FILE *f = file ? fopen(file, "w") : stdout;
+    if (f == NULL) {
+        fprintf(stderr, "poolbench: %s: %s\n", file, strerror(errno));
+        return 2;
+    }
+    fprintf(f, "-- Exercise for lab %s: %s\n--\n", name, lb->title);
+    for (const char *p = lb->ex_task; *p;) {
+        size_t n = strcspn(p, "\n");
+        fprintf(f, "-- %.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    fprintf(f, "--\n-- Write it, then judge it beside the reference strategy (%s) and the model:\n"
+               "--   poolbench lab %s --seed 1 -c --solution %s\n"
+               "-- The pool API: docs/lua-api.md, \"Strategies in Lua\".\n\n",
+            lb->ex_reference, name, file ? file : "FILE");
+    fputs(lb->ex_skeleton, f);
+    if (lb->ex_skeleton[0] && lb->ex_skeleton[strlen(lb->ex_skeleton) - 1] != '\n')
+        fputc('\n', f);
+    if (file) {
+        if (fclose(f) != 0) {
+            fprintf(stderr, "poolbench: %s: %s\n", file, strerror(errno));
+            return 2;
+        }
+        printf("wrote the exercise of lab %s to %s\n", name, file);
+    }
+    return 0;
+}
+
 /* What question qi measured, for the last column. */
 static void lab_what(const lab *lb, int qi, char *what, size_t len)
 {
@@ -280,6 +446,8 @@ static int lab_check(lab *lb, const lab_setting *st, const lab_value *ans, char 
     int rc = lab_run(lb, st, &r, err, errlen);
     if (rc != 2 && lab_compare(lb, &r, ans, err, errlen) != 0)
         rc = 2;
+    if (rc != 2 && lb->ex_labels[0] && lab_judge(lb, &r) != 0)
+        rc = 1;
     run_report_free(&r);
     return rc;
 }
@@ -440,14 +608,15 @@ static int lab_usage(const char *fmt, const char *arg)
 {
     fprintf(stderr, "poolbench: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: poolbench lab [NAME [--seed N] [-c [--no-run]]]\n");
+    fprintf(stderr, "\nusage: poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]] "
+                    "[--exercise [FILE]]]\n");
     return 2;
 }
 
 int lab_main(int argc, char **argv, const char *dir)
 {
-    const char *name = NULL;
-    bool answers = false, seeded = false, run = true;
+    const char *name = NULL, *solution = NULL, *exercise_file = NULL;
+    bool answers = false, seeded = false, run = true, exercise = false;
     uint64_t seed = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -455,6 +624,17 @@ int lab_main(int argc, char **argv, const char *dir)
             answers = true;
         } else if (strcmp(a, "--no-run") == 0) {
             run = false;
+        } else if (strcmp(a, "--exercise") == 0 || strncmp(a, "--exercise=", 11) == 0) {
+            exercise = true;
+            if (a[10] == '=')
+                exercise_file = a + 11;
+            else if (i + 1 < argc && argv[i + 1][0] != '-' &&
+                     (name != NULL || i + 2 < argc) && strstr(argv[i + 1], ".lua"))
+                exercise_file = argv[++i];
+        } else if (strcmp(a, "--solution") == 0 || strncmp(a, "--solution=", 11) == 0) {
+            solution = a[10] == '=' ? a + 11 : i + 1 < argc ? argv[++i] : NULL;
+            if (solution == NULL || solution[0] == '\0')
+                return lab_usage("%s expects a file (a Lua strategy)", "--solution");
         } else if (strncmp(a, "--seed", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
             const char *v = a[6] == '=' ? a + 7 : i + 1 < argc ? argv[++i] : NULL;
             char *end;
@@ -481,11 +661,27 @@ int lab_main(int argc, char **argv, const char *dir)
     }
     if (!run && !answers)
         return lab_usage("%s goes with -c (the answers without the run)", "--no-run");
+    if (solution && (!answers || !run))
+        return lab_usage("%s goes with -c (it runs your strategy)", "--solution");
     if (!seeded) /* a seed the student can type again */
         seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 7)) % 100000;
     lab *lb = lab_find(dir, name);
     if (lb == NULL)
         return 2;
+    if (exercise) {
+        int erc = lab_exercise(lb, name, exercise_file);
+        lab_free(lb);
+        return erc;
+    }
+    if (solution) {
+        char err[SCN_ERR];
+        if (lb->ex_task == NULL || lab_add_solution(lb, solution, err, sizeof err) != 0) {
+            fprintf(stderr, "poolbench: %s\n",
+                    lb->ex_task == NULL ? "this lab has no exercise" : err);
+            lab_free(lb);
+            return 2;
+        }
+    }
     int rc = lab_show(lb, seed, seeded, answers, run, prog);
     lab_free(lb);
     return rc;

@@ -63,6 +63,14 @@ typedef struct lab {
     char impls[512];      /* what -c runs, comma-separated; "" for all */
     lab_question q[LAB_MAX_QUESTIONS];
     int nq;
+    /* The exercise "write the fix" (docs/lua-api.md, "Labs"): NULL task when
+     * the lab has none. The student's strategy is judged against the
+     * reference label: its model, within margin, and its measured time. */
+    char *ex_task;        /* what to write */
+    char *ex_skeleton;    /* Lua source returning function(pool, items, p) */
+    char *ex_reference;   /* a label of the scenario */
+    double ex_margin;     /* the model's tolerance, a fraction (default 0.25) */
+    char ex_labels[256];  /* the student's strategies added by --solution, comma-separated */
 } lab;
 
 

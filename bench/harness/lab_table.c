@@ -125,7 +125,8 @@ static void lab_known(lua_State *L, const lab *lb, int t, const char *const *key
             for (int i = 0; keys[i]; i++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                          keys[i]);
-            const char *k = luaL_tolstring(L, -1, NULL);
+            char kb[128];
+            const char *k = scn_key_name(L, -1, kb, sizeof kb);
             int l = scn_line_of_key(lb->s, k, line);
             lab_error(L, lb, l ? l : line, "unknown field '%s' in %s (fields: %s)", k, what, list);
         }
@@ -136,7 +137,7 @@ static void lab_known(lua_State *L, const lab *lb, int t, const char *const *key
 static const char *lab_string(lua_State *L, const lab *lb, int t, const char *key, bool required,
                               int line)
 {
-    int type = lua_getfield(L, t, key);
+    int type = scn_rawgetfield(L, t, key);
     const char *v = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     lua_pop(L, 1); /* the string stays alive in the table */
     if ((type == LUA_TNIL && required) || (type != LUA_TNIL && type != LUA_TSTRING))
@@ -215,7 +216,7 @@ static void lab_read_vary(lua_State *L, lab *lb, int t)
 {
     scn_scenario *s = lb->s;
     int line = scn_line_of_key(s, "vary", lb->line);
-    if (lua_getfield(L, t, "vary") == LUA_TNIL)
+    if (scn_rawgetfield(L, t, "vary") == LUA_TNIL)
         return;
     int vt = lua_gettop(L);
     if (!lua_istable(L, vt))
@@ -230,7 +231,7 @@ static void lab_read_vary(lua_State *L, lab *lb, int t)
     }
     /* In the file's order, so that the draws do not depend on Lua's hashing. */
     for (int i = 0; i < s->nparams; i++) {
-        if (lua_getfield(L, vt, s->params[i].name) != LUA_TNIL)
+        if (scn_rawgetfield(L, vt, s->params[i].name) != LUA_TNIL)
             lab_read_range(L, lb, i, line);
         lua_pop(L, 1);
     }
@@ -240,7 +241,7 @@ static void lab_read_vary(lua_State *L, lab *lb, int t)
 static void lab_read_impls(lua_State *L, lab *lb, int t)
 {
     int line = scn_line_of_key(lb->s, "impls", lb->line);
-    if (lua_getfield(L, t, "impls") == LUA_TNIL)
+    if (scn_rawgetfield(L, t, "impls") == LUA_TNIL)
         return;
     lua_Integer n = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
     if (n == 0)
@@ -271,10 +272,10 @@ static void lab_read_question(lua_State *L, lab *lb, lab_question *q, int n)
     free(q->ask);
     q->ask = scn_strdup(ask);
     q->unit = scn_strdup(unit);
-    if (lua_getfield(L, e, "answer") != LUA_TFUNCTION)
+    if (scn_rawgetfield(L, e, "answer") != LUA_TFUNCTION)
         lab_error(L, lb, q->line, "question %d needs answer = function(p) return number end", n);
     q->answer_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    int type = lua_getfield(L, e, "measure");
+    int type = scn_rawgetfield(L, e, "measure");
     if (type == LUA_TFUNCTION) {
         lua_Debug ar;
         lua_pushvalue(L, -1);
@@ -305,7 +306,7 @@ static void lab_read_question(lua_State *L, lab *lb, lab_question *q, int n)
 static void lab_read_questions(lua_State *L, lab *lb, int t)
 {
     int qline = scn_line_of_key(lb->s, "questions", lb->line);
-    lua_getfield(L, t, "questions");
+    scn_rawgetfield(L, t, "questions");
     lua_Integer n = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
     if (n < 1 || n > LAB_MAX_QUESTIONS)
         lab_error(L, lb, qline, "'questions' must list 1 to %d questions", LAB_MAX_QUESTIONS);
@@ -321,11 +322,38 @@ static void lab_read_questions(lua_State *L, lab *lb, int t)
     }
 }
 
+/* exercise = {task=, skeleton=, reference=, margin=}: optional. */
+static void lab_read_exercise(lua_State *L, lab *lb, int t)
+{
+    static const char *const fields[] = {"task", "skeleton", "reference", "margin", NULL};
+    int line = scn_line_of_key(lb->s, "exercise", lb->line);
+    if (scn_rawgetfield(L, t, "exercise") == LUA_TNIL)
+        return;
+    int e = lua_gettop(L);
+    if (lua_type(L, e) != LUA_TTABLE)
+        lab_error(L, lb, line, "'exercise' must be a table {task=, skeleton=, reference=}");
+    lab_known(L, lb, e, fields, line, "the exercise");
+    const char *task = lab_string(L, lb, e, "task", true, line);
+    const char *skel = lab_string(L, lb, e, "skeleton", true, line);
+    const char *ref = lab_string(L, lb, e, "reference", true, line);
+    if (!lab_is_label(lb->s, ref, strlen(ref), false))
+        lab_error(L, lb, line, "the exercise's reference '%s' is not a label of the scenario", ref);
+    lb->ex_margin = 0.25;
+    if (scn_rawgetfield(L, e, "margin") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) <= 0 || lua_tonumber(L, -1) > 10)
+            lab_error(L, lb, line, "the exercise's margin must be a number from 0 to 10");
+        lb->ex_margin = lua_tonumber(L, -1);
+    }
+    lb->ex_task = scn_strdup(task);
+    lb->ex_skeleton = scn_strdup(skel);
+    lb->ex_reference = scn_strdup(ref);
+}
+
 /* lua_CFunction(lab, table): fills lab from the scenario's lab table. */
 static int lab_read(lua_State *L)
 {
     static const char *const fields[] = {"title", "order", "vary", "where", "impls",
-                                         "questions", "explain", NULL};
+                                         "questions", "explain", "exercise", NULL};
     lab *lb = lua_touserdata(L, 1);
     const int t = 2;
     lab_known(L, lb, t, fields, lb->line, "the lab");
@@ -341,7 +369,7 @@ static int lab_read(lua_State *L)
         lab_error(L, lb, scn_line_of_key(lb->s, "explain", lb->line),
                   "explain mentions %%%s, which is not a parameter (%%%% for a %%)", bad);
     free(x);
-    if (lua_getfield(L, t, "order") != LUA_TNUMBER || !lua_isinteger(L, -1) ||
+    if (scn_rawgetfield(L, t, "order") != LUA_TNUMBER || !lua_isinteger(L, -1) ||
         lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 999)
         lab_error(L, lb, scn_line_of_key(lb->s, "order", lb->line),
                   "'order' must be an integer from 1 to 999 (the lab's place in the course)");
@@ -349,7 +377,7 @@ static int lab_read(lua_State *L)
     lua_pop(L, 1);
     lab_read_vary(L, lb, t);
     lua_settop(L, t);
-    if (lua_getfield(L, t, "where") == LUA_TFUNCTION)
+    if (scn_rawgetfield(L, t, "where") == LUA_TFUNCTION)
         lb->where_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else if (!lua_isnil(L, -1))
         lab_error(L, lb, scn_line_of_key(lb->s, "where", lb->line),
@@ -358,6 +386,8 @@ static int lab_read(lua_State *L)
     lab_read_impls(L, lb, t);
     lua_settop(L, t);
     lab_read_questions(L, lb, t);
+    lua_settop(L, t);
+    lab_read_exercise(L, lb, t);
     return 0;
 }
 
@@ -372,6 +402,9 @@ void lab_free(lab *lb)
     }
     free(lb->title);
     free(lb->explain);
+    free(lb->ex_task);
+    free(lb->ex_skeleton);
+    free(lb->ex_reference);
     scn_free(lb->s); /* the Lua state, and the references into it */
     free(lb);
 }
@@ -400,8 +433,8 @@ lab *lab_open(const char *path, char *err, size_t errlen)
         lua_pushcfunction(s->L, lab_read);
         lua_pushlightuserdata(s->L, lb);
         lua_pushvalue(s->L, t);
-        if ((rc = lua_pcall(s->L, 2, 0, 0)) != LUA_OK)
-            snprintf(err, errlen, "%s", lua_tostring(s->L, -1));
+        if ((rc = scn_pcall(s, 2, 0, err, errlen)) > 0)
+            snprintf(err, errlen, "%s:%d: lab: raised the skip marker", s->path, lb->line);
         lua_settop(s->L, t - 1);
     }
     scn_unlock();

@@ -20,6 +20,9 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <lauxlib.h>
+#include <signal.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +42,9 @@ static const char usage_text[] =
     "       poolbench show FILE\n"
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F]\n"
-    "       poolbench lab [NAME [--seed N] [-c [--no-run]]]\n"
+    "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
+    "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
+    "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench --help | --version\n";
 
 static const char help_text[] =
@@ -61,6 +66,10 @@ static const char help_text[] =
     "                   answers, runs the scenario with those numbers and puts each\n"
     "                   prediction beside its measurement; -c --no-run: the answers\n"
     "                   alone, an answer key (docs/labs/README.md)\n"
+    "  lab NAME --exercise [FILE]  the exercise \"write the fix\": a Lua skeleton\n"
+    "                   strategy to complete (printed, or written to FILE);\n"
+    "                   -c --solution FILE runs yours beside the reference strategy\n"
+    "                   and the model, and judges it\n"
     "\n"
     "options of run:\n"
     "  --impl a,b       only these strategies (labels or strategy names)\n"
@@ -70,8 +79,14 @@ static const char help_text[] =
     "  --json F         the whole run as one JSON object\n"
     "  --csv F          one row per strategy, with a header\n"
     "  --trace F        one row per task execution (the last repeat), for timelines\n"
+    "  --task-timeout S a task running longer than S seconds fails (its worker is\n"
+    "                   killed and replaced); default: the scenario's task_timeout, or none\n"
+    "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
+    "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
     "\n"
-    "exit status: 0 every check holds, 1 a check failed, 2 bad usage or a bad scenario\n"
+    "exit status: 0 every check holds, 1 a check failed, 2 bad usage or a bad scenario,\n"
+    "124 the run time limit, 130 SIGINT, 143 SIGTERM (then the report so far, marked\n"
+    "interrupted; the scenario's cleanup and temporary files are done with all the same)\n"
     "docs: docs/lua-api.md (scenario files), docs/report-format.md (JSON, CSV, trace)\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -238,6 +253,8 @@ typedef struct run_args {
     int nsets;
     bool quick;
     int repeat;
+    double task_timeout; /* 0: the scenario's */
+    double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
 } run_args;
 
 /* --name value or --name=value; returns the value or NULL (usage error). */
@@ -261,6 +278,7 @@ static int parse_run(int argc, char **argv, run_args *a)
 {
     memset(a, 0, sizeof *a);
     a->repeat = 1;
+    a->run_timeout = -1;
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         if (strcmp(arg, "--quick") == 0) {
@@ -286,6 +304,22 @@ static int parse_run(int argc, char **argv, run_args *a)
                 return usage_error("--repeat expects a whole number from 1 to 1000 (got '%s')",
                                    v);
             a->repeat = (int)n;
+        } else if (is_opt(arg, "--task-timeout") || is_opt(arg, "--run-timeout")) {
+            const char *name = is_opt(arg, "--task-timeout") ? "--task-timeout" : "--run-timeout";
+            char *end;
+            if ((v = opt_value(argc, argv, &i, name)) == NULL)
+                return usage_error("%s needs a number of seconds", name);
+            errno = 0;
+            double sec = strtod(v, &end);
+            bool task = name[2] == 't';
+            bool in_range = sec >= (task ? 1e-3 : 0) && sec <= SCN_MAX_SECONDS;
+            if (errno || *end || end == v || !in_range) {
+                fprintf(stderr, "poolbench: %s expects seconds from %s to 1e6 (got '%s')\n", name,
+                        task ? "0.001" : "0 (no limit)", v);
+                fprintf(stderr, "%s", usage_text);
+                return 2;
+            }
+            *(task ? &a->task_timeout : &a->run_timeout) = sec;
         } else if (is_opt(arg, "--json") || is_opt(arg, "--csv") || is_opt(arg, "--trace")) {
             const char *name = is_opt(arg, "--json") ? "--json"
                                : is_opt(arg, "--csv") ? "--csv" : "--trace";
@@ -319,10 +353,137 @@ static int write_reports(const run_args *a, const run_report *r)
     return 0;
 }
 
+/* ---- SIGINT, SIGTERM and the run's time limit ------------------------------------ */
+
+#define RUN_TIMEOUT_DEFAULT 900.0 /* seconds: no scenario hangs a test run for longer */
+#define RUN_GRACE 15.0            /* after the limit: seconds to wind down, then _exit */
+
+static pid_t pb_main_pid;
+static volatile sig_atomic_t pb_signals;
+static lua_State *volatile pb_lua; /* the scenario's state: a hook stops its Lua */
+static timer_t pb_timer;
+static bool pb_timer_ok;
+
+/* A Lua hook that raises "interrupted" at the next instruction: stops Lua
+ * code the parent runs (setup, a stage callback_chain runs there, checks),
+ * caught by the protected call around it. */
+static void pb_lua_stop(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted");
+}
+
+static void pb_say(const char *msg)
+{
+    ssize_t w = write(STDERR_FILENO, msg, strlen(msg));
+    (void)w;
+}
+
+static void pb_arm(double first)
+{
+    if (!pb_timer_ok)
+        return;
+    struct itimerspec its = {
+        .it_value = {(time_t)first, (long)((first - (double)(time_t)first) * 1e9)},
+    };
+    timer_settime(pb_timer, 0, &its, NULL);
+}
+
+/* Async-signal-safe: a flag, pool_interrupt_all (strat_interrupt), kill,
+ * lua_sethook (Lua allows it in a signal handler), write, _exit. A fork of
+ * poolbench (a worker, process_per_task's child) dies of the signal as if
+ * there were no handler. */
+static void on_signal(int sig)
+{
+    if (getpid() != pb_main_pid) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    int saved = errno;
+    if (++pb_signals >= 3) {
+        pb_say("poolbench: signalled three times: exiting at once\n");
+        _exit(128 + sig);
+    }
+    strat_interrupt(sig);
+    if (pb_lua)
+        lua_sethook(pb_lua, pb_lua_stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    errno = saved;
+}
+
+/* The run's time limit: the first expiry stops the run as SIGTERM would,
+ * and gives it RUN_GRACE seconds to wind down; the second ends the process. */
+static void on_time_limit(int sig)
+{
+    (void)sig;
+    if (getpid() != pb_main_pid)
+        return;
+    int saved = errno;
+    if (strat_interrupted() == 0) {
+        pb_say("poolbench: run time limit reached: stopping\n");
+        strat_interrupt(RUN_TIME_LIMIT);
+        if (pb_lua)
+            lua_sethook(pb_lua, pb_lua_stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+        pb_arm(RUN_GRACE);
+    } else {
+        pb_say("poolbench: the run did not wind down after its time limit: exiting at once\n");
+        _exit(124);
+    }
+    errno = saved;
+}
+
+/* Handlers for SIGINT and SIGTERM, and the time-limit timer (a POSIX timer
+ * and its signal, not a thread: no thread may exist when a pool forks). */
+static void pb_signals_install(double run_timeout)
+{
+    pb_main_pid = getpid();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_time_limit;
+    sigaction(SIGVTALRM, &sa, NULL);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGVTALRM;
+    pb_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &pb_timer) == 0;
+    if (run_timeout > 0)
+        pb_arm(run_timeout);
+}
+
+/* The exit status of an interrupted run: 124 (the time limit, as
+ * timeout(1)), else 128 + the signal (130 SIGINT, 143 SIGTERM). */
+static int interrupted_status(int why)
+{
+    return why == RUN_TIME_LIMIT ? 124 : 128 + why;
+}
+
+/* The scenario's cleanup(), whatever happened before: with the Lua hook
+ * off, so that an interruption does not stop it too. */
+static void run_cleanup(scn_scenario *s)
+{
+    char err[SCN_ERR];
+    pb_lua = NULL;
+    scn_lock();
+    lua_sethook(s->L, NULL, 0, 0);
+    scn_unlock();
+    if (scn_call_hook(s, "cleanup", NULL, NULL, err, sizeof err) != 0)
+        fprintf(stderr, "%s\n", err);
+}
+
 /*
  * run: load the scenario, run each strategy, judge the checks, write the
  * reports. The echo comes before the runs and the table after them even
  * when the scenario fails midway, so that what did run is on record.
+ * SIGINT, SIGTERM or the run's time limit stop the strategy that is running;
+ * the table of what was measured is printed, marked interrupted, the
+ * reports written, the scenario's cleanup run, and the status is 130, 143
+ * or 124.
  */
 static int cmd_run(int argc, char **argv)
 {
@@ -330,18 +491,23 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_run(argc, argv, &a);
     if (rc != 0)
         return rc;
+    pb_signals_install(a.run_timeout >= 0 ? a.run_timeout : RUN_TIMEOUT_DEFAULT);
 
     /* 1. Load the scenario; register its Lua tasks before any pool exists. */
     char err[SCN_ERR];
     scn_scenario *s = scn_load(a.file, err, sizeof err);
     if (s == NULL) {
         fprintf(stderr, "%s\n", err);
-        return 2;
+        scn_tmp_cleanup();
+        return strat_interrupted() ? interrupted_status(strat_interrupted()) : 2;
     }
+    if (a.run_timeout < 0 && s->run_timeout > 0)
+        pb_arm(s->run_timeout);
+    pb_lua = s->L;
     run_register_tasks(s);
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
-        .nsets = a.nsets, .repeat = a.repeat,
+        .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
         .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
     };
     run_report r;
@@ -355,13 +521,22 @@ static int cmd_run(int argc, char **argv)
 
     /* 2. Run each strategy. */
     bool failed = run_strategies(&r, &o, err, sizeof err) != 0;
+    if (r.interrupted || strat_interrupted()) {
+        r.interrupted = strat_interrupted();
+        rep_table(stdout, &r);
+        fflush(stdout);
+        fprintf(stderr, "poolbench: interrupted by %s\n", run_interrupt_name(r.interrupted));
+        write_reports(&a, &r);
+        rc = interrupted_status(r.interrupted);
+        goto out;
+    }
     /* 3. Judge the checks: checks(r, p, check), then done(report). */
     failed = failed || run_judge(&r, err, sizeof err) != 0;
     rep_table(stdout, &r);
     if (failed) {
         fflush(stdout);
         fprintf(stderr, "%s\n", err);
-        rc = 2;
+        rc = strat_interrupted() ? interrupted_status(strat_interrupted()) : 2;
         goto out;
     }
     rep_checks(stdout, &r);
@@ -372,6 +547,11 @@ static int cmd_run(int argc, char **argv)
     if (write_reports(&a, &r) != 0)
         rc = 2;
 out:
+    /* 5. The scenario's cleanup and its temporary files, however it went. */
+    run_cleanup(s);
+    scn_tmp_cleanup();
+    if (strat_interrupted() && rc < 124)
+        rc = interrupted_status(strat_interrupted());
     run_report_free(&r);
     scn_free(s);
     return rc;
@@ -402,7 +582,12 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "lab") == 0) { /* lab.c; it finds labs where list finds scenarios */
         char dir[PATH_MAX];
         scenarios_dir(dir, sizeof dir);
-        return lab_main(argc, argv, dir);
+        /* lab -c runs the scenario: SIGINT, SIGTERM and the time limit stop
+         * it as they stop `run` */
+        pb_signals_install(RUN_TIMEOUT_DEFAULT);
+        int rc = lab_main(argc, argv, dir);
+        scn_tmp_cleanup();
+        return strat_interrupted() ? interrupted_status(strat_interrupted()) : rc;
     }
     return usage_error("unknown command '%s'", cmd);
 }

@@ -171,7 +171,13 @@ void rep_table(FILE *f, const run_report *r)
                     first_line(res->out.first_error), res->out.first_error);
         if (res->out.note[0])
             fprintf(f, "  %s: note: %s\n", res->v->label, res->out.note);
+        if (res->interrupted)
+            fprintf(f, "  %s: interrupted by %s: its figures are partial\n", res->v->label,
+                    run_interrupt_name(r->interrupted));
     }
+    if (r->interrupted)
+        fprintf(f, "interrupted by %s: the table is what was measured until then; "
+                "checks not judged\n", run_interrupt_name(r->interrupted));
 }
 
 void rep_checks(FILE *f, const run_report *r)
@@ -294,6 +300,9 @@ int rep_json(const char *path, const run_report *r, char *err, size_t errlen)
     json_object_set_new(root, "checks", checks);
     json_object_set_new(root, "checks_skipped",
                         r->skipped[0] ? json_string(r->skipped) : json_null());
+    json_object_set_new(root, "interrupted", r->interrupted
+                                                 ? json_string(run_interrupt_name(r->interrupted))
+                                                 : json_null());
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     if (rc != 0)
         snprintf(err, errlen, "%s: %s", path, errno ? strerror(errno) : "cannot write JSON");

@@ -17,6 +17,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lua_strategy.h"
 #include "runner_callbacks.h"
 
 /* ---- preparing ------------------------------------------------------------ */
@@ -103,6 +105,7 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     }
     if (scn_params_resolve(s, o->quick, o->sets, o->nsets, &r->p, err, errlen) != 0)
         return -1;
+    r->task_timeout = o->task_timeout > 0 ? o->task_timeout : s->task_timeout;
     describe_machine(r);
     if (check_impls(s, o->impls, err, errlen) != 0)
         return -1;
@@ -227,6 +230,7 @@ static void strategy_input(const run_report *r, const run_result *res, const scn
         .observe = w->observe_ref != LUA_NOREF ? run_observe : NULL,
         .observe_ctx = sc,
         .fire_and_forget = w->fire_and_forget,
+        .task_timeout = r->task_timeout,
     };
     for (int i = 0; i < w->nstages; i++)
         sw->stages[i] = w->stages[i];
@@ -262,6 +266,10 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
         walls[done++] = out.wall_s;
         strat_outcome_free(&res->out);
         res->out = out;
+        if (strat_interrupted()) { /* what was measured so far stands, marked */
+            res->interrupted = true;
+            break;
+        }
         if (ran != 0) {
             res->run_failed = true;
             break;
@@ -293,6 +301,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     strategy_input(r, res, &w, &sc, &sw);
     scn_set_P(s, &res->p); /* before the strategy forks its pool */
     bool hwm_reset = run_peak_reset();
+    lua_strat_bind(s, v->impl); /* a Lua strategy's run needs its scenario */
     run_repeats(r, v, o, &sw, &sc, res);
     per_worker(res);
     res->peak_rss_kb = run_peak_kb(hwm_reset);
@@ -309,19 +318,37 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
 
 int run_strategies(run_report *r, const run_options *o, char *err, size_t errlen)
 {
-    if (scn_setup(r->s, &r->p, err, errlen) != 0)
+    if (strat_interrupted()) { /* before anything ran: not even setup */
+        r->interrupted = strat_interrupted();
+        return 0;
+    }
+    if (scn_setup(r->s, &r->p, err, errlen) != 0) {
+        r->interrupted = strat_interrupted();
         return -1;
-    for (int i = 0; i < r->nselected; i++) {
+    }
+    for (int i = 0; i < r->nselected && !strat_interrupted(); i++) {
         run_result *res = &r->results[r->nresults++];
         if (run_variant(r, r->selected[i], o, res, err, errlen) != 0) {
             /* A model or workload that failed before anything ran leaves
              * no row; a stop rule that failed mid-run leaves its figures. */
             if (res->out.t0 == 0 && !res->run_failed && res->out.ntrace == 0)
                 r->nresults--;
+            r->interrupted = strat_interrupted();
             return -1;
         }
     }
+    r->interrupted = strat_interrupted();
     return 0;
+}
+
+const char *run_interrupt_name(int why)
+{
+    switch (why) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case RUN_TIME_LIMIT: return "run time limit";
+    default: return why ? "a signal" : NULL;
+    }
 }
 
 int run_execute(run_report *r, const run_options *o, char *err, size_t errlen)

@@ -36,6 +36,7 @@ typedef struct run_options {
     char *const *sets;  /* "key=value" strings */
     int nsets;
     int repeat;         /* >= 1 */
+    double task_timeout; /* --task-timeout, seconds; 0: the scenario's, if any */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
     void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
@@ -61,6 +62,7 @@ typedef struct run_result {
     double model_s;
     bool has_model;
     bool run_failed;                   /* the strategy could not run at all */
+    bool interrupted;                  /* the run was cut short (SIGINT, SIGTERM, time limit) */
     strat_outcome out;                 /* the last repeat */
     run_worker *workers;               /* from out.trace, by slot */
     int nworkers;
@@ -89,7 +91,17 @@ typedef struct run_report {
     run_check *checks;
     int nchecks;
     char skipped[256];   /* why checks stopped early (--impl left a label out), or "" */
+    double task_timeout; /* seconds one task may run, 0: no limit */
+    int interrupted;     /* 0, or why the run was cut short: SIGINT, SIGTERM or
+                          * RUN_TIME_LIMIT (strat_interrupted()) */
 } run_report;
+
+/* What strat_interrupt() is given when the run's time limit (--run-timeout)
+ * expires; a signal number otherwise. */
+#define RUN_TIME_LIMIT 1000
+
+/* "SIGINT", "SIGTERM", "run time limit": why for the reports. */
+const char *run_interrupt_name(int why);
 
 /*
  * The functions below come in the order of the files that define them, each

@@ -8,9 +8,11 @@
  *
  * --impl may leave out a strategy that a check reads. Rather than let the
  * check fail on a nil (a FAIL that is not about the phenomenon), r has an
- * __index that raises a marker for any label the scenario declares but this
- * run did not measure; the checks stop there and the report says which ones
- * were skipped and why. Checks recorded before that point stand.
+ * __index that raises the skip marker (a light userdata no scenario can
+ * make) for any label the scenario declares but this run did not measure;
+ * the checks stop there and the report says which ones were skipped and
+ * why. Checks recorded before that point stand. Any other error checks
+ * raise is a failed check with its file:line.
  *
  * Everything here runs on the main thread after the last pool is gone, but
  * takes scn_lock() all the same: the rule is "every parent-side use". It
@@ -119,17 +121,19 @@ static int check_fn(lua_State *L)
     return 0;
 }
 
-/* r[label] for a label --impl left out: raise a marker the runner knows,
- * so that the checks stop there and are reported as skipped, not failed. */
+/* r[label] for a label --impl left out: raise the skip marker (a light
+ * userdata no scenario can raise by accident, scn_push_skip_marker), so
+ * that the checks stop there and are reported as skipped, not failed. The
+ * label goes into r->skipped first. */
 static int missing_label(lua_State *L)
 {
     run_report *r = lua_touserdata(L, lua_upvalueindex(1));
-    const char *k = lua_tostring(L, 2);
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
     for (int i = 0; k && i < r->s->nvariants; i++)
         if (strcmp(r->s->variants[i].label, k) == 0) {
-            lua_createtable(L, 0, 1);
-            lua_pushstring(L, k);
-            lua_setfield(L, -2, "poolbench_skip");
+            snprintf(r->skipped, sizeof r->skipped,
+                     "the remaining checks need '%s', which --impl left out", k);
+            scn_push_skip_marker(L);
             return lua_error(L);
         }
     return 0;
@@ -152,38 +156,45 @@ void run_push_results(run_report *r)
     lua_setmetatable(L, -2);
 }
 
+/* checks(r, p, check), under scn_protected. */
+static int checks_protected(lua_State *L)
+{
+    run_report *r = lua_touserdata(L, 1);
+    if (scn_push_field(r->s, "checks") != LUA_TFUNCTION)
+        return 0;
+    run_push_results(r);
+    scn_push_params(r->s, &r->p);
+    lua_pushlightuserdata(L, r);
+    lua_pushcclosure(L, check_fn, 1);
+    lua_call(L, 3, 0);
+    return 0;
+}
+
 /* checks(r, p, check), then a failed check for every strategy that could
- * not run. 0, or -1 with "file:line: message". */
+ * not run. A checks that raises an error is a failed check, with the error
+ * ("file:line: message") as its detail: only the skip marker stops the
+ * checks without failing. Returns 0. */
 static int judge_checks(run_report *r, char *err, size_t errlen)
 {
     scn_scenario *s = r->s;
-    lua_State *L = s->L;
-    int rc = 0;
     scn_lock();
-    int top = lua_gettop(L);
-    if (scn_push_field(s, "checks") == LUA_TFUNCTION) {
-        run_push_results(r);
-        scn_push_params(s, &r->p);
-        lua_pushlightuserdata(L, r);
-        lua_pushcclosure(L, check_fn, 1);
-        rc = scn_pcall(s, 3, 0, err, errlen);
-        if (rc > 0) {
-            lua_getfield(L, -1, "poolbench_skip");
-            snprintf(r->skipped, sizeof r->skipped,
-                     "the remaining checks need '%s', which --impl left out",
-                     lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
-            rc = 0;
-        }
-    }
-    lua_settop(L, top);
+    int top = lua_gettop(s->L);
+    int rc = scn_protected(s, checks_protected, r, err, errlen);
+    lua_settop(s->L, top);
     scn_unlock();
+    if (rc == 0) /* the checks caught the marker themselves and went on */
+        r->skipped[0] = '\0';
+    if (rc > 0 && !r->skipped[0]) /* the marker, raised again by the scenario */
+        snprintf(r->skipped, sizeof r->skipped, "the checks raised the --impl skip marker");
+    if (rc < 0)
+        add_check(r, "the checks ran to the end without an error", false, err);
     for (int i = 0; i < r->nresults; i++)
         if (r->results[i].run_failed) {
             char name[160];
             snprintf(name, sizeof name, "strategy %s ran", r->results[i].v->label);
             add_check(r, name, false, r->results[i].out.first_error);
         }
-    return rc;
+    return 0;
 }
 
 /* Pushes the report done(report) receives: the run as --json writes it,

@@ -37,6 +37,12 @@
 #define SCN_MAX_PARAMS 32   /* declared ones, plus the implicit `workers` */
 #define SCN_MAX_VARIANTS 32 /* entries of `impls` */
 #define SCN_ERR 1024        /* a good size for error buffers */
+#define SCN_MAX_SECONDS 1e6 /* task_timeout, run_timeout: at most this */
+/* Integer parameters stay within what a double holds exactly (2^53), so
+ * that no value is rounded or wraps on its way to C or to Lua. */
+#define SCN_INT_LIMIT 9007199254740992.0
+/* The runner's integer parameters (chunksize, maxtasksperchild) at most. */
+#define SCN_RUNNER_INT_MAX 2147483647.0
 
 /* A parameter value: a Lua number, integer or float, kept as Lua made it so
  * that P.n is 8 and not 8.0 in the workers. */
@@ -85,6 +91,13 @@ typedef struct scn_scenario {
     int nvariants;
     char **tasks;        /* names of the Lua tasks, sorted */
     int ntasks;
+    double task_timeout; /* the file's task_timeout, seconds; 0: none given */
+    double run_timeout;  /* the file's run_timeout, seconds; 0: none given */
+    /* Strategies written in Lua (the `strategies` table; lua_strategy.c):
+     * one strategy each, run as the C ones are. */
+    int strategies_ref;  /* the table, or LUA_NOREF */
+    strategy *lua_strats;
+    int nlua_strats;
 } scn_scenario;
 
 /* What workload(p) asked for, ready for a strat_workload. */
@@ -115,19 +128,46 @@ typedef struct scn_workload {
 /* Every parent-side use of a scenario's Lua state holds this lock. */
 void scn_lock(void);
 void scn_unlock(void);
+/* The lock as a Lua strategy's interpreter lock (docs/lua-api.md, "The
+ * interpreter lock"): scn_gil_enable(true) while one runs; then
+ * scn_gil_release(L), before a call that blocks, releases the lock when the
+ * calling thread holds it once and L is a Lua thread of its own (not the
+ * state's main thread), and says whether it did; scn_gil_reacquire(that)
+ * takes it back. L may be NULL (C code with no Lua frame of its own). */
+void scn_gil_enable(bool on);
+bool scn_gil_release(lua_State *L);
+void scn_gil_reacquire(bool released);
 /*
  * lua_pcall with a message handler that makes the message "file:line:
- * message" (adding the scenario's line when Lua gave none). Returns 0, or -1
- * with the message in err and nothing left on the stack. An error value
- * that is a table is left on the stack instead (return 1): the checks use
- * one to mark a check that needs a strategy the run left out. Caller holds
- * the lock.
+ * message" (adding the scenario's line when Lua gave none; an error object
+ * that is no string, a table say, is named by its type). Returns 0, or -1
+ * with the message in err and nothing left on the stack. Only the skip
+ * marker (scn_push_skip_marker) is left on the stack instead (return 1): the
+ * checks use it to mark a check that needs a strategy the run left out.
+ * Caller holds the lock.
  */
 int scn_pcall(scn_scenario *s, int nargs, int nresults, char *err, size_t errlen);
+/* The same on another Lua thread of s's state (a callback's, a Lua strategy's). */
+int scn_pcall_on(scn_scenario *s, lua_State *L, int nargs, int nresults, char *err,
+                 size_t errlen);
+/* fn(L) with ud as its one argument (a light userdata), under scn_pcall:
+ * how C code reads a scenario's tables, since any read of a table a
+ * scenario made may raise (a metamethod, a __tostring). 0, -1 with
+ * "file:line: message", or 1 for the skip marker. Caller holds the lock. */
+int scn_protected(scn_scenario *s, lua_CFunction fn, void *ud, char *err, size_t errlen);
+/* The --impl skip marker: a light userdata no Lua code can make. */
+void scn_push_skip_marker(lua_State *L);
+bool scn_is_skip_marker(lua_State *L, int idx);
+/* lua_getfield without metamethods: pushes t[k] (raw; nil when t is no
+ * table), returns its type. */
+int scn_rawgetfield(lua_State *L, int t, const char *k);
+/* A table key as a message shows it, never calling a metamethod: the
+ * string, the number, or "(a table)". Returns buf. */
+const char *scn_key_name(lua_State *L, int idx, char *buf, size_t len);
 /* msg with the whole path where Lua shortened it to ".../tail:line:". */
 void scn_fix_prefix(const scn_scenario *s, const char *msg, char *out, size_t len);
-/* Pushes field `name` of the scenario table (nil if absent); returns its
- * type. Caller holds the lock. */
+/* Pushes field `name` of the scenario table (nil if absent; raw, no
+ * metamethod); returns its type. Caller holds the lock. */
 int scn_push_field(scn_scenario *s, const char *name);
 
 /* First line (1-based) of the file at path that contains needle; 0 if none. */
@@ -200,14 +240,26 @@ int scn_setup(scn_scenario *s, const scn_params *p, char *err, size_t errlen);
 /* Calls the optional hook `name` of the scenario table with one argument,
  * pushed by push_arg(s, arg) under the lock. 0 (also when absent) or -1
  * with "file:line: message". */
+/* (push_arg NULL: no argument.) */
 int scn_call_hook(scn_scenario *s, const char *name, void (*push_arg)(scn_scenario *, void *),
                   void *arg, char *err, size_t errlen);
+
+/* The run function of every Lua strategy (lua_strategy.c, which says how it
+ * knows which one runs). */
+int scn_lua_strategy_run(const strat_workload *w, strat_outcome *out);
 
 /* ---- loading (scenario_load.c) -------------------------------------------- */
 
 /* Loads and checks a scenario. NULL on error, with "file:line: message". */
 scn_scenario *scn_load(const char *path, char *err, size_t errlen);
 void scn_free(scn_scenario *s);
+
+/* Removes the run's temporary directory (pb.tmpdir, pb.tmpname) and all in
+ * it, in the process that made it only (a worker's exit leaves it alone).
+ * Also registered with atexit when the directory is made. */
+void scn_tmp_cleanup(void);
+/* The run's temporary directory, NULL when none was made. */
+const char *scn_tmp_path(void);
 
 /* A scandir filter: a name `list` and `lab` take for a scenario file
  * (*.lua, not hidden). */

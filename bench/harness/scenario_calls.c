@@ -7,7 +7,9 @@
  * packed as one msgpack array, the stage names checked against the Lua tasks
  * and the engine's built-ins. Only the stop and observe rules stay Lua
  * functions, called later under the lock by the runner (runner_callbacks.c).
- * Each call takes scn_lock() itself and reports "file:line: message".
+ * Each call takes scn_lock() itself, runs under scn_protected (the
+ * scenario's functions and tables may raise anything, from a metamethod
+ * too), reads the tables raw, and reports "file:line: message".
  */
 #include "scenario.h"
 
@@ -63,14 +65,20 @@ static int workload_items(scn_scenario *s, scn_workload *w, int line, char *err,
     msgpack_packer pk;
     msgpack_packer_init(&pk, &w->items, msgpack_sbuffer_write);
     if (lua_type(L, -1) == LUA_TNUMBER) {
-        lua_Integer n;
-        if (!lua_isinteger(L, -1) && lua_tonumber(L, -1) != floor(lua_tonumber(L, -1)))
+        /* lua_tointegerx: a float only when it is a whole number that fits
+         * (1e300 does not), never a cast that wraps. */
+        int isnum = 0;
+        lua_Integer n = lua_tointegerx(L, -1, &isnum);
+        if (!isnum)
             n = -1;
-        else
-            n = (lua_Integer)lua_tonumber(L, -1);
         if (n < 0 || n > MAX_ITEMS) {
+            char got[64];
+            if (lua_isinteger(L, -1))
+                snprintf(got, sizeof got, "%lld", (long long)lua_tointeger(L, -1));
+            else
+                snprintf(got, sizeof got, "%.14g", (double)lua_tonumber(L, -1));
             snprintf(err, errlen, "%s:%d: workload: items must be a count from 0 to %ld or a "
-                     "list (got %s)", s->path, line, MAX_ITEMS, lua_tostring(L, -1));
+                     "list (got %s)", s->path, line, MAX_ITEMS, got);
             return -1;
         }
         msgpack_pack_array(&pk, (size_t)n);
@@ -109,9 +117,10 @@ static int workload_fields(scn_scenario *s, int t, int line, char *err, size_t e
         for (int i = 0; fields[i] && !known; i++)
             known = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), fields[i]) == 0;
         if (!known) {
+            char kb[128];
             snprintf(err, errlen, "%s:%d: workload: unknown field '%s' (fields: items, stages, "
                      "stop, observe, initializer, fire_and_forget)", s->path, line,
-                     luaL_tolstring(L, -1, NULL));
+                     scn_key_name(L, -1, kb, sizeof kb));
             return -1;
         }
     }
@@ -123,7 +132,7 @@ static int workload_stages(scn_scenario *s, scn_workload *w, int t, int line, ch
                            size_t errlen)
 {
     lua_State *L = s->L;
-    int type = lua_getfield(L, t, "stages");
+    int type = scn_rawgetfield(L, t, "stages");
     if (type == LUA_TSTRING) {
         lua_createtable(L, 1, 0);
         lua_insert(L, -2);
@@ -155,7 +164,7 @@ static int workload_stages(scn_scenario *s, scn_workload *w, int t, int line, ch
 static int workload_function(scn_scenario *s, int t, const char *key, const char *shape,
                              int *ref, int line, char *err, size_t errlen)
 {
-    int type = lua_getfield(s->L, t, key);
+    int type = scn_rawgetfield(s->L, t, key);
     if (type == LUA_TFUNCTION) {
         *ref = luaL_ref(s->L, LUA_REGISTRYINDEX);
         return 0;
@@ -178,7 +187,7 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
     }
     if (workload_fields(s, t, line, err, errlen) != 0)
         return -1;
-    lua_getfield(L, t, "items");
+    scn_rawgetfield(L, t, "items");
     if (workload_items(s, w, line, err, errlen) != 0 ||
         workload_stages(s, w, t, line, err, errlen) != 0 ||
         workload_function(s, t, "stop", "function(result, item)", &w->stop_ref, line, err,
@@ -186,11 +195,32 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
         workload_function(s, t, "observe", "function(result, item, error)", &w->observe_ref,
                           line, err, errlen) != 0)
         return -1;
-    if (lua_getfield(L, t, "initializer") != LUA_TNIL &&
+    if (scn_rawgetfield(L, t, "initializer") != LUA_TNIL &&
         task_name(s, -1, "initializer", &w->initializer, err, errlen) != 0)
         return -1;
-    w->fire_and_forget = lua_getfield(L, t, "fire_and_forget") != LUA_TNIL &&
+    w->fire_and_forget = scn_rawgetfield(L, t, "fire_and_forget") != LUA_TNIL &&
                          lua_toboolean(L, -1);
+    return 0;
+}
+
+/* workload(p) and the reading of what it returned, under scn_protected:
+ * the function may raise, and so may nothing else (the reads are raw). */
+typedef struct workload_call {
+    scn_scenario *s;
+    const scn_params *p;
+    scn_workload *w;
+    char *err;
+    size_t errlen;
+    int rc;
+} workload_call;
+
+static int workload_protected(lua_State *L)
+{
+    workload_call *c = lua_touserdata(L, 1);
+    scn_push_field(c->s, "workload");
+    scn_push_params(c->s, c->p);
+    lua_call(L, 1, 1);
+    c->rc = workload_read(c->s, c->w, c->err, c->errlen);
     return 0;
 }
 
@@ -203,14 +233,13 @@ int scn_workload_eval(scn_scenario *s, const scn_params *p, scn_workload *w, cha
     w->observe_ref = LUA_NOREF;
     scn_lock();
     int top = lua_gettop(s->L);
-    scn_push_field(s, "workload");
-    scn_push_params(s, p);
-    int rc = scn_pcall(s, 1, 1, err, errlen);
-    if (rc > 0) /* a table thrown: not ours to interpret here */
-        snprintf(err, errlen, "%s:%d: workload raised a table", s->path,
+    workload_call c = {s, p, w, err, errlen, 0};
+    int rc = scn_protected(s, workload_protected, &c, err, errlen);
+    if (rc > 0) /* the skip marker: not ours to interpret here */
+        snprintf(err, errlen, "%s:%d: workload raised the --impl skip marker", s->path,
                  scn_line_of_key(s, "workload", 1));
     if (rc == 0)
-        rc = workload_read(s, w, err, errlen);
+        rc = c.rc;
     lua_settop(s->L, top);
     scn_unlock();
     if (rc != 0) {
@@ -239,51 +268,89 @@ void scn_workload_free(scn_scenario *s, scn_workload *w)
 
 /* ---- model and hooks --------------------------------------------------------- */
 
+typedef struct model_call {
+    scn_scenario *s;
+    const scn_variant *v;
+    const scn_params *p;
+    double *out;
+    char *err;
+    size_t errlen;
+    int rc; /* 1 a prediction, 0 none, -1 an error in err */
+} model_call;
+
+/* model[label] or model[strategy], called; under scn_protected. */
+static int model_protected(lua_State *L)
+{
+    model_call *c = lua_touserdata(L, 1);
+    scn_scenario *s = c->s;
+    const char *key = c->v->label;
+    if (scn_push_field(s, "model") != LUA_TTABLE)
+        return 0;
+    if (scn_rawgetfield(L, -1, key) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        if (scn_rawgetfield(L, -1, key = c->v->impl->name) != LUA_TFUNCTION)
+            return 0;
+    }
+    scn_push_params(s, c->p);
+    lua_call(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+        snprintf(c->err, c->errlen, "%s:%d: model '%s' must return a number of seconds (got %s)",
+                 s->path, scn_line_of_key(s, key, scn_line_of_key(s, "model", 1)), key,
+                 luaL_typename(L, -1));
+        c->rc = -1;
+        return 0;
+    }
+    *c->out = lua_tonumber(L, -1);
+    c->rc = 1;
+    return 0;
+}
+
 int scn_model_eval(scn_scenario *s, const scn_variant *v, const scn_params *p, double *out,
                    char *err, size_t errlen)
 {
-    lua_State *L = s->L;
-    int rc = 0;
     scn_lock();
-    int top = lua_gettop(L);
-    const char *key = v->label;
-    if (scn_push_field(s, "model") == LUA_TTABLE &&
-        (lua_getfield(L, -1, key) == LUA_TFUNCTION ||
-         (lua_pop(L, 1), lua_getfield(L, -1, key = v->impl->name) == LUA_TFUNCTION))) {
-        scn_push_params(s, p);
-        rc = scn_pcall(s, 1, 1, err, errlen);
-        if (rc > 0)
-            snprintf(err, errlen, "%s:%d: model '%s' raised a table", s->path,
-                     scn_line_of_key(s, key, scn_line_of_key(s, "model", 1)), key);
-        if (rc == 0 && lua_type(L, -1) != LUA_TNUMBER) {
-            snprintf(err, errlen, "%s:%d: model '%s' must return a number of seconds (got %s)",
-                     s->path, scn_line_of_key(s, key, scn_line_of_key(s, "model", 1)), key,
-                     luaL_typename(L, -1));
-            rc = -1;
-        }
-        if (rc == 0) {
-            *out = lua_tonumber(L, -1);
-            rc = 1;
-        }
-    }
-    lua_settop(L, top);
+    int top = lua_gettop(s->L);
+    model_call c = {s, v, p, out, err, errlen, 0};
+    int rc = scn_protected(s, model_protected, &c, err, errlen);
+    if (rc > 0)
+        snprintf(err, errlen, "%s:%d: model '%s' raised the --impl skip marker", s->path,
+                 scn_line_of_key(s, v->label, scn_line_of_key(s, "model", 1)), v->label);
+    lua_settop(s->L, top);
     scn_unlock();
-    return rc > 0 ? 1 : rc;
+    return rc != 0 ? -1 : c.rc;
+}
+
+typedef struct hook_call {
+    scn_scenario *s;
+    const char *name;
+    void (*push_arg)(scn_scenario *, void *);
+    void *arg;
+} hook_call;
+
+static int hook_protected(lua_State *L)
+{
+    hook_call *c = lua_touserdata(L, 1);
+    if (scn_push_field(c->s, c->name) != LUA_TFUNCTION)
+        return 0;
+    int nargs = 0;
+    if (c->push_arg) {
+        c->push_arg(c->s, c->arg);
+        nargs = 1;
+    }
+    lua_call(L, nargs, 0);
+    return 0;
 }
 
 int scn_call_hook(scn_scenario *s, const char *name, void (*push_arg)(scn_scenario *, void *),
                   void *arg, char *err, size_t errlen)
 {
-    int rc = 0;
     scn_lock();
     int top = lua_gettop(s->L);
-    if (scn_push_field(s, name) == LUA_TFUNCTION) {
-        push_arg(s, arg);
-        rc = scn_pcall(s, 1, 0, err, errlen);
-        if (rc > 0)
-            snprintf(err, errlen, "%s:%d: %s raised a table", s->path,
-                     scn_line_of_key(s, name, 1), name);
-    }
+    hook_call c = {s, name, push_arg, arg};
+    int rc = scn_protected(s, hook_protected, &c, err, errlen);
+    if (rc > 0)
+        snprintf(err, errlen, "%s:%d: %s raised the --impl skip marker", s->path,
+                 scn_line_of_key(s, name, 1), name);
     lua_settop(s->L, top);
     scn_unlock();
     return rc ? -1 : 0;

@@ -17,6 +17,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <math.h>
@@ -37,12 +39,26 @@ static double arg_seconds(lua_State *L)
     return s;
 }
 
+/* The process scn_load first ran in: poolbench's parent side. Workers are
+ * forks, with another pid. */
+static pid_t scn_parent_pid;
+
+/* In the parent, during a Lua strategy, the sleep releases the interpreter
+ * lock, as CPython's time.sleep releases the GIL (scn_gil_release says when). */
 static int pb_sleep(lua_State *L)
 {
     double s = arg_seconds(L);
     struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    bool released = getpid() == scn_parent_pid && scn_gil_release(L);
+    bool stopped = false;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+        if (strat_interrupted() && getpid() == scn_parent_pid) {
+            stopped = true;
+            break;
+        }
+    scn_gil_reacquire(released);
+    if (stopped)
+        return luaL_error(L, "interrupted");
     return 0;
 }
 
@@ -79,14 +95,114 @@ static int pb_cores(lua_State *L)
     return 1;
 }
 
+/* ---- temporary files: one directory per run, removed however it ends -------- */
+
+static char scn_tmp_dir[4096];
+static pid_t scn_tmp_owner;
+static unsigned long scn_tmp_count;
+
+static int tmp_remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void scn_tmp_cleanup(void)
+{
+    /* Only the process that made it: a worker (a fork) that exits must not
+     * take the parent's directory with it. */
+    if (scn_tmp_dir[0] == '\0' || getpid() != scn_tmp_owner)
+        return;
+    nftw(scn_tmp_dir, tmp_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    scn_tmp_dir[0] = '\0';
+}
+
+const char *scn_tmp_path(void)
+{
+    return scn_tmp_dir[0] ? scn_tmp_dir : NULL;
+}
+
+/* The run's directory, made on first use, in the parent. */
+static const char *tmp_dir(lua_State *L)
+{
+    if (scn_tmp_dir[0])
+        return scn_tmp_dir;
+    if (getpid() != scn_parent_pid)
+        luaL_error(L, "pb.tmpdir/pb.tmpname: the run's directory is made in the parent; "
+                   "call pb.tmpdir() in setup first");
+    const char *base = getenv("TMPDIR");
+    char tmpl[sizeof scn_tmp_dir];
+    snprintf(tmpl, sizeof tmpl, "%s/poolbench.XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(tmpl) == NULL)
+        luaL_error(L, "pb.tmpdir: cannot make %s: %s", tmpl, strerror(errno));
+    static bool registered;
+    if (!registered && atexit(scn_tmp_cleanup) == 0)
+        registered = true;
+    scn_tmp_owner = getpid();
+    snprintf(scn_tmp_dir, sizeof scn_tmp_dir, "%s", tmpl);
+    return scn_tmp_dir;
+}
+
+/* pb.tmpdir(): the run's own directory; poolbench removes it and all in it
+ * when the run ends, whichever way (checks, error, SIGINT, SIGTERM, the run
+ * time limit). */
+static int pb_tmpdir(lua_State *L)
+{
+    lua_pushstring(L, tmp_dir(L));
+    return 1;
+}
+
+/* pb.tmpname(): a new empty file in that directory (as os.tmpname makes
+ * one), its path returned. */
+static int pb_tmpname(lua_State *L)
+{
+    const char *dir = tmp_dir(L);
+    char path[sizeof scn_tmp_dir + 64];
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(path, sizeof path, "%s/tmp%ld-%lu", dir, (long)getpid(), ++scn_tmp_count);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            lua_pushstring(L, path);
+            return 1;
+        }
+        if (errno != EEXIST)
+            return luaL_error(L, "pb.tmpname: %s: %s", path, strerror(errno));
+    }
+    return luaL_error(L, "pb.tmpname: no free name in %s", dir);
+}
+
+/* os.exit in the parent would end poolbench with no report and no cleanup
+ * (status 0 at that); in a worker it is the scenario's business. */
+static int os_exit_guard(lua_State *L)
+{
+    if (getpid() == scn_parent_pid)
+        return luaL_error(L, "os.exit is not allowed in a scenario's parent-side code; "
+                          "raise an error (pb.exit ends a worker)");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 static void open_pb(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"sleep", pb_sleep}, {"spin", pb_spin}, {"pid", pb_pid},
-        {"now", pb_now},     {"cores", pb_cores}, {"exit", pb_exit}, {NULL, NULL},
+        {"sleep", pb_sleep}, {"spin", pb_spin},     {"pid", pb_pid},
+        {"now", pb_now},     {"cores", pb_cores},   {"exit", pb_exit},
+        {"tmpdir", pb_tmpdir}, {"tmpname", pb_tmpname}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_setglobal(L, "pb");
+    if (lua_getglobal(L, "os") == LUA_TTABLE) {
+        lua_getfield(L, -1, "exit"); /* the library's own table: no metamethods yet */
+        lua_pushcclosure(L, os_exit_guard, 1);
+        lua_setfield(L, -2, "exit");
+    }
+    lua_pop(L, 1);
 }
 
 /* ---- load and free ---------------------------------------------------------- */
@@ -138,8 +254,8 @@ static int load_table(scn_scenario *s, char *err, size_t errlen)
     }
     if ((rc = scn_pcall(s, 0, 1, err, errlen)) != 0) {
         if (rc > 0)
-            snprintf(err, errlen, "%s:%d: the file raised an error that is a table, not a "
-                     "message", s->path, scn_line_of_return(s));
+            snprintf(err, errlen, "%s:%d: the file raised an error that is not a message",
+                     s->path, scn_line_of_return(s));
         lua_settop(L, 0);
         return -1;
     }
@@ -154,10 +270,11 @@ static int load_table(scn_scenario *s, char *err, size_t errlen)
     lua_pushcfunction(L, scn_schema);
     lua_pushlightuserdata(L, s);
     lua_pushvalue(L, -3);
-    if ((rc = lua_pcall(L, 2, 0, 0)) != LUA_OK)
-        scn_fix_prefix(s, lua_tostring(L, -1), err, errlen);
+    if ((rc = scn_pcall(s, 2, 0, err, errlen)) > 0)
+        snprintf(err, errlen, "%s:%d: the scenario table raised an error that is not a message",
+                 s->path, scn_line_of_return(s));
     lua_settop(L, 0);
-    return rc == LUA_OK ? 0 : -1;
+    return rc == 0 ? 0 : -1;
 }
 
 /* workload(p) once, with the defaults: a stage naming an unknown task is a
@@ -181,13 +298,15 @@ scn_scenario *scn_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     s->path = scn_strdup(path);
-    s->table_ref = s->tasks_ref = LUA_NOREF;
+    s->table_ref = s->tasks_ref = s->strategies_ref = LUA_NOREF;
     if ((s->text = read_file(path, err, errlen)) == NULL)
         goto fail;
     if ((s->L = luaL_newstate()) == NULL) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
+    if (scn_parent_pid == 0)
+        scn_parent_pid = getpid();
     scn_lock();
     luaL_openlibs(s->L);
     open_pb(s->L);
@@ -219,6 +338,9 @@ void scn_free(scn_scenario *s)
     }
     for (int i = 0; i < s->nvariants; i++)
         free(s->variants[i].label);
+    for (int i = 0; i < s->nlua_strats; i++)
+        free((char *)s->lua_strats[i].name);
+    free(s->lua_strats);
     for (int i = 0; i < s->ntasks; i++)
         free(s->tasks[i]);
     free(s->tasks);

@@ -5,7 +5,13 @@
  *   - the lock: one process-wide mutex held by every parent-side use of a
  *     scenario's Lua state (scenario.h says who uses it from which thread);
  *   - scn_pcall: a protected call whose error reads "file:line: message",
- *     the form compilers use, so that an editor can jump to it;
+ *     the form compilers use, so that an editor can jump to it, whatever
+ *     the scenario raised (a table is named by its type); scn_protected, a
+ *     C function run under it: every read of a table a scenario made goes
+ *     through one, since a metamethod may raise anywhere; raw reads
+ *     (scn_rawgetfield, scn_key_name) that consult no metamethod at all;
+ *   - the --impl skip marker, a light userdata no Lua code can make, so
+ *     that nothing a scenario raises is taken for it;
  *   - line lookups in the file's text, for the errors Lua gives no line
  *     (a missing field, an unknown strategy): the line where the offending
  *     name first appears, quoted or as a key, or the line of the top-level
@@ -20,21 +26,64 @@
 #include <ctype.h>
 #include <lauxlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The one lock for every parent-side use of a scenario's Lua state. */
+/* The one lock for every parent-side use of a scenario's Lua state. It is
+ * re-entrant per thread (a depth counter in the thread's own storage): a
+ * Lua strategy holds it while its code runs, and what that code calls
+ * (the stop rule through strat_final, a done callback the engine runs at
+ * once in the calling thread) takes it again. While a Lua strategy runs it
+ * is that strategy's interpreter lock, CPython's GIL (lua_pool.c). */
 static pthread_mutex_t scn_lua_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int scn_lock_depth;
+/* Set while a Lua strategy runs: blocking calls may then release the lock. */
+static atomic_bool scn_gil_on;
 
 void scn_lock(void)
 {
-    pthread_mutex_lock(&scn_lua_lock);
+    if (scn_lock_depth++ == 0)
+        pthread_mutex_lock(&scn_lua_lock);
 }
 
 void scn_unlock(void)
 {
+    if (--scn_lock_depth == 0)
+        pthread_mutex_unlock(&scn_lua_lock);
+}
+
+void scn_gil_enable(bool on)
+{
+    atomic_store(&scn_gil_on, on);
+}
+
+/* Only the outermost holder releases, and only Lua code that runs on a Lua
+ * thread of its own (not the state's main thread, where the stop rule, the
+ * observe hook and the Lua tasks run in the parent): what it leaves
+ * mid-call is then no stack anyone else uses. */
+bool scn_gil_release(lua_State *L)
+{
+    if (!atomic_load(&scn_gil_on) || scn_lock_depth != 1)
+        return false;
+    if (L) {
+        bool main = lua_pushthread(L) == 1;
+        lua_pop(L, 1);
+        if (main)
+            return false;
+    }
+    scn_lock_depth = 0;
     pthread_mutex_unlock(&scn_lua_lock);
+    return true;
+}
+
+void scn_gil_reacquire(bool released)
+{
+    if (!released)
+        return;
+    pthread_mutex_lock(&scn_lua_lock);
+    scn_lock_depth = 1;
 }
 
 char *scn_strdup(const char *s)
@@ -175,18 +224,39 @@ static bool has_position(const char *msg)
     return *c == ':';
 }
 
+/* The --impl skip marker: a light userdata with this address. Lua code cannot
+ * make a light userdata, so no scenario raises it by accident (a table, any
+ * table, is just an error). */
+static const char scn_skip_marker_tag;
+
+void scn_push_skip_marker(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&scn_skip_marker_tag);
+}
+
+bool scn_is_skip_marker(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA &&
+           lua_touserdata(L, idx) == (void *)&scn_skip_marker_tag;
+}
+
 /* Message handler for parent-side calls: when the error carries no
- * position (error(msg, 0), a bad argument to a C function), use the line of
- * the innermost frame in the scenario file. A table is a marker and passes
- * untouched. */
+ * position (error(msg, 0), error({}), a bad argument to a C function), use
+ * the line of the innermost frame in the scenario file. An error object
+ * that is not a string or a number is named by its type ("a table value"):
+ * its __tostring is not called, it could raise too. Only the skip marker
+ * passes untouched. */
 static int msgh(lua_State *L)
 {
     const scn_scenario *s = lua_touserdata(L, lua_upvalueindex(1));
-    if (lua_type(L, 1) == LUA_TTABLE)
+    if (scn_is_skip_marker(L, 1))
         return 1;
-    const char *msg = lua_tostring(L, 1);
+    const char *msg = lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER
+                          ? lua_tostring(L, 1)
+                          : NULL;
     if (msg == NULL)
-        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+        msg = lua_pushfstring(L, "error object is a %s value, not a message",
+                              luaL_typename(L, 1));
     if (!has_position(msg)) {
         lua_Debug ar;
         for (int level = 1; lua_getstack(L, level, &ar); level++) {
@@ -196,6 +266,10 @@ static int msgh(lua_State *L)
                 return 1;
             }
         }
+        /* No frame of the file is running (a metamethod of a table built
+         * in C, say): the line of the top-level return. */
+        lua_pushfstring(L, "%s:%d: %s", s->path, scn_line_of_return(s), msg);
+        return 1;
     }
     lua_pushstring(L, msg);
     return 1;
@@ -203,7 +277,12 @@ static int msgh(lua_State *L)
 
 int scn_pcall(scn_scenario *s, int nargs, int nresults, char *err, size_t errlen)
 {
-    lua_State *L = s->L;
+    return scn_pcall_on(s, s->L, nargs, nresults, err, errlen);
+}
+
+int scn_pcall_on(scn_scenario *s, lua_State *L, int nargs, int nresults, char *err,
+                 size_t errlen)
+{
     int base = lua_gettop(L) - nargs; /* the function's index */
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, msgh, 1);
@@ -212,18 +291,61 @@ int scn_pcall(scn_scenario *s, int nargs, int nresults, char *err, size_t errlen
     lua_remove(L, base);
     if (rc == LUA_OK)
         return 0;
-    if (lua_type(L, -1) == LUA_TTABLE)
+    if (scn_is_skip_marker(L, -1))
         return 1;
-    const char *msg = lua_tostring(L, -1);
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     scn_fix_prefix(s, msg ? msg : "(no message)", err, errlen);
     lua_pop(L, 1);
     return -1;
 }
 
+int scn_protected(scn_scenario *s, lua_CFunction fn, void *ud, char *err, size_t errlen)
+{
+    if (!lua_checkstack(s->L, 4)) {
+        snprintf(err, errlen, "%s: out of Lua stack", s->path);
+        return -1;
+    }
+    lua_pushcfunction(s->L, fn);
+    lua_pushlightuserdata(s->L, ud);
+    return scn_pcall(s, 1, 0, err, errlen);
+}
+
+int scn_rawgetfield(lua_State *L, int t, const char *k)
+{
+    t = lua_absindex(L, t);
+    if (lua_type(L, t) != LUA_TTABLE) { /* rawget needs a table: nil, as for a missing key */
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+const char *scn_key_name(lua_State *L, int idx, char *buf, size_t len)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        snprintf(buf, len, "%s", lua_tostring(L, idx));
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            snprintf(buf, len, "%lld", (long long)lua_tointeger(L, idx));
+        else
+            snprintf(buf, len, "%.14g", (double)lua_tonumber(L, idx));
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(buf, len, "%s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        snprintf(buf, len, "(a %s)", luaL_typename(L, idx));
+    }
+    return buf;
+}
+
 int scn_push_field(scn_scenario *s, const char *name)
 {
     lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->table_ref);
-    lua_getfield(s->L, -1, name);
+    scn_rawgetfield(s->L, -1, name);
     lua_remove(s->L, -2);
     return lua_type(s->L, -1);
 }

@@ -31,6 +31,10 @@ int scn_param_index(const scn_scenario *s, const char *name)
 
 void scn_num_format(scn_num v, char *buf, size_t len)
 {
+    if (v.isint && fabs(v.d) >= 9.2e18) { /* beyond long long: no cast */
+        snprintf(buf, len, "%.0f", v.d);
+        return;
+    }
     if (v.isint) {
         snprintf(buf, len, "%lld", (long long)v.d);
         return;
@@ -55,9 +59,25 @@ int scn_param_check(const scn_param *q, scn_num v, const char *what, char *err, 
         snprintf(err, errlen, "parameter '%s' must be an integer (%s)", q->name, got);
         return -1;
     }
-    if (v.d >= q->min && v.d <= q->max)
+    /* An integer is checked over the range a double holds exactly, so that
+     * no value reaches C or Lua rounded or wrapped (0x7fffffffffffffff
+     * would become -2^63 on the way). */
+    bool whole = q->integer || v.isint;
+    double lo_ok = whole ? fmax(q->min, -SCN_INT_LIMIT) : q->min;
+    double hi_ok = whole ? fmin(q->max, SCN_INT_LIMIT) : q->max;
+    if (v.d >= lo_ok && v.d <= hi_ok)
         return 0;
-    if (isfinite(q->min) && isfinite(q->max))
+    if (whole && !(v.d >= -SCN_INT_LIMIT && v.d <= SCN_INT_LIMIT)) {
+        snprintf(lo, sizeof lo, "%.0f", lo_ok);
+        snprintf(hi, sizeof hi, "%.0f", hi_ok);
+        snprintf(err, errlen, "parameter '%s' must be an integer from %s to %s (%s)", q->name,
+                 lo, hi, got);
+        return -1;
+    }
+    /* Below the minimum of a runner parameter whose maximum is only the
+     * runner's ceiling: "at least", as the file declared. */
+    bool hi_shown = isfinite(q->max) && !(v.d < q->min && q->max >= SCN_RUNNER_INT_MAX);
+    if (isfinite(q->min) && hi_shown)
         snprintf(err, errlen, "parameter '%s' must be from %s to %s (%s)", q->name, lo, hi,
                  got);
     else if (isfinite(q->min))
@@ -102,8 +122,9 @@ static int apply_set(const scn_scenario *s, const char *set, scn_params *out, ch
     bool ok = lua_stringtonumber(s->L, eq + 1) != 0;
     scn_num v = {0, false};
     if (ok) {
-        v.d = lua_tonumber(s->L, -1);
         v.isint = lua_isinteger(s->L, -1);
+        /* a huge integer rounds here, but lands outside 2^53: refused below */
+        v.d = v.isint ? (double)lua_tointeger(s->L, -1) : lua_tonumber(s->L, -1);
         lua_pop(s->L, 1);
     }
     scn_unlock();
@@ -111,8 +132,13 @@ static int apply_set(const scn_scenario *s, const char *set, scn_params *out, ch
         snprintf(err, errlen, "parameter '%s': '%s' is not a number", key, eq + 1);
         return -1;
     }
-    if (scn_param_check(&s->params[i], v, "got", err, errlen) != 0)
+    if (scn_param_check(&s->params[i], v, "got", err, errlen) != 0) {
+        /* A huge integer was rounded to a double on the way: show it as given. */
+        char *g = strstr(err, " (got ");
+        if (v.isint && fabs(v.d) > SCN_INT_LIMIT && g)
+            snprintf(g, errlen - (size_t)(g - err), " (got %s)", eq + 1);
         return -1;
+    }
     if (s->params[i].integer)
         v.isint = true; /* 8.0 given for workers is 8 */
     out->v[i] = v;
@@ -143,7 +169,12 @@ void scn_params_for(const scn_scenario *s, const scn_params *base, const scn_var
 long scn_param_long(const scn_scenario *s, const scn_params *p, const char *name, long dflt)
 {
     int i = scn_param_index(s, name);
-    return i < 0 ? dflt : (long)p->v[i].d;
+    if (i < 0)
+        return dflt;
+    /* checked at every layer to lie within the runner's range; clamp all
+     * the same, so that no cast can wrap */
+    double d = p->v[i].d;
+    return d >= SCN_RUNNER_INT_MAX ? (long)SCN_RUNNER_INT_MAX : d <= 0 ? 0 : (long)d;
 }
 
 void scn_push_params(scn_scenario *s, const scn_params *p)
@@ -151,7 +182,7 @@ void scn_push_params(scn_scenario *s, const scn_params *p)
     lua_State *L = s->L;
     lua_createtable(L, 0, s->nparams);
     for (int i = 0; i < s->nparams; i++) {
-        if (p->v[i].isint)
+        if (p->v[i].isint && fabs(p->v[i].d) <= SCN_INT_LIMIT) /* always: checked */
             lua_pushinteger(L, (lua_Integer)p->v[i].d);
         else
             lua_pushnumber(L, p->v[i].d);
@@ -162,8 +193,13 @@ void scn_push_params(scn_scenario *s, const scn_params *p)
 void scn_set_P(scn_scenario *s, const scn_params *p)
 {
     scn_lock();
+    /* Raw: a scenario may guard its globals with a __newindex that raises
+     * (the "strict" idiom); P is poolbench's to set. */
+    lua_pushglobaltable(s->L);
+    lua_pushstring(s->L, "P");
     scn_push_params(s, p);
-    lua_setglobal(s->L, "P");
+    lua_rawset(s->L, -3);
+    lua_pop(s->L, 1);
     scn_unlock();
 }
 

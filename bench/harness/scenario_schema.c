@@ -14,8 +14,9 @@
  * It runs inside lua_pcall, so that any Lua error raised while reading the
  * table (out of memory) is caught like the rest; everything it allocates
  * hangs off the scenario at once, so scn_free() frees it whatever happened.
- * The table is read with plain lua_getfield on the scenario's own tables; a
- * scenario that puts metatables on them gets what its metamethods return.
+ * The tables are read raw (scn_rawgetfield, lua_next, lua_rawlen): a
+ * scenario's metatables (a "strict table" that raises on a missing field)
+ * are not consulted, and a key is shown without its __tostring.
  */
 #include "scenario.h"
 
@@ -47,7 +48,7 @@ static int schema_error(lua_State *L, scn_scenario *s, int line, const char *fmt
 /* The string field of table t, NULL if nil; an error if another type. */
 static const char *opt_string(lua_State *L, scn_scenario *s, int t, const char *key, int line)
 {
-    lua_getfield(L, t, key);
+    scn_rawgetfield(L, t, key);
     int type = lua_type(L, -1);
     const char *v = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     lua_pop(L, 1); /* the string stays alive in the table */
@@ -59,13 +60,45 @@ static const char *opt_string(lua_State *L, scn_scenario *s, int t, const char *
 static void need_type(lua_State *L, scn_scenario *s, int t, const char *key, int want,
                       bool required)
 {
-    int type = lua_getfield(L, t, key);
+    int type = scn_rawgetfield(L, t, key);
     lua_pop(L, 1);
     if (type == LUA_TNIL && required)
         schema_error(L, s, 0, "missing field '%s' (a %s)", key, lua_typename(L, want));
     if (type != LUA_TNIL && type != want)
         schema_error(L, s, scn_line_of_key(s, key, 1), "'%s' must be a %s, not a %s", key,
                      lua_typename(L, want), lua_typename(L, type));
+}
+
+/* The line of a positional entry (its key on top of the stack) when its
+ * value is a number or a string written on a line of its own after line
+ * from ("  42,"); else from. */
+static int positional_line(lua_State *L, scn_scenario *s, int t, int from)
+{
+    char lit[80] = "";
+    lua_pushvalue(L, -1);
+    lua_rawget(L, t);
+    if (lua_type(L, -1) == LUA_TNUMBER)
+        scn_key_name(L, -1, lit, sizeof lit);
+    else if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) < 60)
+        snprintf(lit, sizeof lit, "\"%s\"", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (!lit[0])
+        return from;
+    size_t n = strlen(lit);
+    int line = 1;
+    for (const char *p = s->text; *p; line++) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (line > from && strncmp(q, lit, n) == 0 &&
+            (q[n] == ',' || q[n] == ';' || q[n] == '\n' || q[n] == '\0' || q[n] == ' '))
+            return line;
+        const char *nl = strchr(p, '\n');
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return from;
 }
 
 /* Every key of table t is a string from the list (NULL-terminated). */
@@ -84,12 +117,32 @@ static void known_keys(lua_State *L, scn_scenario *s, int t, const char *const *
             for (int i = 0; keys[i]; i++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
                          i ? ", " : "", keys[i]);
-            const char *k = luaL_tolstring(L, -1, NULL);
-            int line = scn_line_of_key(s, k, from);
+            char kb[128];
+            const char *k = scn_key_name(L, -1, kb, sizeof kb);
+            if (lua_isinteger(L, -1))
+                schema_error(L, s, positional_line(L, s, t, from), "positional entry #%s in %s: "
+                             "every entry needs a name (name = value; fields: %s)", k, what,
+                             list);
+            int line = lua_type(L, -1) == LUA_TSTRING ? scn_line_of_key(s, k, from) : 0;
             schema_error(L, s, line ? line : from, "unknown field '%s' in %s (fields: %s)", k,
                          what, list);
         }
     }
+}
+
+/* An optional number of seconds (task_timeout, run_timeout): 0 when absent. */
+static double opt_seconds(lua_State *L, scn_scenario *s, int t, const char *key)
+{
+    int type = scn_rawgetfield(L, t, key);
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (type == LUA_TNIL)
+        return 0;
+    if (type != LUA_TNUMBER || !(v > 0 && v <= SCN_MAX_SECONDS))
+        schema_error(L, s, scn_line_of_key(s, key, 1),
+                     "'%s' must be a number of seconds above 0, at most %g", key,
+                     (double)SCN_MAX_SECONDS);
+    return v;
 }
 
 static bool good_name(const char *n)
@@ -114,7 +167,7 @@ static int cmp_param(const void *a, const void *b)
 static bool param_number(lua_State *L, scn_scenario *s, scn_param *q, const char *key,
                          scn_num *out)
 {
-    int type = lua_getfield(L, -1, key);
+    int type = scn_rawgetfield(L, -1, key);
     if (type != LUA_TNIL && type != LUA_TNUMBER)
         schema_error(L, s, q->line, "parameter '%s': '%s' must be a number, not a %s", q->name,
                      key, lua_typename(L, type));
@@ -131,8 +184,11 @@ static void schema_param(lua_State *L, scn_scenario *s, int from)
 {
     static const char *const fields[] = {"default", "quick", "min", "max", "doc", NULL};
     if (lua_type(L, -2) != LUA_TSTRING || !good_name(lua_tostring(L, -2)))
+    {
+        char kb[128];
         schema_error(L, s, from, "parameter names must be identifiers (got %s)",
-                     luaL_tolstring(L, -2, NULL));
+                     scn_key_name(L, -2, kb, sizeof kb));
+    }
     if (s->nparams == SCN_MAX_PARAMS - 1)
         schema_error(L, s, from, "more than %d parameters", SCN_MAX_PARAMS - 1);
     scn_param *q = &s->params[s->nparams++];
@@ -182,13 +238,15 @@ static void runner_params(scn_scenario *s)
         q->min = fmax(q->min, lo);
         if (strcmp(q->name, "workers") == 0)
             q->max = fmin(q->max, 256);
+        else
+            q->max = fmin(q->max, SCN_RUNNER_INT_MAX);
     }
 }
 
 static void schema_params(lua_State *L, scn_scenario *s, int t)
 {
     int from = scn_line_of_key(s, "params", 1);
-    if (lua_getfield(L, t, "params") == LUA_TTABLE) {
+    if (scn_rawgetfield(L, t, "params") == LUA_TTABLE) {
         int pt = lua_gettop(L);
         lua_pushnil(L);
         while (lua_next(L, pt)) {
@@ -220,7 +278,7 @@ static int cmp_str(const void *a, const void *b)
 static void schema_tasks(lua_State *L, scn_scenario *s, int t)
 {
     int from = scn_line_of_key(s, "tasks", 1);
-    int type = lua_getfield(L, t, "tasks");
+    int type = scn_rawgetfield(L, t, "tasks");
     if (type == LUA_TNIL) {
         lua_pop(L, 1);
         return;
@@ -230,10 +288,11 @@ static void schema_tasks(lua_State *L, scn_scenario *s, int t)
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        char kb[128];
         if (name == NULL || !good_name(name) || strncmp(name, "strat_", 6) == 0)
             schema_error(L, s, from,
                          "task names must be identifiers shorter than 48 bytes, not "
-                         "starting with strat_ (got %s)", luaL_tolstring(L, -2, NULL));
+                         "starting with strat_ (got %s)", scn_key_name(L, -2, kb, sizeof kb));
         if (lua_type(L, -1) != LUA_TFUNCTION)
             schema_error(L, s, scn_line_of_key(s, name, from), "task '%s' must be a function",
                          name);
@@ -248,11 +307,62 @@ static void schema_tasks(lua_State *L, scn_scenario *s, int t)
     s->tasks_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the table */
 }
 
-static void strategy_list(char *buf, size_t len)
+static void strategy_list(const scn_scenario *s, char *buf, size_t len)
 {
     buf[0] = '\0';
     for (int i = 0; strat_all[i]; i++)
         snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", strat_all[i]->name);
+    for (int i = 0; i < s->nlua_strats; i++)
+        snprintf(buf + strlen(buf), len - strlen(buf), ", %s", s->lua_strats[i].name);
+}
+
+/* A strategy by name: C first, then the scenario's own in Lua. */
+static const strategy *strategy_find(const scn_scenario *s, const char *name)
+{
+    const strategy *st = strat_find(name);
+    for (int i = 0; st == NULL && i < s->nlua_strats; i++)
+        if (strcmp(s->lua_strats[i].name, name) == 0)
+            st = &s->lua_strats[i];
+    return st;
+}
+
+/* `strategies = {name = function(pool, items, p) ... end}`: each a strategy
+ * of its own (lua_strategy.c runs them), named like the C ones. */
+static void schema_strategies(lua_State *L, scn_scenario *s, int t)
+{
+    int from = scn_line_of_key(s, "strategies", 1);
+    if (scn_rawgetfield(L, t, "strategies") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (lua_type(L, -1) != LUA_TTABLE)
+        schema_error(L, s, from, "'strategies' must be a table {name = function(pool, items, p)}");
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    s->lua_strats = calloc((size_t)(n ? n : 1), sizeof *s->lua_strats);
+    if (s->lua_strats == NULL)
+        luaL_error(L, "out of memory");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        int line = name ? scn_line_of_key(s, name, from) : from;
+        if (name == NULL || !good_name(name))
+            schema_error(L, s, line ? line : from, "a strategy's name must be an identifier");
+        if (strat_find(name))
+            schema_error(L, s, line ? line : from,
+                         "strategy '%s' has the name of a C strategy: choose another", name);
+        if (lua_type(L, -1) != LUA_TFUNCTION)
+            schema_error(L, s, line ? line : from,
+                         "strategy '%s' must be a function(pool, items, p)", name);
+        s->lua_strats[s->nlua_strats++] =
+            (strategy){scn_strdup(name), "lua", "a Lua strategy", scn_lua_strategy_run};
+        lua_pop(L, 1);
+    }
+    s->strategies_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the table */
 }
 
 /* A variant's set = {param = value} (on top of the stack, popped), each
@@ -307,20 +417,20 @@ static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int fr
     v->line = scn_line_of_name(s, label);
     if (!good_name(label))
         schema_error(L, s, v->line, "label '%s' must be an identifier", label);
-    if ((v->impl = strat_find(impl)) == NULL) {
+    if ((v->impl = strategy_find(s, impl)) == NULL) {
         char list[1024];
-        strategy_list(list, sizeof list);
+        strategy_list(s, list, sizeof list);
         schema_error(L, s, scn_line_of_name(s, impl), "unknown strategy '%s' (valid: %s)", impl,
                      list);
     }
-    if (lua_type(L, e) == LUA_TTABLE && lua_getfield(L, e, "set") != LUA_TNIL)
+    if (lua_type(L, e) == LUA_TTABLE && scn_rawgetfield(L, e, "set") != LUA_TNIL)
         schema_variant_set(L, s, v);
 }
 
 static void schema_impls(lua_State *L, scn_scenario *s, int t)
 {
     int from = scn_line_of_key(s, "impls", 1);
-    lua_getfield(L, t, "impls");
+    scn_rawgetfield(L, t, "impls");
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     if (n == 0)
         schema_error(L, s, from, "'impls' must list at least one strategy");
@@ -341,7 +451,7 @@ static void schema_impls(lua_State *L, scn_scenario *s, int t)
 static void schema_model(lua_State *L, scn_scenario *s, int t)
 {
     int from = scn_line_of_key(s, "model", 1);
-    if (lua_getfield(L, t, "model") == LUA_TNIL) {
+    if (scn_rawgetfield(L, t, "model") == LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
@@ -374,7 +484,8 @@ int scn_schema(lua_State *L)
 {
     static const char *const fields[] = {
         "name", "source", "summary", "doc", "params", "tasks", "workload",
-        "impls", "model", "checks", "setup", "done", "lab", NULL,
+        "impls", "model", "checks", "setup", "done", "cleanup", "lab",
+        "task_timeout", "run_timeout", "strategies", NULL,
     };
     scn_scenario *s = lua_touserdata(L, 1);
     const int t = 2;
@@ -385,6 +496,9 @@ int scn_schema(lua_State *L)
     need_type(L, s, t, "checks", LUA_TFUNCTION, false);
     need_type(L, s, t, "setup", LUA_TFUNCTION, false);
     need_type(L, s, t, "done", LUA_TFUNCTION, false);
+    need_type(L, s, t, "cleanup", LUA_TFUNCTION, false);
+    s->task_timeout = opt_seconds(L, s, t, "task_timeout");
+    s->run_timeout = opt_seconds(L, s, t, "run_timeout");
     /* A classroom lab (docs/lua-api.md, "Labs"): only its type here; lab_table.c
      * reads the rest when `poolbench lab` opens it, with the same
      * file:line messages. */
@@ -401,6 +515,7 @@ int scn_schema(lua_State *L)
                      "name '%s' must be an identifier (letters, digits, _)", s->name);
     schema_params(L, s, t);
     schema_tasks(L, s, t);
+    schema_strategies(L, s, t);
     schema_impls(L, s, t);
     schema_model(L, s, t);
     return 0;

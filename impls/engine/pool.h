@@ -33,6 +33,25 @@
  * Errors. Functions that return int return POOL_OK (0) or a negative POOL_E*
  * code; functions that return a pointer return NULL on error. Either way
  * pool_last_error() describes the last error of the calling thread.
+ * Messages that name an item say "job J, index I within the job (from 0)":
+ * the engine numbers items from 0 within their job, and says so, so that a
+ * client numbering from 1 (Lua) cannot misread it.
+ *
+ * Nothing waits forever. Every wait inside the engine ends: on a result, a
+ * dead process, a time limit or a signal.
+ *   - A BROKEN pool is the analogue of concurrent.futures'
+ *     BrokenProcessPool. When the fork server dies (killed, or stopped and
+ *     then killed by the pool because it did not answer within a bound),
+ *     its workers die with it and none can be started again: every pending
+ *     job fails at once with POOL_EBROKEN, with a message naming the fork
+ *     server's pid and how it ended, and so does every later submit
+ *     (refused, NULL). An iterator does not end with one error: each of its
+ *     remaining items is reported as an error of its own (pool_iter_next).
+ *     join and destroy still end and leave nothing behind. A failed
+ *     initializer breaks the pool the same way.
+ *   - A task time limit (pool_options.task_timeout) fails a task that runs
+ *     too long with POOL_ETIMELIMIT and replaces its worker.
+ *   - pool_interrupt_all() ends every pool from a signal handler.
  */
 #ifndef POOL_H
 #define POOL_H
@@ -138,6 +157,18 @@ typedef struct pool_options {
                                 it the worker is killed and replaced and the task fails
                                 with POOL_ETIMELIMIT; 0: no limit */
 } pool_options;
+/*
+ * The time limit is per task, that is per item: each item of a chunk has
+ * the whole limit. The task past it fails with POOL_ETIMELIMIT and a message
+ * naming the task, the item, the worker slot and pid and the limit; the
+ * other items of its chunk (whose results died with the worker) fail with
+ * POOL_ETIMELIMIT too, "lost with its chunk", naming that item. Other jobs
+ * are unaffected. A worker stopped (SIGSTOP) longer than the limit is killed
+ * and replaced as well, whether it ran a task, was idle, or held the shared
+ * queue's lock, so a stopped worker stalls the others no longer than the
+ * limit. The limit is checked every limit/4 (at most every 50 ms), so a task
+ * ends a little after its limit, never before.
+ */
 
 void pool_options_default(pool_options *opt);
 
@@ -152,7 +183,10 @@ int pool_terminate(pool *p);
 /* Async-signal-safe, for a SIGINT or SIGTERM handler: every live pool of this
  * process terminates as pool_terminate() would, from its own result-handler
  * thread; unfinished and later jobs fail with POOL_EINTR, so a caller blocked
- * in get(), next() or join() returns promptly. */
+ * in get(), next() or join() returns promptly. An iterator ends with one
+ * POOL_EINTR (index SIZE_MAX). It only writes a byte to each pool's wake-up
+ * pipe (no lock, no allocation). Pools created after it are not affected;
+ * it reaches at most 64 pools at once (more are not interrupted). */
 void pool_interrupt_all(void);
 /* Waits for the workers to exit. The pool must be closed or terminated
  * (POOL_ESTATE otherwise, as CPython's "Pool is still running"). */
@@ -195,10 +229,10 @@ typedef struct pool_result pool_result;
 typedef int (*pool_callback)(pool_result *r, void *udata, char *err, size_t errlen);
 
 /*
- * A job failed by terminate, by a broken pool or by the loss of the fork
- * server runs neither callback nor error callback (CPython's terminate
- * completes nothing either); it does run its done callbacks, and get()
- * returns its status.
+ * A job failed by terminate, by an interrupt or by a broken pool (a failed
+ * initializer, the loss of the fork server) runs neither callback nor error
+ * callback (CPython's terminate completes nothing either); it does run its
+ * done callbacks, and get() returns its status.
  */
 
 /* apply: blocks until done. Returns a ready handle (check pool_result_get). */
@@ -234,8 +268,9 @@ int pool_result_wait(pool_result *r, double timeout);
 /*
  * Waits as wait() does, then: POOL_OK with *value set (valid until the handle
  * is freed; value may be NULL), or the job's error status (POOL_ETASK,
- * POOL_EWORKER, POOL_ETERMINATED, POOL_EBROKEN) with pool_result_error() set,
- * or POOL_ETIMEDOUT (the job goes on).
+ * POOL_EWORKER, POOL_ETERMINATED, POOL_EBROKEN,
+ * POOL_ETIMELIMIT, POOL_EINTR) with pool_result_error() set, or
+ * POOL_ETIMEDOUT (the job goes on).
  */
 int pool_result_get(pool_result *r, double timeout, const msgpack_object **value);
 bool pool_result_ready(pool_result *r);
@@ -304,8 +339,13 @@ pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
  * error status for an item whose task failed (pool_iter_error() says why;
  * the iteration can go on), POOL_EEND at the end, POOL_ETIMEDOUT.
  * *index receives the item's input position (may be NULL); on an error that
- * ends the whole iteration (terminated, broken pool, failed input) it is
- * SIZE_MAX, which tells it from one item's error.
+ * ends the whole iteration (terminated, interrupted, out of memory) it is
+ * SIZE_MAX, which tells it from one item's error. A failed input is
+ * reported once, at its position, then POOL_EEND. On a BROKEN pool each
+ * remaining item is its own POOL_EBROKEN error with its index: the items
+ * in flight at once, then the items still in a lazy input, pulled one per
+ * call, so the consumer may stop at any item (an iterator created on a
+ * broken pool works the same way, from its first item).
  */
 int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, size_t *index);
 const char *pool_iter_error(pool_iter *it);

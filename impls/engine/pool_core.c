@@ -11,11 +11,24 @@
  * pool_taskq.c, and the result handler, pool_result_handler.c) and asks the
  * fork server for the workers. pool_destroy leaves no process, descriptor
  * or allocation behind.
+ *
+ * Every wait here has an end: terminate and join wait for the fork server's
+ * news of the workers, which the result handler bounds (pool_watch.c: a
+ * fork server that owes a reply past POOL_FS_REPLY_S is killed, and the
+ * pool is broken, which ends these waits); join's wait for the job table
+ * ends when the jobs do (a time limit bounds each task), or at once on a
+ * broken or interrupted pool.
+ *
+ * pool_interrupt_all (for SIGINT and SIGTERM handlers) reaches every live
+ * pool through a fixed table of descriptors, written only by create and
+ * destroy, and read by the handler with nothing but atomics and write(2).
  */
 #include "pool_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -67,6 +80,9 @@ static int check_options(const pool_options *opt, int *init_task)
                            opt->maxtasksperchild);
     if (opt->imap_window < 0)
         return pool_seterr(POOL_EINVAL, "pool_create: imap_window must be 0 (default) or more");
+    if (!(opt->task_timeout >= 0) || opt->task_timeout > 1e9)
+        return pool_seterr(POOL_EINVAL, "pool_create: task_timeout must be 0 (no limit) or a "
+                           "number of seconds up to 1e9 (got %g)", opt->task_timeout);
     *init_task = -1;
     if (opt->initializer) {
         *init_task = pool_task_index(opt->initializer);
@@ -97,12 +113,16 @@ static void pool_free(pool *p)
         }
     free(p->ws);
     free(p->pids);
+    free(p->spawn_at);
     free(p->tab);
     free(p->trace);
     free(p->cfg.initargs);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         if (p->wake_task[i] >= 0)
             close(p->wake_task[i]);
+        if (p->wake_result[i] >= 0)
+            close(p->wake_result[i]);
+    }
     if (p->ctl_fd >= 0)
         close(p->ctl_fd);
     if (p->queue_fd >= 0)
@@ -127,6 +147,7 @@ static pool *pool_alloc(const pool_options *opt)
     p->nworkers = opt->workers;
     p->ctl_fd = p->queue_fd = -1;
     p->wake_task[0] = p->wake_task[1] = -1;
+    p->wake_result[0] = p->wake_result[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
     pool_cond_init(&p->cond);
     pool_cond_init(&p->task_cond);
@@ -134,6 +155,7 @@ static pool *pool_alloc(const pool_options *opt)
     p->tab = calloc(p->tab_cap, sizeof *p->tab);
     p->ws = calloc((size_t)p->nworkers, sizeof *p->ws);
     p->pids = calloc((size_t)p->nworkers, sizeof *p->pids);
+    p->spawn_at = calloc((size_t)p->nworkers, sizeof *p->spawn_at);
     p->shm_size = sizeof(struct pool_shm) + (size_t)p->nworkers * sizeof(struct pool_slot_shm);
     p->shm = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p->shm == MAP_FAILED)
@@ -141,7 +163,8 @@ static pool *pool_alloc(const pool_options *opt)
     if (p->ws)
         for (int i = 0; i < p->nworkers; i++)
             p->ws[i].fd = -1;
-    if (p->tab == NULL || p->ws == NULL || p->pids == NULL || p->shm == NULL) {
+    if (p->tab == NULL || p->ws == NULL || p->pids == NULL || p->spawn_at == NULL ||
+        p->shm == NULL) {
         pool_free(p);
         return NULL;
     }
@@ -185,9 +208,12 @@ static int start_forkserver(pool *p, const pool_options *opt, int init_task)
     return p->fs_pid < 0 ? POOL_ESYS : POOL_OK;
 }
 
-/* Starts the task and result handler threads. */
+/* Starts the task and result handler threads (and the result handler's
+ * wake-up pipe, made after the fork server's fork so it does not inherit it). */
 static int start_threads(pool *p)
 {
+    if (pipe2(p->wake_result, O_CLOEXEC | O_NONBLOCK) != 0)
+        return pool_seterr(POOL_ESYS, "pool_create: pipe: %s", strerror(errno));
     int rc = pool_taskq_start(p);
     if (rc != POOL_OK)
         return rc;
@@ -218,6 +244,9 @@ pool *pool_create(const pool_options *opt)
         pool_free(p);
         return NULL;
     }
+    /* Before the result handler starts, which reads it: interrupts before
+     * this pool was made are not its own. */
+    p->intr_seen = pool_interrupts_so_far();
     if (start_threads(p) != POOL_OK) {
         close(p->ctl_fd); /* the fork server sees EOF and exits */
         p->ctl_fd = -1;
@@ -229,6 +258,7 @@ pool *pool_create(const pool_options *opt)
     for (int i = 0; i < p->nworkers; i++)
         pool_respawn(p, i);
     pthread_mutex_unlock(&p->lock);
+    pool_live_add(p);
     return p;
 }
 
@@ -245,8 +275,7 @@ int pool_terminate(pool *p)
 {
     pthread_mutex_lock(&p->lock);
     p->state = POOL_TERMINATE;
-    if (!p->fs_gone)
-        pool_fs_send(p->ctl_fd, POOL_FS_KILLALL, -1);
+    pool_fs_request(p, POOL_FS_KILLALL); /* the workers' EXITED is owed, within a bound */
     size_t n;
     pool_job **v = pool_jobs_steal(p, &n);
     pool_taskq_clear(p);
@@ -255,6 +284,8 @@ int pool_terminate(pool *p)
     if (pool_on_result_thread(p))
         return POOL_OK; /* from a callback: the result handler reaps later */
     pthread_mutex_lock(&p->lock);
+    /* Ends: the workers' EXITED arrive, or the fork server does not send
+     * them in time and the result handler kills it (fs_gone). */
     while ((p->live > 0 || p->pending > 0) && !p->fs_gone)
         pthread_cond_wait(&p->cond, &p->lock);
     pthread_mutex_unlock(&p->lock);
@@ -268,8 +299,8 @@ static void wait_workers(pool *p, double grace)
     double deadline = pool_deadline(grace);
     while ((p->live > 0 || p->pending > 0) && !p->fs_gone) {
         if (pool_cond_wait_until(&p->cond, &p->lock, deadline) == ETIMEDOUT) {
-            pool_fs_send(p->ctl_fd, POOL_FS_KILLALL, -1);
-            deadline = -1;
+            pool_fs_request(p, POOL_FS_KILLALL);
+            deadline = -1; /* bounded from here by the result handler's watch */
         }
     }
 }
@@ -279,14 +310,15 @@ static void wait_workers(pool *p, double grace)
  * already being killed. Then the fork server is told to quit. */
 static void end_workers(pool *p)
 {
+    /* Ends when the jobs do (each task bounded by task_timeout if set), or
+     * at once when the pool breaks or is interrupted (the table empties). */
     while (p->state == POOL_CLOSE && p->tab_len > 0 && !p->fs_gone)
         pthread_cond_wait(&p->cond, &p->lock);
     p->shutting_down = true;
-    if (p->state == POOL_CLOSE)
+    if (p->state == POOL_CLOSE && !p->broken)
         pool_taskq_push_exits(p);
     wait_workers(p, 10.0);
-    if (!p->fs_gone)
-        pool_fs_send(p->ctl_fd, POOL_FS_QUIT, -1);
+    pool_fs_request(p, POOL_FS_QUIT); /* its socket's close is owed, within a bound */
 }
 
 int pool_join(pool *p)
@@ -310,8 +342,10 @@ int pool_join(pool *p)
     pthread_mutex_unlock(&p->lock);
 
     pool_taskq_stop(p);
-    pthread_join(p->result_thread, NULL); /* returns once the fork server's socket closes */
-    waitpid(p->fs_pid, NULL, 0);
+    /* Returns once the fork server's socket closes (after QUIT, or when the
+     * watch kills a fork server that does not answer); the result handler
+     * reaps the fork server then (fs_ended). */
+    pthread_join(p->result_thread, NULL);
     pthread_mutex_lock(&p->lock);
     p->joined = true;
     pthread_mutex_unlock(&p->lock);
@@ -330,6 +364,7 @@ void pool_destroy(pool *p)
     if (running)
         pool_terminate(p);
     pool_join(p);
+    pool_live_remove(p); /* before its wake-up pipe is closed */
     pool_free(p);
 }
 
@@ -364,7 +399,70 @@ pid_t pool_job_holder(pool *p, uint64_t id)
     return 0;
 }
 
-/* TEMPORARY stub so that clients link while the engine implements it. */
+/* ---- interrupts: pool_interrupt_all, from a signal handler --------------------- */
+
+/*
+ * The live pools, as the write end of each one's result-handler wake-up
+ * pipe, plus one (0: a free entry). Entries are claimed and released with
+ * atomics by create and destroy; the signal handler only loads them and
+ * write(2)s, which is async-signal-safe. A pool beyond the table's size is
+ * not reached by interrupts (a program with more than POOL_LIVE_MAX pools
+ * at once must interrupt the rest with pool_terminate).
+ */
+#define POOL_LIVE_MAX 64
+static _Atomic int live_fd[POOL_LIVE_MAX];
+/* Signal handlers inside pool_interrupt_all now: a destroy waits for it to
+ * drop to 0 after releasing its entry, so no handler writes to a closed
+ * (or reused) descriptor. */
+static atomic_int live_writers;
+/* How many interrupts so far: a pool created after one is not interrupted
+ * by it, and one whose wake-up byte was lost (a full pipe) still sees it. */
+static atomic_uint interrupts;
+
+bool pool_interrupt_pending(const pool *p)
+{
+    return atomic_load(&interrupts) != p->intr_seen;
+}
+
+unsigned pool_interrupts_so_far(void)
+{
+    return atomic_load(&interrupts);
+}
+
+void pool_live_add(pool *p)
+{
+    for (int i = 0; i < POOL_LIVE_MAX; i++) {
+        int empty = 0;
+        if (atomic_compare_exchange_strong(&live_fd[i], &empty, p->wake_result[1] + 1))
+            return;
+    }
+}
+
+void pool_live_remove(pool *p)
+{
+    for (int i = 0; i < POOL_LIVE_MAX; i++) {
+        int mine = p->wake_result[1] + 1;
+        if (atomic_compare_exchange_strong(&live_fd[i], &mine, 0))
+            break;
+    }
+    /* A handler that loaded the entry before it was released is done within
+     * a write(2); the bound is only a guard. */
+    double until = pool_now() + 1.0;
+    while (atomic_load(&live_writers) > 0 && pool_now() < until)
+        sched_yield();
+}
+
 void pool_interrupt_all(void)
 {
+    int saved = errno; /* a signal handler must leave errno as it found it */
+    atomic_fetch_add(&live_writers, 1);
+    atomic_fetch_add(&interrupts, 1);
+    for (int i = 0; i < POOL_LIVE_MAX; i++) {
+        int fd = atomic_load(&live_fd[i]) - 1;
+        if (fd >= 0 && write(fd, "i", 1) < 0) {
+            /* full: the result handler has wake-ups to read already */
+        }
+    }
+    atomic_fetch_sub(&live_writers, 1);
+    errno = saved;
 }

@@ -34,10 +34,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Never blocks (the caller holds the pool lock): a full socket means the
+ * fork server is not reading, and the caller says so (pool_fs_request). */
 int pool_fs_send(int ctl_fd, int op, int slot)
 {
     struct pool_fs_msg m = {.op = op, .slot = slot};
-    while (send(ctl_fd, &m, sizeof m, MSG_NOSIGNAL) < 0) {
+    while (send(ctl_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
         if (errno != EINTR)
             return -1;
     }
@@ -179,6 +181,13 @@ static void fs_reap(struct fs_state *s)
 static noreturn void fs_main(const struct pool_worker_cfg *cfg, int nslots, int ctl_fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Ctrl-C and timeout(1) signal the whole process group. The pool's own
+     * processes (the workers inherit this) leave SIGINT and SIGTERM to the
+     * pool's process: its handler calls pool_interrupt_all, which ends
+     * them, so their jobs fail with POOL_EINTR and not "killed by signal 2";
+     * without a handler it dies, and PR_SET_PDEATHSIG takes them along. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     close(cfg->parent_queue_fd);
     sigset_t chld;
     sigemptyset(&chld);

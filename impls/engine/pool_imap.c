@@ -24,6 +24,15 @@
  *
  * The job table and the result handler reach an iterator only through
  * iter_ops (deliver, abort, chunk_count, ref, unref).
+ *
+ * Ended from outside: terminate and an interrupt end the whole iteration
+ * with one error (index SIZE_MAX), as CPython's terminate does. A BROKEN
+ * pool (its fork server died: pool.h) instead reports EACH remaining item
+ * as an error of its own, so that no item is silently dropped: the chunks
+ * in flight become failed chunks at once (iter_abort), and the items the
+ * input still holds are pulled one at a time, each as the consumer asks
+ * for it, and yielded as an error (top_up_broken), until the input ends or
+ * the consumer stops.
  */
 #include "pool_internal.h"
 
@@ -70,6 +79,7 @@ struct pool_iter {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool registered, abandoned, aborted, input_done;
+    bool per_item;                /* aborted by a broken pool: every item its own error */
     int abort_status;
     char *abort_msg;
     uint64_t submitted, consumed; /* chunks */
@@ -77,6 +87,7 @@ struct pool_iter {
     enum slot_state *state;
     uint64_t *seq;
     uint32_t *counts;
+    uint32_t *firsts;             /* job-wide index of each slot's first item */
     pool_chunk **ring;
     long *fifo; /* imap_unordered: arrived slots, oldest first */
     long fifo_head, fifo_len;
@@ -110,9 +121,10 @@ static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
         it->state = calloc(w, sizeof *it->state);
         it->seq = calloc(w, sizeof *it->seq);
         it->counts = calloc(w, sizeof *it->counts);
+        it->firsts = calloc(w, sizeof *it->firsts);
         it->ring = calloc(w, sizeof *it->ring);
         it->fifo = calloc(w, sizeof *it->fifo);
-        if (!it->state || !it->seq || !it->counts || !it->ring || !it->fifo) {
+        if (!it->state || !it->seq || !it->counts || !it->firsts || !it->ring || !it->fifo) {
             iter_unref(it);
             return NULL;
         }
@@ -136,6 +148,7 @@ static void iter_unref(pool_iter *it)
     free(it->state);
     free(it->seq);
     free(it->counts);
+    free(it->firsts);
     free(it->ring);
     free(it->fifo);
     free(it->starts);
@@ -227,6 +240,32 @@ static void iter_deliver(pool_iter *it, pool_chunk *c)
         iter_unref(it);
 }
 
+/* A chunk of `count` items, number s from item `first`, that failed whole
+ * without running (a broken pool). */
+static pool_chunk *failed_chunk(uint64_t s, uint32_t first, uint32_t count, int status,
+                                const char *msg)
+{
+    pool_chunk *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->errmsg = strdup(msg)) == NULL)
+        pool_panic("imap: out of memory failing a chunk");
+    c->index = (uint32_t)s;
+    c->first = first;
+    c->count = count;
+    c->status = status;
+    c->trace_first = SIZE_MAX;
+    return c;
+}
+
+/* Puts a failed chunk in slot i as arrived (caller holds the lock). */
+static void arrive_failed(pool_iter *it, long i)
+{
+    it->ring[i] = failed_chunk(it->seq[i], it->firsts[i], it->counts[i], it->abort_status,
+                               it->abort_msg);
+    it->state[i] = SLOT_ARRIVED;
+    if (!it->ordered)
+        it->fifo[(it->fifo_head + it->fifo_len++) % it->window] = i;
+}
+
 static void iter_abort(pool_iter *it, int status, const char *msg)
 {
     pthread_mutex_lock(&it->lock);
@@ -234,6 +273,15 @@ static void iter_abort(pool_iter *it, int status, const char *msg)
         it->aborted = true;
         it->abort_status = status;
         it->abort_msg = strdup(msg);
+        if (it->abort_msg == NULL)
+            pool_panic("imap: out of memory");
+        /* A broken pool: the chunks in flight fail item by item, now. */
+        it->per_item = status == POOL_EBROKEN && it->mode == ITER_IMAP && !it->abandoned;
+        for (long i = 0; it->per_item && i < it->window; i++)
+            if (it->state[i] == SLOT_INFLIGHT) {
+                arrive_failed(it, i);
+                it->inflight--;
+            }
     }
     it->registered = false; /* whoever aborts has emptied the table */
     pthread_cond_broadcast(&it->cond);
@@ -337,6 +385,19 @@ static long free_slot(pool_iter *it, uint64_t s)
     return i;
 }
 
+/* Counts k pulled items as chunk number s in slot i, failed at once with
+ * the abort's error (a broken pool; caller holds the lock). */
+static void place_failed(pool_iter *it, long i, uint64_t s, size_t k)
+{
+    it->seq[i] = s;
+    it->counts[i] = (uint32_t)k;
+    it->firsts[i] = it->items_submitted;
+    arrive_failed(it, i);
+    it->submitted++;
+    it->items_submitted += (uint32_t)k;
+    pthread_cond_broadcast(&it->cond);
+}
+
 /* Sends the k items in it->inbuf as the next chunk, registering the job
  * with its first chunk. */
 static int send_chunk(pool_iter *it, size_t k)
@@ -351,6 +412,15 @@ static int send_chunk(pool_iter *it, size_t k)
         pthread_mutex_unlock(&it->lock);
         return pool_seterr(POOL_ESYS, "imap: out of memory");
     }
+    if (it->aborted) {
+        /* Ended since top_up looked: a broken pool fails these items one by
+         * one; after a terminate the iteration's one error covers them. */
+        if (it->per_item)
+            place_failed(it, i, s, k);
+        pthread_mutex_unlock(&it->lock);
+        free(m);
+        return POOL_OK;
+    }
     if (!it->registered) {
         int r = pool_job_register(it->pool, &it->job, true);
         if (r != POOL_OK) {
@@ -364,11 +434,35 @@ static int send_chunk(pool_iter *it, size_t k)
     it->state[i] = SLOT_INFLIGHT;
     it->seq[i] = s;
     it->counts[i] = (uint32_t)k;
+    it->firsts[i] = it->items_submitted;
     it->submitted++;
     it->inflight++;
     it->items_submitted += (uint32_t)k;
     pthread_mutex_unlock(&it->lock);
     pool_taskq_push(it->pool, m, m, 1);
+    return POOL_OK;
+}
+
+/* A broken pool: pulls ONE input item, when everything before it has been
+ * yielded, and yields it as an error of its own, so the consumer sees every
+ * item and may stop at any one (the iterator's comment). */
+static int top_up_broken(pool_iter *it)
+{
+    pthread_mutex_lock(&it->lock);
+    bool wanted = !it->input_done && it->submitted == it->consumed;
+    pthread_mutex_unlock(&it->lock);
+    if (!wanted)
+        return POOL_OK;
+    msgpack_sbuffer_clear(&it->inbuf);
+    int rc = pull_item(it);
+    if (rc <= 0) {
+        end_input(it, rc < 0);
+        return POOL_OK;
+    }
+    pthread_mutex_lock(&it->lock);
+    uint64_t s = it->submitted;
+    place_failed(it, free_slot(it, s), s, 1);
+    pthread_mutex_unlock(&it->lock);
     return POOL_OK;
 }
 
@@ -379,7 +473,10 @@ static int top_up(pool_iter *it)
         pthread_mutex_lock(&it->lock);
         bool room = !it->input_done && !it->aborted &&
                     it->submitted - it->consumed < (uint64_t)it->window;
+        bool broken = it->per_item;
         pthread_mutex_unlock(&it->lock);
+        if (broken)
+            return top_up_broken(it);
         if (!room)
             return POOL_OK;
         int rc;
@@ -410,6 +507,10 @@ static void release_current(pool_iter *it)
     it->cur_slot = -1;
 }
 
+/* take_chunk's answer when a broken pool's iterator must pull the next
+ * input item before it has anything to yield (not a pool_status). */
+#define PULL_MORE 1
+
 /* Waits for the next chunk to yield. Caller holds the lock. */
 static int take_chunk(pool_iter *it, double deadline)
 {
@@ -431,7 +532,7 @@ static int take_chunk(pool_iter *it, double deadline)
             it->cur_pos = 0;
             return POOL_OK;
         }
-        if (it->aborted) {
+        if (it->aborted && !it->per_item) {
             it->ended = true;
             return pool_seterr(it->abort_status, "%s", it->abort_msg);
         }
@@ -445,6 +546,8 @@ static int take_chunk(pool_iter *it, double deadline)
             it->ended = true;
             return pool_seterr(POOL_EEND, "no more items");
         }
+        if (it->per_item)
+            return PULL_MORE; /* broken: the next item is still in the input */
         if (pthread_equal(pthread_self(), it->result_thread))
             return pool_seterr(POOL_ESTATE, "iterating inside a callback would wait forever: "
                                "callbacks run on the thread that delivers results");
@@ -463,15 +566,21 @@ int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, 
         *index = SIZE_MAX;
     if (it->ended)
         return pool_seterr(POOL_EEND, "no more items");
-    if (it->cur && it->cur_pos >= it->cur->count)
-        release_current(it);
-    int rc = top_up(it);
-    if (rc != POOL_OK)
-        return rc;
-    if (it->cur == NULL) {
+    double deadline = pool_deadline(timeout);
+    int rc = PULL_MORE;
+    while (rc == PULL_MORE) {
+        if (it->cur && it->cur_pos >= it->cur->count)
+            release_current(it);
+        rc = top_up(it);
+        if (rc != POOL_OK)
+            return rc;
+        if (it->cur != NULL)
+            break;
         pthread_mutex_lock(&it->lock);
-        rc = take_chunk(it, pool_deadline(timeout));
+        rc = take_chunk(it, deadline);
         pthread_mutex_unlock(&it->lock);
+    }
+    if (it->cur == NULL) {
         if (rc != POOL_OK) {
             if (index)
                 *index = SIZE_MAX; /* not one item's error: the iteration's */
@@ -507,21 +616,48 @@ static long imap_window(pool *p)
     return p->opt.imap_window > 0 ? p->opt.imap_window : 2L * p->nworkers;
 }
 
-static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool ordered, long window)
+/* pool_check_submit for an iterator. A broken pool does not refuse one:
+ * it makes it yield each input item as an error (this file's comment), so
+ * *broken_msg gets the pool's message (the caller frees it). */
+static int iter_check_submit(pool *p, const char *task, char **broken_msg)
 {
     int index = pool_check_submit(p, task);
+    *broken_msg = NULL;
+    if (index != POOL_EBROKEN || pool_task_index(task) < 0)
+        return index;
+    if ((*broken_msg = strdup(pool_last_error())) == NULL)
+        return pool_seterr(POOL_ESYS, "imap: out of memory");
+    return pool_task_index(task);
+}
+
+/* The iterator of a broken pool: ended before it began, item by item. */
+static void born_broken(pool_iter *it, char *msg)
+{
+    it->aborted = it->per_item = true;
+    it->abort_status = POOL_EBROKEN;
+    it->abort_msg = msg;
+}
+
+static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool ordered, long window)
+{
+    char *broken;
+    int index = iter_check_submit(p, task, &broken);
     if (index < 0)
         return NULL;
     if (chunksize < 0) {
+        free(broken);
         pool_seterr(POOL_EINVAL, "imap: chunksize must be 1 or more, or 0 for 1 (got %ld)",
                     chunksize);
         return NULL;
     }
     pool_iter *it = iter_new(p, ITER_IMAP, window);
     if (it == NULL) {
+        free(broken);
         pool_seterr(POOL_ESYS, "imap: out of memory");
         return NULL;
     }
+    if (broken)
+        born_broken(it, broken);
     it->ordered = ordered;
     it->chunksize = chunksize > 0 ? chunksize : 1;
     it->chunk_starts = malloc((size_t)it->chunksize * sizeof *it->chunk_starts);
@@ -582,7 +718,10 @@ pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, vo
 static pool_iter *array_iter(pool *p, const char *task, const void *items, size_t items_len,
                              long chunksize, bool ordered, long window, bool star)
 {
-    if (pool_check_submit(p, task) < 0)
+    char *broken; /* a broken pool: imap_new looks again */
+    int index = iter_check_submit(p, task, &broken);
+    free(broken);
+    if (index < 0)
         return NULL;
     size_t *starts, n;
     if (pool_msg_split_array(items, items_len, &starts, &n, star) != POOL_OK)

@@ -22,6 +22,7 @@
  *   job table       pool_jobs.c      admits jobs, finds them by id
  *   task queue      pool_taskq.c     the queue in memory and the task handler
  *   result handler  pool_result_handler.c   reads results, watches workers
+ *                   pool_watch.c     its time limits and fork-server bounds
  *
  * The job table and the result handler reach a job only through the
  * operations it carries (pool_job_ops), filled by pool_result.c and
@@ -32,6 +33,11 @@
  * Lock order: an object's lock (result or iterator) may be held while taking
  * the pool lock, never the reverse. The pool lock is never held while a
  * callback runs.
+ *
+ * Every wait has an end (docs/architecture.md, "Nothing waits forever"): a
+ * result, a dead process, the task time limit, a bound on the fork
+ * server's replies (past it the pool kills it and is broken), or an
+ * interrupt (pool_interrupt_all).
  */
 #ifndef POOL_INTERNAL_H
 #define POOL_INTERNAL_H
@@ -155,6 +161,12 @@ struct pool_slot_shm {
     _Atomic uint32_t first; /* job-wide index of the chunk's first item */
     _Atomic uint32_t item;  /* the item running now, as a job-wide index */
     _Atomic int32_t pid;
+    /* For the time limit (pool_options.task_timeout; the result handler's
+     * check_limits reads them): when the item named above began (0 between
+     * items: reading a message, sending a result), and when the worker took
+     * the queue lock (0 when it does not hold it). */
+    _Atomic double t_start;
+    _Atomic double lock_at;
 };
 
 struct pool_shm {
@@ -238,6 +250,13 @@ typedef struct pool_chunk {
     msgpack_object *items;
     int status;           /* POOL_OK, or the error failing every item (dead worker) */
     char *errmsg;         /* for a chunk failed by the parent */
+    /* A chunk failed because one of its items ran past the time limit: that
+     * item (index within the chunk) fails with culprit_status and
+     * culprit_msg, the others with status and errmsg (culprit_msg NULL: none). */
+    uint32_t culprit;
+    int culprit_status;
+    char *culprit_msg;
+    double culprit_start; /* when that item began (its trace record's t_start) */
     size_t trace_first;   /* index of its first trace record, SIZE_MAX if none */
 } pool_chunk;
 
@@ -354,6 +373,31 @@ bool pool_on_result_thread(pool *p);
 pthread_t pool_result_thread_id(pool *p);
 /* Asks the fork server for a worker in `slot` (caller holds the pool lock). */
 void pool_respawn(pool *p, int slot);
+/* Sends the fork server a request without ever blocking (caller holds the
+ * pool lock): a full control socket means the fork server is not reading,
+ * which the result handler then treats as a stopped fork server. KILLALL
+ * and QUIT start the clock of the reply they wait for (fs_killall_at,
+ * fs_quit_at). */
+void pool_fs_request(pool *p, int op);
+/* How long the pool waits for the fork server to answer a request (a
+ * worker started, a worker's exit reported, a quit) before it kills it
+ * and the pool is broken (pool_watch.c): a stopped fork server must not
+ * hang anything. REPLY when it is stopped (SIGSTOP), HARD in any state. */
+#define POOL_FS_REPLY_S 2.0
+#define POOL_FS_HARD_S 30.0
+/* The watch (pool_watch.c), on the result handler before each poll: kills
+ * workers past the time limit or stopped too long, and a fork server that
+ * owes a reply too long. Returns the poll timeout in ms (-1: none due). */
+int pool_watch(pool *p);
+/* Wakes the result handler out of poll (any thread; never blocks). */
+void pool_wake_result_handler(pool *p, char why);
+/* The interrupt table (pool_core.c): pools pool_interrupt_all() wakes. */
+void pool_live_add(pool *p);
+void pool_live_remove(pool *p);
+/* Whether pool_interrupt_all ran since the pool was created (result handler). */
+bool pool_interrupt_pending(const pool *p);
+/* How many times pool_interrupt_all has run in this process. */
+unsigned pool_interrupts_so_far(void);
 
 /* ---- counters and the trace (pool_trace.c) ---------------------------------- */
 
@@ -399,6 +443,13 @@ struct pool_wslot {
     pid_t pid;
     char *buf;     /* bytes read but not yet parsed into frames */
     size_t len, cap;
+    double eof_at;        /* its pipe closed and EXITED is not in yet (0: none) */
+    double stopped_since; /* first seen stopped (SIGSTOP) by check_limits (0: not) */
+    bool killed;          /* the parent killed it for a limit; why, below */
+    char kill_why[256];
+    double kill_t_start;  /* the timed-out item's start, for its trace record */
+    uint64_t last_job;    /* the last chunk it delivered (not to fail it again) */
+    uint32_t last_chunk;
 };
 
 struct pool {
@@ -413,6 +464,9 @@ struct pool {
     struct pool_worker_cfg cfg;
     pthread_t task_thread, result_thread;
     int wake_task[2]; /* wakes the task handler out of poll() */
+    int wake_result[2]; /* wakes the result handler out of poll(): 'i' = interrupt
+                           (pool_interrupt_all, from a signal handler), 'w' = look */
+    unsigned intr_seen;   /* interrupts counted before this pool was created */
 
     /* Guarded by lock. */
     pthread_mutex_t lock;
@@ -421,9 +475,16 @@ struct pool {
     enum pool_state state;
     bool shutting_down;       /* join has sent the EXIT messages: no more respawns */
     bool joined;
-    bool broken;
+    bool broken;              /* an initializer failed, or the fork server died */
     char broken_msg[512];
+    bool interrupted;         /* pool_interrupt_all: jobs and submits fail with POOL_EINTR */
     bool fs_gone;             /* the fork server's socket closed */
+    bool fs_quit_sent;        /* join told it to quit: its end is expected */
+    double fs_stuck_at;       /* a request could not even be sent (0: none): it is
+                                 not reading, a reply owed as any other */
+    double fs_killall_at;     /* KILLALL sent, workers not all reported gone (0: none) */
+    double fs_quit_at;        /* QUIT sent, its socket not closed yet (0: none) */
+    double *spawn_at;         /* per slot: SPAWN sent, no STARTED/SPAWNFAIL yet (0: none) */
     struct pool_jobslot *tab; /* the job table (pool_jobs.c) */
     size_t tab_cap, tab_len;
     uint64_t next_job;
@@ -438,6 +499,10 @@ struct pool {
 
     /* Result handler only. */
     struct pool_wslot *ws;
+    char fs_kill_why[200];    /* why the pool killed its fork server ("" if it did not) */
+    int fs_status;            /* the fork server's wait status, once reaped */
+    bool fs_reaped;
+    double watch_at;          /* the watch's last check (pool_watch.c) */
 };
 
 #endif

@@ -146,7 +146,10 @@ int pool_check_submit(pool *p, const char *task)
         return pool_seterr(POOL_EINVAL, "no pool");
     pthread_mutex_lock(&p->lock);
     int rc = POOL_OK;
-    if (p->broken)
+    if (p->interrupted)
+        rc = pool_seterr(POOL_EINTR, "the pool was interrupted (SIGINT or SIGTERM): it "
+                         "accepts no new work");
+    else if (p->broken)
         rc = pool_seterr(POOL_EBROKEN, "%s", p->broken_msg);
     else if (p->state != POOL_RUN)
         rc = pool_seterr(POOL_ESTATE, "the pool is %s: it accepts no new work",
@@ -177,9 +180,13 @@ int pool_job_register(pool *p, pool_job *job, bool continuing)
 {
     int rc = POOL_OK;
     pthread_mutex_lock(&p->lock);
-    /* Checked under the lock that terminate holds while it empties the
-     * table: a job is either in the table when terminate looks, or refused. */
-    if (p->broken)
+    /* Checked under the lock that terminate, an interrupt and a broken
+     * pool hold while they empty the table: a job is either in the table
+     * when they look, or refused. So no job waits on a pool that ended. */
+    if (p->interrupted)
+        rc = pool_seterr(POOL_EINTR, "the pool was interrupted (SIGINT or SIGTERM): it "
+                         "accepts no new work");
+    else if (p->broken)
         rc = pool_seterr(POOL_EBROKEN, "%s", p->broken_msg);
     else if (p->state == POOL_TERMINATE || p->shutting_down ||
              (p->state == POOL_CLOSE && !continuing))

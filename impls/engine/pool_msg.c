@@ -182,6 +182,7 @@ void pool_chunk_free(pool_chunk *c)
         msgpack_zone_free(c->zone);
     free(c->raw);
     free(c->errmsg);
+    free(c->culprit_msg);
     free(c);
 }
 
@@ -190,6 +191,10 @@ int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **valu
 {
     *value = NULL;
     *msg = NULL;
+    if (c->status != POOL_OK && c->culprit_msg != NULL && i == c->culprit) {
+        *msg = c->culprit_msg; /* the item that ran past the time limit */
+        return c->culprit_status;
+    }
     if (c->status != POOL_OK || c->items == NULL) {
         *msg = c->errmsg ? c->errmsg : "chunk lost";
         return c->status != POOL_OK ? c->status : POOL_EWORKER;

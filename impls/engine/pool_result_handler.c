@@ -13,6 +13,15 @@
  * It finds a chunk's job in the job table (pool_jobs.c) and reaches it only
  * through the job's operations (pool_job_ops): it never knows whether the
  * job is a result or an iterator. docs/architecture.md tells the story.
+ *
+ * Nothing it waits for may keep it waiting forever. Its poll also watches
+ * a wake-up pipe (pool_interrupt_all writes 'i' there from a signal
+ * handler: the pool then ends as terminate would, with POOL_EINTR), and
+ * has a timeout whenever something has a bound: a task time limit, or a
+ * reply owed by the fork server (pool_watch.c checks both). When the fork
+ * server's socket closes without a quit, the fork server died, its workers
+ * with it: the pool is BROKEN (fs_ended), as concurrent.futures'
+ * BrokenProcessPool, and every pending and later job fails at once.
  */
 #include "pool_internal.h"
 
@@ -22,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- result frames, to their jobs --------------------------------------------- */
@@ -43,14 +54,24 @@ static const msgpack_object_array *frame_items(const msgpack_object *o)
     return a;
 }
 
-/* Marks the pool broken and fails every job: no worker can ever start. */
-static void pool_break(pool *p, const char *msg)
+/* Marks the pool broken and fails every job: no worker can ever start.
+ * fs_dead: the fork server is gone too (no worker is left to wait for). */
+static void pool_break(pool *p, const char *msg, bool fs_dead)
 {
     pthread_mutex_lock(&p->lock);
+    if (fs_dead) {
+        p->fs_gone = true;
+        p->live = 0;
+        p->pending = 0;
+        pthread_cond_broadcast(&p->cond); /* terminate and join wait for workers */
+    }
     if (p->broken) {
         pthread_mutex_unlock(&p->lock);
         return;
     }
+    /* From here on pool_check_submit and pool_job_register refuse with
+     * POOL_EBROKEN, under this lock: a job is in the table we steal now,
+     * or refused; none is left waiting. */
     p->broken = true;
     snprintf(p->broken_msg, sizeof p->broken_msg, "%s", msg);
     size_t n;
@@ -88,7 +109,7 @@ static void init_failed(pool *p, const msgpack_object *body)
     snprintf(msg, sizeof msg, "the worker initializer '%s' failed: %s",
              pool_task_name((unsigned)p->cfg.init_task),
              body->type == MSGPACK_OBJECT_STR ? body->via.str.ptr : "?");
-    pool_break(p, msg);
+    pool_break(p, msg, false);
 }
 
 /* Copies a frame into a new chunk and unpacks it there; *frame is the
@@ -133,6 +154,10 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
     c->first = (uint32_t)f[3].via.u64;
     c->count = items->size;
     c->items = items->ptr;
+    /* Remembered so that a worker killed between sending this and clearing
+     * its slot does not have the chunk failed as well (worker_exited). */
+    p->ws[slot].last_job = f[1].via.u64;
+    p->ws[slot].last_chunk = c->index;
     chunk_dispatch(p, f[1].via.u64, c, slot, true);
 }
 
@@ -193,8 +218,39 @@ static bool should_respawn(pool *p)
 void pool_respawn(pool *p, int slot)
 {
     p->pending++;
-    if (pool_fs_send(p->ctl_fd, POOL_FS_SPAWN, slot) != 0)
+    if (pool_fs_send(p->ctl_fd, POOL_FS_SPAWN, slot) != 0) {
         p->pending--;
+        if (!p->fs_gone && p->fs_stuck_at == 0)
+            p->fs_stuck_at = pool_now(); /* not reading: pool_watch.c ends it */
+        pool_wake_result_handler(p, 'w');
+        return;
+    }
+    p->spawn_at[slot] = pool_now(); /* STARTED is owed within POOL_FS_REPLY_S */
+    pool_wake_result_handler(p, 'w');
+}
+
+void pool_fs_request(pool *p, int op)
+{
+    if (p->fs_gone)
+        return;
+    if (pool_fs_send(p->ctl_fd, op, -1) != 0 && p->fs_stuck_at == 0)
+        p->fs_stuck_at = pool_now();
+    if (op == POOL_FS_KILLALL)
+        p->fs_killall_at = pool_now(); /* the EXITED of every worker is owed */
+    if (op == POOL_FS_QUIT) {
+        p->fs_quit_sent = true;
+        p->fs_quit_at = pool_now(); /* its socket's close is owed */
+    }
+    pool_wake_result_handler(p, 'w'); /* so that its poll gets a timeout */
+}
+
+void pool_wake_result_handler(pool *p, char why)
+{
+    if (pool_on_result_thread(p))
+        return; /* it computes its timeout itself before polling again */
+    if (write(p->wake_result[1], &why, 1) < 0) {
+        /* full: it is being woken anyway */
+    }
 }
 
 /* What a dead worker's shared-memory slot said it held. */
@@ -203,28 +259,66 @@ struct held_chunk {
     uint32_t chunk, first, item;
 };
 
+/* Words an item so that it cannot be misread: the engine numbers items
+ * from 0 within their job; a client (the harness) prefixes its own number. */
+#define ITEM_FMT "job %llu, index %u within the job (from 0)"
+
+/* The messages of a chunk whose worker the parent killed for the time
+ * limit (pool_watch.c wrote why into the slot): the item that ran past the
+ * limit, and the others of its chunk, lost with it. */
+static void timed_out_messages(pool *p, pool_chunk *c, const struct pool_fs_msg *m,
+                               const struct held_chunk *held, const char *task)
+{
+    struct pool_wslot *w = &p->ws[m->slot];
+    c->status = POOL_ETIMELIMIT;
+    if (w->kill_t_start == 0) {
+        /* Stopped between tasks: every item of the chunk it held fails alike. */
+        if (asprintf(&c->errmsg, "worker %d (pid %d) was killed and replaced: it %s, with "
+                     "task '%s' (" ITEM_FMT ") taken and not started", m->slot, (int)m->pid,
+                     w->kill_why, task, (unsigned long long)held->job, held->item) < 0)
+            pool_panic("worker_exited: out of memory");
+        return;
+    }
+    c->culprit = held->item - held->first;
+    c->culprit_status = POOL_ETIMELIMIT;
+    c->culprit_start = w->kill_t_start;
+    if (asprintf(&c->culprit_msg, "task '%s' (" ITEM_FMT ") %s: worker %d (pid %d) was "
+                 "killed and replaced", task, (unsigned long long)held->job, held->item,
+                 w->kill_why, m->slot, (int)m->pid) < 0 ||
+        asprintf(&c->errmsg, "lost with its chunk: worker %d (pid %d) was killed because task "
+                 "'%s' (" ITEM_FMT ") %s", m->slot, (int)m->pid, task,
+                 (unsigned long long)held->job, held->item, w->kill_why) < 0)
+        pool_panic("worker_exited: out of memory");
+}
+
 /* Fails the chunk a dead worker held: a chunk of the same size whose every
- * item carries the cause. */
+ * item carries the cause (or, for a time limit, the item that ran past it
+ * its own cause). Failed once: the job ignores a chunk it already has. */
 static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct held_chunk *held)
 {
     uint64_t job_id = held->job;
     pool_job *job = pool_job_get(p, job_id);
     if (job == NULL)
         return; /* already failed or abandoned */
-    char how[160];
-    pool_describe_exit(m->status, how, sizeof how);
     pool_chunk *c = calloc(1, sizeof *c);
     if (c == NULL)
         pool_panic("worker_exited: out of memory");
     c->index = held->chunk;
     c->first = held->first;
     c->count = job->ops->chunk_count(job, held->chunk);
-    c->status = POOL_EWORKER;
     c->trace_first = SIZE_MAX;
-    if (asprintf(&c->errmsg, "worker %d (pid %d) %s while running task '%s' (job %llu, item %u)",
-                 m->slot, (int)m->pid, how, pool_task_name(job->task),
-                 (unsigned long long)job_id, held->item) < 0)
-        pool_panic("worker_exited: out of memory");
+    const char *task = pool_task_name(job->task);
+    if (p->ws[m->slot].killed) {
+        timed_out_messages(p, c, m, held, task);
+    } else {
+        char how[160];
+        pool_describe_exit(m->status, how, sizeof how);
+        c->status = POOL_EWORKER;
+        if (asprintf(&c->errmsg, "worker %d (pid %d) %s while running task '%s' (" ITEM_FMT ")",
+                     m->slot, (int)m->pid, how, task, (unsigned long long)job_id,
+                     held->item) < 0)
+            pool_panic("worker_exited: out of memory");
+    }
     job->ops->unref(job);
     chunk_dispatch(p, job_id, c, m->slot, false);
 }
@@ -246,6 +340,8 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
     struct pool_slot_shm *s = &p->shm->slot[slot];
     struct held_chunk held = {atomic_load(&s->job), atomic_load(&s->chunk),
                               atomic_load(&s->first), atomic_load(&s->item)};
+    if (held.job == p->ws[slot].last_job && held.chunk == p->ws[slot].last_chunk)
+        held.job = 0; /* its result is in: it died after sending, before clearing */
     atomic_store(&s->job, 0);
 
     bool clean = WIFEXITED(m->status) && WEXITSTATUS(m->status) == POOL_EXIT_OK;
@@ -261,6 +357,13 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
 
     if (held.job != 0)
         fail_held_chunk(p, m, &held);
+    /* The slot starts clean for its next worker. */
+    atomic_store(&s->t_start, 0.0);
+    atomic_store(&s->lock_at, 0.0);
+    struct pool_wslot *w = &p->ws[slot];
+    w->eof_at = w->stopped_since = w->kill_t_start = 0;
+    w->killed = false;
+    w->last_job = 0;
 }
 
 /* One event from the fork server. Returns false when its socket closed. */
@@ -279,6 +382,7 @@ static bool fs_event(pool *p)
         p->ws[m.slot].pid = m.pid;
         p->ws[m.slot].len = 0;
         pthread_mutex_lock(&p->lock);
+        p->spawn_at[m.slot] = 0;
         p->pending--;
         p->live++;
         p->pids[m.slot] = m.pid;
@@ -289,6 +393,8 @@ static bool fs_event(pool *p)
         worker_exited(p, &m);
     } else if (m.op == POOL_FS_SPAWNFAIL) {
         pthread_mutex_lock(&p->lock);
+        if (m.slot >= 0 && m.slot < p->nworkers)
+            p->spawn_at[m.slot] = 0;
         p->pending--;
         bool none = p->live == 0 && p->pending == 0;
         pthread_cond_broadcast(&p->cond);
@@ -297,7 +403,7 @@ static bool fs_event(pool *p)
             char msg[256];
             snprintf(msg, sizeof msg, "the fork server cannot start a worker: %s",
                      strerror(m.status));
-            pool_break(p, msg);
+            pool_break(p, msg, false);
         }
     }
     return true;
@@ -305,43 +411,135 @@ static bool fs_event(pool *p)
 
 /* ---- the thread ------------------------------------------------------------------ */
 
-void *pool_result_handler(void *arg)
+/* The pool was interrupted (pool_interrupt_all): terminate, as
+ * pool_terminate does, failing unfinished jobs with POOL_EINTR. From here on
+ * submits are refused with POOL_EINTR (pool_jobs.c). */
+static void interrupted(pool *p)
 {
-    pool *p = arg;
-    struct pollfd *pf = calloc((size_t)p->nworkers + 1, sizeof *pf);
-    int *slot_of = calloc((size_t)p->nworkers + 1, sizeof *slot_of);
-    if (pf == NULL || slot_of == NULL)
-        pool_panic("result_handler: out of memory");
-    for (;;) {
-        int n = 0;
-        pf[n++] = (struct pollfd){.fd = p->ctl_fd, .events = POLLIN};
-        for (int i = 0; i < p->nworkers; i++)
-            if (p->ws[i].fd >= 0) {
-                slot_of[n] = i;
-                pf[n++] = (struct pollfd){.fd = p->ws[i].fd, .events = POLLIN};
-            }
-        if (poll(pf, (nfds_t)n, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            pool_panic("result_handler: poll: %s", strerror(errno));
-        }
-        /* Results before fork-server news: a worker's last results must be
-         * in before its exit is handled (worker_exited drains too). */
-        for (int k = 1; k < n; k++)
-            if (pf[k].revents && p->ws[slot_of[k]].fd >= 0 && !read_worker(p, slot_of[k]))
-                close_worker_fd(p, slot_of[k]);
-        if (pf[0].revents && !fs_event(p))
-            break;
+    pthread_mutex_lock(&p->lock);
+    if (p->interrupted) {
+        pthread_mutex_unlock(&p->lock);
+        return;
     }
-    /* The fork server is gone, and every worker with it. */
+    p->interrupted = true;
+    if (p->state != POOL_TERMINATE) {
+        p->state = POOL_TERMINATE;
+        pool_fs_request(p, POOL_FS_KILLALL);
+    }
+    size_t n;
+    pool_job **v = pool_jobs_steal(p, &n); /* wakes join, which waits for the table */
+    pool_taskq_clear(p);
+    pthread_mutex_unlock(&p->lock); /* abort runs done callbacks: not under the pool lock */
+    pool_jobs_abort(v, n, POOL_EINTR, "interrupted (SIGINT or SIGTERM: pool_interrupt_all): "
+                    "the pool was terminated before the task finished");
+}
+
+/* Reads the wake-up pipe: an 'i' is an interrupt. */
+static void read_wakeups(pool *p)
+{
+    char buf[64];
+    ssize_t n;
+    bool intr = false;
+    while ((n = read(p->wake_result[0], buf, sizeof buf)) > 0)
+        intr = intr || memchr(buf, 'i', (size_t)n) != NULL;
+    if (intr || pool_interrupt_pending(p))
+        interrupted(p);
+}
+
+/* Reaps the fork server, whose socket has closed, within a bound: it closes
+ * its socket as it exits, so it is a zombie within moments; one that is
+ * not after a second is killed. Sets p->fs_status. */
+static void reap_forkserver(pool *p)
+{
+    double until = pool_now() + 1.0;
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(p->fs_pid, &st, WNOHANG)) == 0 && pool_now() < until) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (r == 0) {
+        kill(p->fs_pid, SIGKILL);
+        while ((r = waitpid(p->fs_pid, &st, 0)) < 0 && errno == EINTR) {
+        }
+    }
+    p->fs_status = r == p->fs_pid ? st : -1; /* -1: reaped by someone else (SIGCHLD ignored) */
+    p->fs_reaped = true;
+}
+
+/* The fork server's socket closed. After a quit that is the end; otherwise
+ * it died, and every worker with it (PR_SET_PDEATHSIG): the pool is broken,
+ * every pending and later job fails with POOL_EBROKEN (pool.h). */
+static void fs_ended(pool *p)
+{
+    reap_forkserver(p);
+    pthread_mutex_lock(&p->lock);
+    bool expected = p->fs_quit_sent && p->fs_kill_why[0] == '\0';
+    pthread_mutex_unlock(&p->lock);
+    char how[160] = "ended (its exit status is unknown)";
+    if (p->fs_status != -1)
+        pool_describe_exit(p->fs_status, how, sizeof how);
+    char msg[512];
+    snprintf(msg, sizeof msg, "the pool's fork server (pid %d) %s%s%s; the pool is broken: "
+             "its workers ended with it, and no job can run", (int)p->fs_pid,
+             p->fs_kill_why, p->fs_kill_why[0] ? ": " : "", how);
+    if (!expected) {
+        pool_break(p, msg, true);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     p->fs_gone = true;
     p->live = 0;
     p->pending = 0;
     size_t n;
-    pool_job **v = pool_jobs_steal(p, &n);
+    pool_job **v = pool_jobs_steal(p, &n); /* empty after a join's wait */
     pthread_mutex_unlock(&p->lock);
-    pool_jobs_abort(v, n, POOL_EWORKER, "the pool's fork server ended, and its workers with it");
+    pool_jobs_abort(v, n, POOL_EBROKEN, msg);
+}
+
+/* Reads every readable worker pipe, then the wake-up pipe, then the fork
+ * server's news. Returns false when the fork server's socket closed. */
+static bool handle_events(pool *p, struct pollfd *pf, const int *slot_of, int n)
+{
+    /* Results before fork-server news: a worker's last results must be
+     * in before its exit is handled (worker_exited drains too). */
+    for (int k = 2; k < n; k++)
+        if (pf[k].revents && p->ws[slot_of[k]].fd >= 0 && !read_worker(p, slot_of[k])) {
+            close_worker_fd(p, slot_of[k]);
+            p->ws[slot_of[k]].eof_at = pool_now(); /* its EXITED is owed */
+        }
+    if (pf[1].revents)
+        read_wakeups(p);
+    return !(pf[0].revents && !fs_event(p));
+}
+
+void *pool_result_handler(void *arg)
+{
+    pool *p = arg;
+    struct pollfd *pf = calloc((size_t)p->nworkers + 2, sizeof *pf);
+    int *slot_of = calloc((size_t)p->nworkers + 2, sizeof *slot_of);
+    if (pf == NULL || slot_of == NULL)
+        pool_panic("result_handler: out of memory");
+    for (;;) {
+        int n = 0;
+        pf[n++] = (struct pollfd){.fd = p->ctl_fd, .events = POLLIN};
+        pf[n++] = (struct pollfd){.fd = p->wake_result[0], .events = POLLIN};
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->ws[i].fd >= 0) {
+                slot_of[n] = i;
+                pf[n++] = (struct pollfd){.fd = p->ws[i].fd, .events = POLLIN};
+            }
+        /* A timeout only while something has a bound (pool_watch.c). */
+        int rc = poll(pf, (nfds_t)n, pool_watch(p));
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            pool_panic("result_handler: poll: %s", strerror(errno));
+        }
+        if (rc > 0 && !handle_events(p, pf, slot_of, n))
+            break;
+    }
+    fs_ended(p); /* the fork server is gone, and every worker with it */
     for (int i = 0; i < p->nworkers; i++)
         close_worker_fd(p, i);
     free(pf);

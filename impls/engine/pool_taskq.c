@@ -55,8 +55,9 @@ static void append(pool *p, pool_taskmsg *first, pool_taskmsg *last)
 void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
 {
     pthread_mutex_lock(&p->lock);
-    if (p->state == POOL_TERMINATE || p->task_stop) {
-        /* Terminated between register and here: the job is already failed. */
+    if (p->state == POOL_TERMINATE || p->task_stop || p->broken) {
+        /* Terminated, interrupted or broken between register and here: the
+         * job is already failed. */
         pthread_mutex_unlock(&p->lock);
         pool_taskmsg_free_list(first);
         return;

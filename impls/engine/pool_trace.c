@@ -39,6 +39,8 @@ static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, p
             r->ok = f[0].via.boolean;
             r->t_start = f[2].via.f64;
             r->t_end = f[3].via.f64;
+        } else if (c->culprit_msg != NULL && i == c->culprit) {
+            r->t_start = c->culprit_start; /* began, never ended: the time limit */
         }
     }
 }

@@ -20,6 +20,15 @@
  * then run; the parent ignores results for a chunk it has already failed.
  * The lock is a robust mutex, so a worker that dies holding it does not
  * stop the others: the next locker is told, and repairs it.
+ *
+ * The time limit (pool_options.task_timeout) is kept by the parent, from
+ * what the slot says: the worker writes when each item began (t_start, 0
+ * between items) and when it took the queue lock (lock_at, 0 when it does
+ * not hold it). The parent kills a worker whose item ran past the limit,
+ * or that has been stopped longer than the limit, holding the lock or not
+ * (pool_result_handler.c, check_limits). An idle worker holds the lock
+ * while it waits for a message (the peek blocks): that alone is not a
+ * stall, so only a stopped holder is killed for it.
  */
 #include "pool_internal.h"
 
@@ -80,11 +89,13 @@ static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_
     struct pool_slot_shm *me = &cfg->shm->slot[slot];
     static char frag[sizeof(struct pool_wire_hdr) + POOL_FRAG_MAX];
     worker_lock(&cfg->shm->queue_lock);
+    atomic_store(&me->lock_at, pool_now()); /* cleared at each unlock below */
     for (;;) { /* step 1: peek */
         ssize_t n = recv(cfg->queue_fd, hdr, sizeof *hdr, MSG_PEEK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            atomic_store(&me->lock_at, 0.0);
             pthread_mutex_unlock(&cfg->shm->queue_lock);
             return 0;
         }
@@ -92,17 +103,20 @@ static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_
             break;
         recv(cfg->queue_fd, frag, sizeof frag, 0); /* take it */
         if (hdr->kind == POOL_WIRE_EXIT) {
+            atomic_store(&me->lock_at, 0.0);
             pthread_mutex_unlock(&cfg->shm->queue_lock);
             return POOL_WIRE_EXIT;
         }
         /* A CONT fragment here is an orphan of a worker that died mid-read. */
     }
-    /* Step 2: say what we hold before we hold it. */
+    /* Step 2: say what we hold before we hold it (no item runs yet). */
+    atomic_store(&me->t_start, 0.0);
     atomic_store(&me->chunk, hdr->chunk);
     atomic_store(&me->first, hdr->first);
     atomic_store(&me->item, hdr->first);
     atomic_store(&me->job, hdr->job);
     worker_read_body(cfg, hdr, frag, sizeof frag, buf, cap); /* step 3 */
+    atomic_store(&me->lock_at, 0.0);
     pthread_mutex_unlock(&cfg->shm->queue_lock);
     return POOL_WIRE_FIRST;
 }
@@ -165,7 +179,9 @@ static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
         atomic_store(&me->item, hdr->first + i);
         msgpack_sbuffer_clear(tmp);
         double t0 = pool_now();
+        atomic_store(&me->t_start, t0); /* the time limit runs from here... */
         int rc = pool_task_run(task, &items->ptr[i].via.array, &tpk, slot, err, sizeof err);
+        atomic_store(&me->t_start, 0.0); /* ...to here, item by item */
         double t1 = pool_now();
         msgpack_pack_array(&pk, 4);
         if (rc == 0) {

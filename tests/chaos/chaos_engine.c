@@ -18,6 +18,8 @@
  * an injector thread signals workers (pool_worker_pids) or the fork server
  * (pool_forkserver_pid): SIGKILL, or SIGSTOP then, later, SIGCONT or SIGKILL.
  * All waits are bounded by a deadline (CHAOS_DEADLINE seconds, default 8),
+ * CHAOS_TASK_TIMEOUT sets the pool's task_timeout (seconds; default none,
+ * but 1 s for stop_worker_hold, whose stopped worker only a limit frees),
  * so a hang is reported as lost items instead of hanging the driver; an alarm
  * bounds pool_destroy() too. After destroy it checks that no child, zombie,
  * descriptor or /dev/shm entry is left. The seed (SEED) fixes every random
@@ -439,6 +441,13 @@ int main(int argc, char **argv)
     pool_options opt;
     pool_options_default(&opt);
     opt.workers = WORKERS;
+    /* The pool's task_timeout, in seconds: only a time limit frees the task
+     * of a worker left stopped, so stop_worker_hold defaults to 1 s. */
+    const char *tt = getenv("CHAOS_TASK_TIMEOUT");
+    if (tt)
+        opt.task_timeout = atof(tt);
+    else if (strcmp(fault, "stop_worker_hold") == 0)
+        opt.task_timeout = 1.0;
     pool *p = pool_create(&opt);
     if (!p) {
         fprintf(stderr, "chaos_engine: pool_create: %s\n", pool_last_error());

@@ -45,7 +45,10 @@ for b in "$POOLBENCH" "$CHAOS_ENGINE"; do
     [ -x "$b" ] || { echo "run.sh: $b: not built (make build, or set POOLBENCH / CHAOS_ENGINE)" >&2; exit 2; }
 done
 
-if [ "$QUICK" = 1 ]; then LIMIT=3; DEADLINE=2; MUTANTS=10; else LIMIT=6; DEADLINE=4; MUTANTS=80; fi
+# Generous bounds: a run that needs them is a hang, not a slow machine (make test
+# runs the quick mode beside other load; an engine run breaks a stopped fork
+# server after 2 s, so its deadline must be well past that).
+if [ "$QUICK" = 1 ]; then LIMIT=10; DEADLINE=6; MUTANTS=10; else LIMIT=10; DEADLINE=6; MUTANTS=80; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/poolbench-chaos.XXXXXX")
 STRATEGIES=$("$POOLBENCH" list | sed -n '/^strategies/,$p' | awk 'NF > 1 && /^  / {print $1}')
 
@@ -239,7 +242,9 @@ inject() {
 # kill:STRATEGY:FAULT on tests/chaos/load.lua.
 kill_case() {
     local impl=$1 fault=$2 json=$WORK/kill.$N.json pb
-    local cmd=("$POOLBENCH" run "$HERE/load.lua" --quick --impl "$impl" --json "$json")
+    # --task-timeout: a worker stopped for good (stop_worker_hold) costs its
+    # task a time-limit error, not the run a hang
+    local cmd=("$POOLBENCH" run "$HERE/load.lua" --quick --impl "$impl" --task-timeout 1 --json "$json")
     REPRO="$REPRO   # runs: ${cmd[*]} with $fault"
     start_run "${cmd[@]}"
     pb=$(poolbench_pid)
@@ -279,7 +284,8 @@ signal_case() {
 # hang:STRATEGY:MODE: a task never ends; the run must end with its error.
 hang_case() {
     local impl=$1 mode=$2 json=$WORK/hang.$N.json
-    local cmd=("$POOLBENCH" run "$HERE/hang.lua" --quick --impl "$impl" --set mode="$mode" --json "$json")
+    # --task-timeout: the stuck task fails with a time-limit error, the run ends
+    local cmd=("$POOLBENCH" run "$HERE/hang.lua" --quick --impl "$impl" --set mode="$mode" --task-timeout 1 --json "$json")
     REPRO="$REPRO   # runs: timeout $LIMIT ${cmd[*]}"
     start_run "${cmd[@]}"
     sleep 0.5; sample_open

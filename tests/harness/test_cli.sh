@@ -177,6 +177,15 @@ run run "$SC/tiny.lua" --set workers=0
 check "workers 0 is refused (2)" fails_with 2 "parameter 'workers' must be from 1 to 64 (got 0)"
 run run "$SC/tiny.lua" --set chunksize=-1
 check "a negative chunksize is refused (2)" fails_with 2 "parameter 'chunksize' must be at least 0 (got -1)"
+run run "$SC/tiny.lua" --set chunksize=1e300
+check "chunksize=1e300 is refused with its range, not wrapped (2)" fails_with 2 \
+    "parameter 'chunksize' must be an integer from 0 to 2147483647 (got 1e+300)"
+run run "$SC/tiny.lua" --set n=0x7fffffffffffffff
+check "n=0x7fffffffffffffff is refused with its range, not wrapped (2)" fails_with 2 \
+    "parameter 'n' must be an integer from 1 to 1000 (got 0x7fffffffffffffff)"
+run run "$SC/bad_chunksize.lua" --quick
+check "a variant setting chunksize 1e300: its line and the range (2)" fails_with 2 \
+    "$SC/bad_chunksize.lua:10: variant 'huge': parameter 'chunksize' must be an integer from 0 to 2147483647"
 run run "$SC/tiny.lua" --set n
 check "--set without = is refused (2)" fails_with 2 "--set expects key=value (got 'n')"
 
@@ -209,6 +218,174 @@ check "show reports a bad scenario the same way" fails_with 2 "$SC/bad_strategy.
 
 run run "$SC/observe.lua" --quick
 check "observe sees every value and every error" exits_with 0 "checks: 2 of 2 passed"
+
+# ---- any error from Lua: file:line, never a crash ----------------------------------------
+
+no_panic() { ! grep -q PANIC "$tmp/err"; }
+run run "$SC/strict.lua" --quick
+check "strict tables (a metatable raising on a missing field) are read raw: the run passes" \
+    eval 'exits_with 0 "checks: 2 of 2 passed" && no_panic'
+run run "$SC/strict_globals.lua" --quick
+check "strict globals (_G raising on a new global): P is set raw, the run passes" \
+    eval 'exits_with 0 "checks: 1 of 1 passed" && no_panic'
+run show "$SC/strict.lua"
+check "show reads strict tables too" eval 'exits_with 0 "strict (" && no_panic'
+run run "$SC/bad_tostring_key.lua"
+check "a key whose __tostring raises: exit 2, file:line, no crash" eval \
+    'fails_with 2 "$SC/bad_tostring_key.lua:6: unknown field '"'"'(a table)'"'"' in the scenario" && no_panic'
+run show "$SC/bad_tostring_key.lua"
+check "show: the same, no crash" eval 'fails_with 2 "$SC/bad_tostring_key.lua:6:" && no_panic'
+run run "$SC/bad_workload_meta.lua"
+check "workload returns a key whose __tostring raises: exit 2, file:line" eval \
+    'fails_with 2 "$SC/bad_workload_meta.lua:7: workload: unknown field '"'"'(a table)'"'"'" && no_panic'
+run run "$SC/bad_raise_table.lua"
+check "workload raises a table with a raising __tostring: exit 2, file:line" eval \
+    'fails_with 2 "$SC/bad_raise_table.lua:8: error object is a table value, not a message" && no_panic'
+run run "$SC/observe_raise.lua" --quick
+check "observe raises a table: exit 2 with file:line" \
+    fails_with 2 "$SC/observe_raise.lua:11: error object is a table value"
+run run "$SC/bad_positional.lua"
+check "a positional entry in the scenario table: its own line, and says so" \
+    fails_with 2 "$SC/bad_positional.lua:5: positional entry #1 in the scenario"
+run run "$SC/checks_raise.lua" --quick
+check "checks raising a table is a failed check (1), not a skip that passes" eval '
+    exits_with 1 "FAIL  the checks ran to the end without an error ($SC/checks_raise.lua:13: error object is a table value" &&
+    ! out_has "SKIP"'
+run run "$SC/parent_exit.lua" --quick
+check "os.exit in a stage run in the parent is an error, not a silent exit 0" \
+    exits_with 1 "os.exit is not allowed in a scenario's parent-side code"
+
+# ---- time limits, signals, temporary files -------------------------------------------
+
+run run "$SC/task_timeout.lua" --quick --json "$tmp/tt.json"
+check "the file's task_timeout fails the stuck item on every strategy, the run goes on" \
+    exits_with 0 "checks: 3 of 3 passed" "item 2: "
+run run "$SC/task_timeout.lua" --quick --impl imap --task-timeout 0.5
+check "--task-timeout overrides the file's" out_has "ran past its time limit of 0.5 s"
+run run "$SC/tiny.lua" --task-timeout abc
+check "--task-timeout needs seconds (2)" fails_with 2 "--task-timeout expects seconds"
+mkdir -p "$tmp/tf"
+TMPDIR="$tmp/tf" run run "$SC/tmpfiles.lua" --quick
+check "pb.tmpname: a worker's os.exit leaves the parent's file; item 1 named from 1" \
+    exits_with 0 "checks: 4 of 4 passed"
+check "pb.tmpname: the run's directory is gone at exit" [ -z "$(ls -A "$tmp/tf")" ]
+t0=$SECONDS
+run run "$SC/run_timeout.lua" --quick --json "$tmp/rt.json"
+check "the file's run_timeout: exit 124, marked, within seconds" eval '
+    exits_with 124 "interrupted by run time limit" && [ $((SECONDS - t0)) -lt 15 ] &&
+    jq -e ".interrupted == \"run time limit\"" "$tmp/rt.json" >/dev/null'
+run run "$SC/sleepy.lua" --quick --run-timeout 1
+check "--run-timeout 1: exit 124, the cleanup ran" exits_with 124 "interrupted by run time limit" "cleanup ran"
+
+# signal_run SIG ARGS...: poolbench in a session of its own, SIG once the
+# run is under way; rc, and $left: processes of its session still there.
+signal_run() {
+    local sig=$1 pid i
+    shift
+    rm -rf "$tmp/ts"; mkdir -p "$tmp/ts"
+    TMPDIR="$tmp/ts" setsid "$PB" "$@" >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    for i in $(seq 100); do grep -q "^figures measured" "$tmp/out" 2>/dev/null && break; sleep 0.1; done
+    sleep 1
+    kill -"$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    for i in $(seq 30); do left=$(ps -s "$pid" -o pid= | wc -l); [ "$left" -eq 0 ] && break; sleep 0.1; done
+}
+for s in INT:130 TERM:143; do
+    sig=${s%:*} want=${s#*:}
+    for impl in async_get_after process_per_task imap; do
+        signal_run "$sig" run "$SC/sleepy.lua" --quick --impl "$impl" --json "$tmp/sig.json" --csv "$tmp/sig.csv"
+        check "SIG$sig during $impl: exit $want, the table so far marked, cleanup ran, nothing left" eval '
+            exits_with "$want" "interrupted by SIG$sig" "cleanup ran" && [ "$left" -eq 0 ] &&
+            [ -z "$(ls -A "$tmp/ts")" ] && ! out_has "checks:" &&
+            jq -e ".interrupted == \"SIG$sig\" and .results[0].interrupted == \"SIG$sig\"" "$tmp/sig.json" >/dev/null &&
+            head -1 "$tmp/sig.csv" | grep -q interrupted'
+    done
+done
+
+# ---- strategies written in Lua (docs/lua-api.md, "Strategies in Lua") ---------------------
+
+run run "$SC/lua_api.lua"
+if [ -n "${SANITIZED:-}" ]; then
+    check "lua_api.lua: the Lua pool API runs (sanitized: checks not judged)" eval \
+        '[ "$rc" -eq 0 -o "$rc" -eq 1 ] && out_has "checks: "'
+else
+    check "lua_api.lua: every call of the Lua pool API does what it says" \
+        exits_with 0 "PASS  api: as_completed" "PASS  api: timeout" "PASS  api: thread" \
+        "PASS  p2: callbacks serialized (P2)" "checks: 32 of 32 passed"
+fi
+check "a raising Lua callback is a callback error, not a crash" \
+    err_has "lua_api.lua:91: callback fails"
+
+run run "$SC/lua_raise.lua"
+check "a raising Lua strategy fails alone, with file:line, and the run goes on" \
+    eval 'exits_with 1 "PASS  fine ran after raising failed" \
+        "raising: first error: tests/harness/scenarios/lua_raise.lua:9: the strategy fails"'
+
+cat >"$tmp/lua_bad1.lua" <<'LUA'
+return {
+  name = "bad",
+  workload = function(p) return {items = 2, stages = {"square"}} end,
+  strategies = {
+    map_async = function(pool, items, p) end,
+  },
+  impls = {"map_async"},
+}
+LUA
+run run "$tmp/lua_bad1.lua"
+check "a Lua strategy may not take a C strategy's name (2, file:line)" \
+    fails_with 2 "lua_bad1.lua:5: strategy 'map_async' has the name of a C strategy"
+cat >"$tmp/lua_bad2.lua" <<'LUA'
+return {
+  name = "bad",
+  workload = function(p) return {items = 2, stages = {"square"}} end,
+  strategies = {mine = 42},
+  impls = {"mine"},
+}
+LUA
+run run "$tmp/lua_bad2.lua"
+check "a Lua strategy must be a function (2, file:line)" \
+    fails_with 2 "lua_bad2.lua:4: strategy 'mine' must be a function(pool, items, p)"
+
+run run "$SC/lua_twins.lua" --quick --impl async_get_after,lua_get_after \
+    --json "$tmp/tw.json" --trace "$tmp/tw.trace"
+check "a Lua strategy reports the same JSON fields as a C one" eval \
+    'jq -e "[.results[] | keys] | .[0] == .[1]" "$tmp/tw.json" >/dev/null'
+check "a Lua strategy writes trace rows as a C one" eval \
+    '[ "$(grep -c "^lua_get_after,A,1," "$tmp/tw.trace")" -eq 6 ] &&
+     [ "$(grep -c "^lua_get_after,B,2," "$tmp/tw.trace")" -eq 6 ]'
+check "a variant of a Lua strategy with set overrides" eval \
+    '"$PB" show "$SC/lua_twins.lua" | grep -q "lua_imap_unordered_stop"'
+
+# The twins: each C strategy beside its Lua twin (wall time within 10% + 20 ms,
+# the same counts and callback facts). Medians of 3 repeats; a timing miss on
+# this shared machine is retried once before it counts.
+if [ -z "${SANITIZED:-}" ]; then
+    run run "$SC/lua_twins.lua" --repeat 3
+    [ "$rc" -eq 0 ] || run run "$SC/lua_twins.lua" --repeat 3
+    check "lua_twins.lua: five Lua twins match their C strategies" \
+        exits_with 0 "PASS  lua_producer_consumer takes the time of producer_consumer" \
+        "checks: 25 of 25 passed"
+    grep -E "^(async_get|lua_|callback_chain|imap_unordered|producer)" "$tmp/out" | sed 's/^/#   /'
+else
+    run run "$SC/lua_twins.lua" --quick
+    check "lua_twins.lua runs (sanitized: checks not judged)" eval \
+        '[ "$rc" -eq 0 -o "$rc" -eq 1 ] && out_has "checks: "'
+fi
+
+# docs/lua-api.md's complete Lua strategy (the first lua block of "Strategies
+# in Lua") runs as printed.
+awk '/^## Strategies in Lua/ {sec=1} sec && /^```lua/ && !done {inblock=1; next}
+     /^```/ && inblock {inblock=0; done=1} inblock' docs/lua-api.md > "$tmp/lua_strategy.lua"
+run run "$tmp/lua_strategy.lua" --quick
+if [ -n "${SANITIZED:-}" ]; then
+    check "docs/lua-api.md's Lua strategy runs (sanitized: checks not judged)" eval \
+        '[ "$rc" -eq 0 -o "$rc" -eq 1 ] && out_has "checks: "'
+else
+    check "docs/lua-api.md's Lua strategy runs as printed and passes its checks" \
+        exits_with 0 "checks: "
+fi
 
 # ---- the real scenario ---------------------------------------------------------------------
 

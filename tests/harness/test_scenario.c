@@ -388,6 +388,123 @@ static void failing_stop_rule_names_its_line(void **state)
     run_report_free(&r);
 }
 
+/* ---- issue 10: any error from Lua, integers, interruption ------------------------- */
+
+/* Strict tables (a metatable that raises on a missing field) everywhere:
+ * the harness reads raw, so loading, workload(p) and the model just work
+ * (this used to abort with "PANIC: unprotected error in call to Lua API"). */
+static void strict_tables_are_read_raw(void **state)
+{
+    (void)state;
+    scn_scenario *s = load_ok(SCN "strict.lua");
+    scn_params p;
+    scn_workload w;
+    double m = 0;
+    assert_int_equal(scn_params_resolve(s, true, NULL, 0, &p, err, sizeof err), 0);
+    if (scn_workload_eval(s, &p, &w, err, sizeof err) != 0)
+        fail_msg("workload: %s", err);
+    assert_int_equal(w.n, 3);
+    scn_workload_free(s, &w);
+    assert_int_equal(scn_model_eval(s, &s->variants[0], &p, &m, err, sizeof err), 1);
+    assert_true(m > 0);
+    assert_int_equal(scn_model_eval(s, &s->variants[1], &p, &m, err, sizeof err), 0);
+}
+
+static void raising_metamethods_give_file_line(void **state)
+{
+    (void)state;
+    load_fails(SCN "bad_tostring_key.lua", SCN "bad_tostring_key.lua:6: unknown field '(a table)'",
+               NULL);
+    load_fails(SCN "bad_raise_table.lua",
+               SCN "bad_raise_table.lua:8: error object is a table value, not a message", NULL);
+    load_fails(SCN "bad_workload_meta.lua",
+               SCN "bad_workload_meta.lua:7: workload: unknown field '(a table)'", NULL);
+    load_fails(SCN "bad_positional.lua", SCN "bad_positional.lua:5: positional entry #1", NULL);
+}
+
+static void integer_params_are_checked_exactly(void **state)
+{
+    (void)state;
+    scn_scenario *s = load_ok(SCN "tiny.lua");
+    scn_params p;
+    struct {
+        char *set;
+        const char *msg;
+    } bad[] = {
+        {"chunksize=1e300",
+         "parameter 'chunksize' must be an integer from 0 to 2147483647 (got 1e+300)"},
+        {"chunksize=0x7fffffffffffffff",
+         "parameter 'chunksize' must be an integer from 0 to 2147483647 (got 0x7fffffffffffffff)"},
+        {"n=0x7fffffffffffffff",
+         "parameter 'n' must be an integer from 1 to 1000 (got 0x7fffffffffffffff)"},
+        {"chunksize=2147483648",
+         "parameter 'chunksize' must be from 0 to 2147483647 (got 2147483648)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(scn_params_resolve(s, false, &bad[i].set, 1, &p, err, sizeof err), -1);
+        assert_string_equal(err, bad[i].msg);
+    }
+    char *ok = "chunksize=2147483647";
+    assert_int_equal(scn_params_resolve(s, false, &ok, 1, &p, err, sizeof err), 0);
+    assert_int_equal(scn_param_long(s, &p, "chunksize", 0), 2147483647L);
+    scn_free(g_scn);
+    load_fails(SCN "bad_chunksize.lua", SCN "bad_chunksize.lua:10: variant 'huge': parameter "
+               "'chunksize' must be an integer from 0 to 2147483647", NULL);
+}
+
+/* Only the skip marker (a light userdata) skips; a table raised by checks,
+ * even one that looks like the old marker, is a failed check. */
+static void checks_raising_a_table_is_a_failed_check(void **state)
+{
+    (void)state;
+    scn_scenario *s = load_ok(SCN "checks_raise.lua");
+    run_register_tasks(s);
+    run_options o = {.quick = true, .repeat = 1};
+    run_report r;
+    assert_int_equal(run_prepare(s, &o, &r, err, sizeof err), 0);
+    assert_int_equal(run_execute(&r, &o, err, sizeof err), 0);
+    assert_string_equal(r.skipped, "");
+    assert_int_equal(r.nchecks, 2);
+    assert_true(r.checks[0].ok);
+    assert_false(r.checks[1].ok);
+    assert_contains(r.checks[1].detail, SCN "checks_raise.lua:13: error object is a table value");
+    assert_int_equal(run_exit_status(&r), 1);
+    run_report_free(&r);
+}
+
+/* An engine error of an item names it from 1, as Lua does; a task's own
+ * error stays as it is. */
+static void item_errors_are_numbered_from_one(void **state)
+{
+    (void)state;
+    strat_workload w = {.n = 10};
+    strat_outcome out;
+    memset(&out, 0, sizeof out);
+    strat_final(&w, &out, POOL_EWORKER, NULL, "worker 0 died running index 0 within the job", 4);
+    assert_string_equal(out.first_error, "item 5: worker 0 died running index 0 within the job");
+    memset(&out, 0, sizeof out);
+    strat_final(&w, &out, POOL_ETASK, NULL, "x.lua:3: boom", 4);
+    assert_string_equal(out.first_error, "x.lua:3: boom");
+}
+
+/* Interrupted before the first strategy: nothing runs, the report says why. */
+static void an_interrupted_run_runs_nothing_more(void **state)
+{
+    (void)state;
+    scn_scenario *s = load_ok(SCN "tiny.lua");
+    run_register_tasks(s);
+    run_options o = {.quick = true, .repeat = 1};
+    run_report r;
+    assert_int_equal(run_prepare(s, &o, &r, err, sizeof err), 0);
+    strat_interrupt(SIGTERM);
+    assert_int_equal(run_strategies(&r, &o, err, sizeof err), 0);
+    assert_int_equal(r.nresults, 0);
+    assert_int_equal(r.interrupted, SIGTERM);
+    assert_string_equal(run_interrupt_name(r.interrupted), "SIGTERM");
+    strat_interrupt_reset();
+    run_report_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +523,12 @@ int main(int argc, char **argv)
         SCASE(runs_a_scenario_and_its_checks),
         SCASE(impl_filter_skips_checks_that_need_others),
         SCASE(failing_stop_rule_names_its_line),
+        SCASE(strict_tables_are_read_raw),
+        SCASE(raising_metamethods_give_file_line),
+        SCASE(integer_params_are_checked_exactly),
+        SCASE(checks_raising_a_table_is_a_failed_check),
+        SCASE(item_errors_are_numbered_from_one),
+        SCASE(an_interrupted_run_runs_nothing_more),
     };
     return test_main(argc, argv, "test_scenario", tests, sizeof tests / sizeof tests[0]);
 }
