@@ -18,6 +18,11 @@
 #                   overhead (bench/overhead), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
+#   make compare    every scenario beside its CPython twin (poolbench compare,
+#                   defaults, --repeat 3, interleaved; QUICK=1: --quick, for
+#                   tests): JSON and CSV into bench/results/compare/, the figure
+#                   plots/out/compare.png, then docs/reproduction.md regenerated
+#                   from those results (bench/compare.sh)
 #   make chaos      fault injection (tests/chaos/run.sh): SIGKILL/SIGSTOP of
 #                   workers and the fork server under load, SIGINT/SIGTERM to
 #                   poolbench, mutated scenarios, hanging tasks; a few minutes
@@ -67,7 +72,7 @@ TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench chaos \
+.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench compare chaos \
         chaos-quick clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
@@ -146,6 +151,7 @@ check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
 	tests/harness/test_cli.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
+	tests/harness/test_compare.sh $(POOLBENCH) || rc=1; \
 	tests/plots/test_plots.sh $(POOLBENCH) || rc=1; \
 	POOLBENCH=$(POOLBENCH) tests/bench/test_bench_scripts.sh || rc=1; exit $$rc
 
@@ -196,6 +202,15 @@ docs-img:
 bench: all
 	$(BENCH_BIN)
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
+
+# Runs `poolbench compare` on every scenario: each strategy on poolbench and
+# on the scenario's CPython twin (bench/python/NAME.py), interleaved, both
+# judged by the scenario's checks; writes bench/results/compare/ (JSON, CSV,
+# the output; ignored by git), draws plots/out/compare.png (plots/compare.gp),
+# then regenerates docs/reproduction.md from those results
+# (bench/reproduction.py). QUICK=1: --quick --repeat 1, seconds, for tests.
+compare: all
+	POOLBENCH=$(POOLBENCH) QUICK=$(QUICK) bench/compare.sh
 
 # Fault injection (tests/chaos/run.sh). Its C driver is built by the test
 # rule above ($(BUILD)/tests/%), outside TEST_BIN: it is no cmocka binary.

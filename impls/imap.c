@@ -7,9 +7,12 @@
  *             pool.terminate()
  *             break
  *
- * Teaches (P12): the input is pulled like a generator, only while a window
- * of chunks is out, so memory stays flat; the price is a message per chunk
- * (P6: chunksize 1 by default). imap yields in input order, so a slow item
+ * Teaches (P12, P25): as in CPython, the whole input is handed over at the
+ * call (every item submitted before the first result: memory grows with
+ * n), unless the workload sets a buffersize: then the input is pulled like
+ * a generator, only while at most buffersize chunks are out, so memory
+ * stays flat. Either way the price is a message per chunk (P6: chunksize 1
+ * by default, the same cost per task as map_async with chunksize 1). imap yields in input order, so a slow item
  * holds back every result behind it; imap_unordered yields each chunk as it
  * arrives, so the answer is seen as soon as it is computed (P4). A failed
  * item is an error at its position and the iteration goes on. Several
@@ -28,13 +31,10 @@ static int imap_run(const strat_workload *w, strat_outcome *out, bool ordered)
     strat_input in; /* the "generator", pulled on this thread (pool.h) */
     strat_input_init(&in, w, &items);
 
-    pool_iter *it;
-    if (w->nstages > 1)
-        it = pool_imap_star(p, STRAT_CHAIN_TASK, strat_input_next, &in, w->chunksize, ordered);
-    else if (ordered)
-        it = pool_imap(p, w->stages[0], strat_input_next, &in, w->chunksize);
-    else
-        it = pool_imap_unordered(p, w->stages[0], strat_input_next, &in, w->chunksize);
+    pool_imap_opts o = {.chunksize = w->chunksize, .buffersize = w->buffersize,
+                        .ordered = ordered, .star = w->nstages > 1};
+    const char *task = w->nstages > 1 ? STRAT_CHAIN_TASK : w->stages[0];
+    pool_iter *it = pool_imap_opt(p, task, strat_input_next, &in, &o);
     bool answer = strat_drain_iter(w, out, it);
     strat_stop_clock(out);
 
@@ -57,7 +57,7 @@ static int imap_unordered_run(const strat_workload *w, strat_outcome *out)
 const strategy strat_imap = {
     "imap",
     "002",
-    "imap over a lazy input (window of chunks in flight), results in input order",
+    "imap over a lazy input (all submitted at the call, or buffersize chunks out), in order",
     imap_ordered_run,
 };
 

@@ -197,6 +197,8 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     opt.task_timeout = w->task_timeout;
     opt.maxtasksperchild = w->maxtasksperchild;
     opt.initializer = w->initializer;
+    opt.initargs = w->initargs;
+    opt.initargs_len = w->initargs_len;
     opt.trace = w->trace;
     out->tasks_total = tasks == STRAT_TASK_PER_ITEM ? w->n : w->n * (size_t)w->nstages;
     double t = pool_now();

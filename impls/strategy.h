@@ -49,8 +49,13 @@ typedef struct strat_workload {
     /* The pool. */
     int workers;
     long chunksize;          /* map/imap/executor map; 0: the API's default */
+    long buffersize;         /* imap/executor map: chunks out at most; 0: the whole
+                                input submitted at the call (CPython's default) */
     long maxtasksperchild;   /* 0: never */
     const char *initializer; /* task name or NULL */
+    const char *initargs;    /* its packed argument array (Pool(initializer, initargs)),
+                                or NULL: none */
+    size_t initargs_len;
     bool trace;              /* keep the engine's trace (timelines) */
 
     /* The work. */

@@ -27,6 +27,7 @@
 #   NAME.hyperfine.dat    hyperfine's whole-command timings from bench/results/, where they
 #                         were measured with this run's parameters (else not written)
 #   overhead.dat          per-task cost of each API in microseconds, poolbench and CPython
+#   shared_state.dat      per-access cost (us) and increments landed (%), poolbench and CPython
 #   chunk_sweep.csv .dat  chunk_skew over chunksize 1..16 (bench/sweep.sh)
 #   memory_sweep.csv .dat imap_memory over n, one strategy per process
 #   status.txt            each run's exit status (0 checks held, 1 a check failed, 2 bad scenario)
@@ -50,7 +51,7 @@ POOLBENCH=${POOLBENCH:-build/poolbench}
 export POOLBENCH   # bench/sweep.sh runs the same binary
 # The quick run feeds the tests: only the scenarios the figures read.
 if [ "$QUICK" = 1 ]; then
-    SCENARIOS=${SCENARIOS:-serialized_get get_placement chunk_skew early_stop overhead imap_memory}
+    SCENARIOS=${SCENARIOS:-serialized_get get_placement chunk_skew early_stop overhead imap_memory oversubscription}
 fi
 SCENARIOS=${SCENARIOS:-}
 
@@ -243,6 +244,21 @@ if [ -s "$DATA/overhead.results.dat" ]; then
                 print line, qv, $16, n, (measured ? "NaN" : qv), (measured ? qv : "NaN")
             }' "$hf" "$DATA/overhead.results.dat"
     } > "$DATA/overhead.dat"
+fi
+
+# ---- shared state: per-access cost and lost updates, poolbench and CPython ----
+# poolbench's figures are in shared_state's check details (measured in the
+# run above); CPython's come from its twin, run here with the same
+# parameters (facts per_access_s, rtt_s, final). Read by plots/shared_state.gp.
+if [ -s "$DATA/shared_state.json" ]; then
+    py_json=$DATA/shared_state.cpython.json
+    sets=$(jq -r '.params | to_entries[] | select(.key != "tag") | "--set \(.key)=\(.value)"' \
+        "$DATA/shared_state.json")
+    # shellcheck disable=SC2086  # one word per --set
+    python3 bench/python/shared_state.py $sets --json "$py_json" > /dev/null 2>&1 ||
+        { echo "data.sh: bench/python/shared_state.py failed: CPython left out" >&2; rm -f "$py_json"; }
+    jq -r --slurpfile py <(cat "$py_json" 2> /dev/null || echo '{}') -f plots/lib/shared_state.jq \
+        "$DATA/shared_state.json" > "$DATA/shared_state.dat"
 fi
 
 # ---- the sweeps -------------------------------------------------------------

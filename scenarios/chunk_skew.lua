@@ -120,6 +120,10 @@ about four chunks per worker, small enough to even out. Document 003 reads
 this rule out of pool.py: 16 tasks in chunks of 14 run as 14 + 2, on 2
 workers or 3.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: default chunksize / chunks of 14: "faster than the large chunks by
+  -- the model's ratio".
+  ratios = {{"map_async_default", "map_async"}, {"map_async_w3", "map_async"}},
   checks = function(r, p, check)
     local function counts(x)
       local c = {}

@@ -146,6 +146,12 @@ while a producer thread lets the consumer check as the tasks are still being
 submitted, k_long*t/w. Then terminate() stops the workers: the tasks already
 started finish or die, the rest never run.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: time to the answer / collect-all: "answers well before collect-all
+  -- ends"; P5: submit-then-check / producer.
+  ratios = {{"async_get_after.answer_s", "map_async"},
+            {"imap_unordered_c16.answer_s", "map_async"},
+            {"async_get_after_long.answer_s", "producer_consumer_long.answer_s"}},
   checks = function(r, p, check)
     local all = r.map_async
     check("map_async (collect all, then check) ran all n tasks",

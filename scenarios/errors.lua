@@ -119,6 +119,10 @@ silently; poolbench counts them as errors_unobserved. The per-item APIs
 (imap, a callback with error_callback, executor submit with result())
 see each error at its item and go on.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: map_async's wall / its model: "the error came only after the slowest
+  -- chunk".
+  ratios = {{"map_async", "map_async.model_s"}},
   checks = function(r, p, check)
     local evens = p.n // 2
     local m = r.map_async

@@ -84,6 +84,10 @@ under another name. get after puts every task in the queue first; the
 ceil(%n/%workers)*%task_ms ms. The ratio is n/ceil(n/w): the pool's size when
 w divides n, less when the last round is partly idle.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: get at once / get after: "get at once at least 1.6x slower than get
+  -- after".
+  ratios = {{"async_get_loop", "async_get_after"}, {"apply_sync", "async_get_after"}},
   checks = function(r, p, check)
     local at_once, after = r.async_get_loop, r.async_get_after
     local predicted = at_once.model_s / after.model_s

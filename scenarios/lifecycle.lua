@@ -82,6 +82,10 @@ terminate() kills the workers: every job not finished fails with "pool
 terminated" at once, here all %n since none had a chance to finish, and it
 takes milliseconds, not the work's time.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: close then join / the model: "waited for the work"; terminate / the
+  -- run.
+  ratios = {{"lifecycle", "lifecycle.model_s"}, {"lifecycle.facts.terminate_s", "lifecycle"}},
   checks = function(r, p, check)
     local x = r.lifecycle
     local f = x.facts or {}

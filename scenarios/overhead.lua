@@ -83,6 +83,11 @@ overlap with each other or with the workers: the slowest by far. The costs
 per message (10 and 60 microseconds) are this project's machine's; the run
 shows yours, and the scenario prints them per task and per message.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: imap / map_async: "map_async at least 3x faster than imap";
+  -- Executor.map chunksize 1 / 834; apply / apply_async.
+  ratios = {{"imap", "map_async"}, {"executor_map_c1", "executor_map_c834"},
+            {"apply_sync", "async_get_after"}, {"imap", "callback_chain"}},
   checks = function(r, p, check)
     local labels = {"apply_sync", "async_get_after", "callback_chain", "map_async", "imap",
                     "imap_unordered", "executor_submit", "executor_map_c1", "executor_map_c834"}

@@ -102,6 +102,10 @@ pays once for building the assembly line". The 0.5 ms and 8 us are this
 project's machine's figures (0.35 to 0.7 ms, as busy as it was); yours show
 in the run.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: a process per task / a pool: "process_per_task at least 5x slower
+  -- than map_async".
+  ratios = {{"process_per_task", "map_async"}},
   checks = function(r, p, check)
     -- Every label first: if --impl left one out, the checks stop here, and
     -- the recorders are then in this order.

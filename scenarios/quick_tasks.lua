@@ -146,6 +146,10 @@ enough for the others to take their share, and the split follows the
 chunks. Document 003 saw all 16 tasks on one worker; CPython 3.11 here gave
 [6, 6, 2, 2].]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: the busiest worker's tasks, quick / 20 ms tasks: the imbalance the
+  -- counts show.
+  ratios = {{"map_async.busiest", "map_async_slow.busiest"}},
   checks = function(r, p, check)
     for i, label in ipairs({"map_async", "map_async_slow"}) do
       local x = r[label]

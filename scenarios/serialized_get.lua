@@ -97,6 +97,10 @@ thread, one at a time (phenomenon P2): the Bs queue up behind each other,
 a + n*b = %a_ms + %n*%b_ms ms, no better than the loop when b = a. Document 000
 misses this: its callback fix only helps when B is cheap.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: get-in-loop / merged: the check "get-in-loop at least 1.6x slower
+  -- than merged"; P2: callback_chain / merged.
+  ratios = {{"async_get_loop", "merged"}, {"callback_chain", "merged"}},
   checks = function(r, p, check)
     local loop, merged, cb = r.async_get_loop, r.merged, r.callback_chain
     check("get-in-loop at least 1.6x slower than merged",

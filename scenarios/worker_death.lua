@@ -132,6 +132,9 @@ replacement too but never fails the lost task: get() waits forever
 (gh-66587). ProcessPoolExecutor fails every pending future
 (BrokenProcessPool).]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: the run / its model: "the run ended (no hang)".
+  ratios = {{"async_get_after", "async_get_after.model_s"}, {"executor_submit", "executor_submit.model_s"}},
   checks = function(r, p, check)
     for _, label in ipairs(LABELS) do local _ = r[label] end -- all present, or skip here
     for _, label in ipairs(LABELS) do

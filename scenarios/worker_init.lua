@@ -131,6 +131,11 @@ is slower by (respawns/w) * (cost of one respawn). CPython with the spawn
 start method pays a fresh interpreter each time: 3 956 tasks/s without,
 237 with max_tasks_per_child=25.]],
   },
+  -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
+  -- first is the key ratio: maxtasksperchild=25 / without: the respawn cost (time), and the
+  -- workers started.
+  ratios = {{"async_get_after_mt", "async_get_after"},
+            {"async_get_after_mt.workers_started", "async_get_after.workers_started"}},
   checks = function(r, p, check)
     for k, plain in ipairs(PLAIN) do
       local a, b = r[plain], r[plain .. "_mt"]

@@ -43,8 +43,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "lua_strategy.h"
 #include "report.h"
+#include "report_timeline.h"
 #include "runner.h"
 
 /* ---- answers and measurements --------------------------------------------- */
@@ -232,6 +234,7 @@ static int lab_run(lab *lb, const lab_setting *st, run_report *r, char *err, siz
     fflush(stdout);
     int exec = run_execute(r, &o, err, errlen);
     rep_table(stdout, r);
+    rep_timelines(stdout, r, rep_timeline_width()); /* the run as text (report_timeline.h) */
     if (exec != 0)
         return 2;
     rep_checks(stdout, r);
@@ -264,7 +267,8 @@ static bool lab_verdict(bool ok, const char *fmt, ...)
 /* Each strategy of the solution against the reference: it ran and gave
  * every final result the reference gave (the same errors too); it is within
  * the margin of the reference's model (no slower than model * (1 + margin)
- * + 20 ms); it is as fast as the reference measured (within 10% + 20 ms).
+ * + 20 ms); it is as fast as the reference measured (within 25% + 30 ms: two runs of
+ * the same strategy on a busy machine differ by that much).
  * 0 when all hold, else 1. */
 static int lab_judge(lab *lb, const run_report *r)
 {
@@ -300,8 +304,8 @@ static int lab_judge(lab *lb, const run_report *r)
                                "%s is within the model of %s (+%.0f%% + 20 ms): %.3f s, model "
                                "%.3f s",
                                l, ref->v->label, 100 * lb->ex_margin, sol->wall_s, ref->model_s);
-        all &= lab_verdict(sol->wall_s <= 1.10 * ref->wall_s + 0.020,
-                           "%s is as fast as %s (within 10%% + 20 ms): %.3f s vs %.3f s", l,
+        all &= lab_verdict(sol->wall_s <= 1.25 * ref->wall_s + 0.030,
+                           "%s is as fast as %s (within 25%% + 30 ms): %.3f s vs %.3f s", l,
                            ref->v->label, sol->wall_s, ref->wall_s);
     }
     printf("%s\n", all ? "your fix holds." : "not yet: read the lab's page and try again.");
@@ -409,29 +413,37 @@ static void lab_what(const lab *lb, int qi, char *what, size_t len)
         snprintf(what, len, "(nothing: a question of the model alone)");
 }
 
-/* Each answer beside its measurement in r. 0, or 2 with err set. */
-static int lab_compare(lab *lb, run_report *r, const lab_value *ans, char *err, size_t errlen)
+/* Each answer beside its measurement in r, and CPython's in cp (the twin's
+ * figures, compare.h; NULL: not measured). 0, or 2 with err set. */
+static int lab_compare(lab *lb, run_report *r, run_report *cp, const lab_value *ans, char *err,
+                       size_t errlen)
 {
     int rc = 0;
     printf("\nprediction vs measurement (measured on this machine, %d cores; ratio = "
-           "measured / predicted):\n  %-3s %-16s %-16s %-6s %s\n", r->cores, "#", "predicted",
-           "measured", "ratio", "what was measured");
+           "measured / predicted):\n  %-3s %-16s %-16s %-*s%-6s %s\n", r->cores, "#",
+           "predicted", "measured", cp ? 17 : 0, cp ? "CPython" : "", "ratio",
+           "what was measured");
     scn_lock();
     run_push_results(r);
     int rt = lua_gettop(lb->s->L);
+    if (cp)
+        run_push_results(cp);
     for (int i = 0; i < lb->nq; i++) {
-        lab_value m;
-        char pb[64], mb[64], ratio[32] = "-", what[96];
-        if (lab_measure(lb, r, i, rt, &m, err, errlen) != 0) {
+        lab_value m, c = {0};
+        char pb[64], mb[64], cb[64] = "", ratio[32] = "-", what[96];
+        if (lab_measure(lb, r, i, rt, &m, err, errlen) != 0 ||
+            (cp && lab_measure(lb, cp, i, rt + 1, &c, err, errlen) != 0)) {
             rc = 2;
             break;
         }
         lab_format(&ans[i], lb->q[i].unit, pb, sizeof pb);
         lab_format(&m, lb->q[i].unit, mb, sizeof mb);
+        if (cp) /* the column only where CPython was measured: one line said why not */
+            lab_format(&c, lb->q[i].unit, cb, sizeof cb);
         if (m.present && ans[i].v != 0)
             snprintf(ratio, sizeof ratio, "%.2f", m.v / ans[i].v);
         lab_what(lb, i, what, sizeof what);
-        printf("  %-3d %-16s %-16s %-6s %s\n", i + 1, pb, mb, ratio, what);
+        printf("  %-3d %-16s %-16s %-*s%-6s %s\n", i + 1, pb, mb, cp ? 17 : 0, cb, ratio, what);
     }
     lua_settop(lb->s->L, rt - 1);
     scn_unlock();
@@ -444,8 +456,12 @@ static int lab_check(lab *lb, const lab_setting *st, const lab_value *ans, char 
 {
     run_report r;
     int rc = lab_run(lb, st, &r, err, errlen);
-    if (rc != 2 && lab_compare(lb, &r, ans, err, errlen) != 0)
+    run_report cp; /* CPython's figures: the twin, run with the same parameters */
+    bool have_cp = rc != 2 && compare_twin_once(&r, lb->impls, &cp);
+    if (rc != 2 && lab_compare(lb, &r, have_cp ? &cp : NULL, ans, err, errlen) != 0)
         rc = 2;
+    if (have_cp)
+        run_report_free(&cp);
     if (rc != 2 && lb->ex_labels[0] && lab_judge(lb, &r) != 0)
         rc = 1;
     run_report_free(&r);

@@ -349,6 +349,37 @@ static void lab_read_exercise(lua_State *L, lab *lb, int t)
     lb->ex_reference = scn_strdup(ref);
 }
 
+/* A lab with no exercise of its own: write, in Lua, the first strategy it
+ * runs (the lab's first label, or the scenario's), judged against it. */
+static void lab_default_exercise(lab *lb)
+{
+    char ref[128];
+    size_t n = strcspn(lb->impls, ",");
+    if (n > 0 && n < sizeof ref)
+        snprintf(ref, sizeof ref, "%.*s", (int)n, lb->impls);
+    else
+        snprintf(ref, sizeof ref, "%s", lb->s->variants[0].label);
+    for (int i = 0; i < lb->s->nvariants; i++) /* a strategy name: its first label */
+        if (strcmp(lb->s->variants[i].impl->name, ref) == 0 &&
+            !lab_is_label(lb->s, ref, strlen(ref), false)) {
+            snprintf(ref, sizeof ref, "%s", lb->s->variants[i].label);
+            break;
+        }
+    char task[512];
+    snprintf(task, sizeof task,
+             "This lab has no fix of its own to write. Write the strategy it measures,\n"
+             "%s, in Lua: the same calls on the pool, every item's result (or error)\n"
+             "reported with pool:final(i, value [, err]). Your run uses %s's parameters.",
+             ref, ref);
+    lb->ex_task = scn_strdup(task);
+    lb->ex_skeleton = scn_strdup("return function(pool, items, p)\n"
+                                 "  local task = pool.stages[1]\n"
+                                 "  -- TODO: run task on every item, then pool:final(i, value)\n"
+                                 "end\n");
+    lb->ex_reference = scn_strdup(ref);
+    lb->ex_margin = 0.5;
+}
+
 /* lua_CFunction(lab, table): fills lab from the scenario's lab table. */
 static int lab_read(lua_State *L)
 {
@@ -388,6 +419,8 @@ static int lab_read(lua_State *L)
     lab_read_questions(L, lb, t);
     lua_settop(L, t);
     lab_read_exercise(L, lb, t);
+    if (lb->ex_task == NULL)
+        lab_default_exercise(lb);
     return 0;
 }
 

@@ -32,6 +32,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,7 @@ struct lp_run {
     lp_cb *cbs;               /* every callback record, freed by lp_close */
     lp_thread *threads[LP_MAX_THREADS];
     int nthreads;
+    atomic_bool answered;     /* pool:final returned true (read without the lock) */
 };
 
 /* A callback given to the engine: what to call, with what. */
@@ -102,11 +104,17 @@ static _Thread_local int lp_in_callback;
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+static int raise_plain(lua_State *L, const char *fmt, ...);
+
 static lp_run *run_of(lua_State *L)
 {
     lp_run *run = luaL_checkudata(L, lua_upvalueindex(1), LP_RUN);
     if (run->p == NULL)
         luaL_error(L, "this pool belongs to a strategy run that is over");
+    /* SIGINT, SIGTERM, the run's time limit: the strategy's next call ends
+     * it (its blocking calls return at once: the pool is interrupted). */
+    if (strat_interrupted())
+        raise_plain(L, "Interrupted: the run was interrupted");
     return run;
 }
 
@@ -206,16 +214,18 @@ static void pack_list(lua_State *L, int idx, msgpack_sbuffer *buf, const char *w
         luaL_error(L, "%s: %s", what, why);
 }
 
-/* Options {chunksize=, callback=, error_callback=} at idx, or a number
- * (the chunksize), or nil. Function fields are pushed as refs. */
+/* Options {chunksize=, buffersize=, callback=, error_callback=} at idx, or
+ * a number (the chunksize), or nil. Function fields are pushed as refs.
+ * buffersize is the imap family's (pool_imap_opts: 0, every item at once). */
 typedef struct lp_opts {
     long chunksize;
     int fn_ref, efn_ref;
+    long buffersize;
 } lp_opts;
 
 static void read_opts(lua_State *L, int idx, lp_opts *o)
 {
-    *o = (lp_opts){0, LUA_NOREF, LUA_NOREF};
+    *o = (lp_opts){0, LUA_NOREF, LUA_NOREF, 0};
     if (lua_isnoneornil(L, idx))
         return;
     if (lua_type(L, idx) == LUA_TNUMBER) {
@@ -233,6 +243,13 @@ static void read_opts(lua_State *L, int idx, lp_opts *o)
         if (c < 0 || c > 2147483647)
             luaL_error(L, "chunksize must be >= 0");
         o->chunksize = (long)c;
+    }
+    lua_pop(L, 1);
+    if (scn_rawgetfield(L, idx, "buffersize") != LUA_TNIL) {
+        lua_Integer b = luaL_checkinteger(L, -1);
+        if (b < 0 || b > 2147483647)
+            luaL_error(L, "buffersize must be >= 0");
+        o->buffersize = (long)b;
     }
     lua_pop(L, 1);
     const char *names[2] = {"callback", "error_callback"};
@@ -283,8 +300,10 @@ static int cb_body(lua_State *T)
 static int lp_cb_run(lp_cb *cb, int kind, pool_result *r, char *err, size_t errlen)
 {
     lp_run *run = cb->run;
-    scn_lock();
+    /* Counted outside the lock, as a C strategy's callbacks are (strategy.c's
+     * lock is always taken before ours, never inside it). */
     strat_callback_enter(run->out);
+    scn_lock();
     lp_in_callback++;
     lua_State *T = lua_newthread(run->anchor);
     int tref = luaL_ref(run->anchor, LUA_REGISTRYINDEX);
@@ -296,8 +315,8 @@ static int lp_cb_run(lp_cb *cb, int kind, pool_result *r, char *err, size_t errl
         snprintf(err, errlen, "a callback raised poolbench's skip marker");
     luaL_unref(run->anchor, LUA_REGISTRYINDEX, tref);
     lp_in_callback--;
-    strat_callback_leave(run->out);
     scn_unlock();
+    strat_callback_leave(run->out);
     return rc != 0;
 }
 
@@ -432,7 +451,12 @@ static int h_add_done_callback(lua_State *L)
     lua_pushvalue(L, 1);
     int self = luaL_ref(L, LUA_REGISTRYINDEX);
     lp_cb *cb = cb_new(L, run, fn, LUA_NOREF, self);
-    if (pool_result_add_done_callback(h->r, lp_on_done, cb) != POOL_OK)
+    /* A future done already runs it at once, here: released, the callback
+     * takes the lock as any other does. */
+    bool rel = scn_gil_release(L);
+    int st = pool_result_add_done_callback(h->r, lp_on_done, cb);
+    scn_gil_reacquire(rel);
+    if (st != POOL_OK)
         return raise_status(L, pool_last_status(), pool_last_error());
     return 0;
 }
@@ -599,11 +623,12 @@ static int iter_common(lua_State *L, int mode)
     luaL_unref(L, LUA_REGISTRYINDEX, o.efn_ref);
     lp_iter *it = push_iter(L, LP_IT_ITEMS);
     pack_list(L, 2, &it->items, "items");
+    pool_imap_opts io = {.chunksize = o.chunksize, .buffersize = o.buffersize,
+                         .ordered = mode != 1};
     if (mode == 2)
-        it->it = pool_executor_map(run->p, task, it->items.data, it->items.size, o.chunksize);
+        it->it = pool_executor_map_opt(run->p, task, it->items.data, it->items.size, &io);
     else
-        it->it = pool_imap_array(run->p, task, it->items.data, it->items.size, o.chunksize,
-                                 mode == 0);
+        it->it = pool_imap_array_opt(run->p, task, it->items.data, it->items.size, &io);
     if (it->it == NULL)
         return raise_status(L, pool_last_status(), pool_last_error());
     return push_for(L);
@@ -758,8 +783,6 @@ static int p_join(lua_State *L)
                                                      : pool_last_error());
     if (run->out->wall_s == 0)
         strat_stop_clock(run->out);
-    if (run->out->answer_s > 0 && run->out->stopped_s == 0)
-        run->out->stopped_s = pool_now() - run->out->t0;
     return 0;
 }
 
@@ -789,8 +812,11 @@ static int p_final(lua_State *L)
     if (i < 1 || (size_t)i > run->w->n)
         return luaL_error(L, "final: item %d is not from 1 to %d", (int)i, (int)run->w->n);
     const char *err = NULL;
-    if (!lua_isnoneornil(L, 3))
-        err = luaL_tolstring(L, 3, NULL);
+    char errbuf[SCN_ERR];
+    if (!lua_isnoneornil(L, 3)) {
+        snprintf(errbuf, sizeof errbuf, "%s", luaL_tolstring(L, 3, NULL));
+        err = errbuf;
+    }
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
     msgpack_packer pk;
@@ -806,8 +832,14 @@ static int p_final(lua_State *L)
     const msgpack_object *v = NULL;
     if (err == NULL && msgpack_unpack_next(&u, buf.data, buf.size, &off) == MSGPACK_UNPACK_SUCCESS)
         v = u.data.type == MSGPACK_OBJECT_NIL ? NULL : &u.data;
+    /* strat_final takes strategy.c's lock, then (the stop rule, observe)
+     * ours: released first, so that the order is the C strategies'. */
+    bool rel = scn_gil_release(L);
     bool answer = strat_final(run->w, run->out, err ? POOL_ETASK : POOL_OK, v, err,
                               (size_t)i - 1);
+    scn_gil_reacquire(rel);
+    if (answer)
+        atomic_store(&run->answered, true);
     msgpack_unpacked_destroy(&u);
     msgpack_sbuffer_destroy(&buf);
     lua_pushboolean(L, answer);
@@ -1126,4 +1158,9 @@ void lp_close(lp_run *run, lua_State *L)
         lua_setfield(L, -2, "thread");
     }
     lua_pop(L, 1);
+}
+
+bool lp_answered(lp_run *run)
+{
+    return atomic_load(&run->answered);
 }

@@ -40,6 +40,9 @@ lp_run *lp_open(lua_State *L, scn_scenario *s, pool *p, const strat_workload *w,
  * meanwhile. Caller holds scn_lock once. */
 void lp_after(lp_run *run, lua_State *L);
 
+/* Whether pool:final ever returned true (the stop rule's answer). */
+bool lp_answered(lp_run *run);
+
 /* After strat_pool_finish: every callback has run; drops the run's
  * references, makes the pool table refuse further calls, removes
  * pb.thread. Caller holds scn_lock. */

@@ -110,9 +110,10 @@ int scn_lua_strategy_run(const strat_workload *w, strat_outcome *out)
         strat_stop_clock(out);
     scn_unlock(); /* callbacks still due take it as they run */
 
+    bool answer = rc == 0 && c.run && lp_answered(c.run);
     if (rc != 0)
         pool_terminate(p);
-    strat_pool_finish(p, out, NULL, rc == 0 && out->answer_s > 0);
+    strat_pool_finish(p, out, NULL, answer);
 
     scn_lock();
     if (c.run)
@@ -122,7 +123,7 @@ int scn_lua_strategy_run(const strat_workload *w, strat_outcome *out)
     scn_gil_enable(false);
     scn_unlock();
     if (rc != 0) {
-        snprintf(out->first_error, sizeof out->first_error, "%s", err);
+        snprintf(out->first_error, sizeof out->first_error, "%.255s", err);
         return -1;
     }
     return 0;

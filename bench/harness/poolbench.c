@@ -30,8 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "lab.h"
 #include "report.h"
+#include "report_timeline.h"
 #include "runner.h"
 #include "scenario.h"
 
@@ -41,10 +43,13 @@ static const char usage_text[] =
     "usage: poolbench list\n"
     "       poolbench show FILE\n"
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
-    "                          [--json F] [--csv F] [--trace F]\n"
+    "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
+    "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
+    "                              [--json F] [--csv F]\n"
+    "       poolbench COMMAND --help      (that command's usage)\n"
     "       poolbench --help | --version\n";
 
 static const char help_text[] =
@@ -66,6 +71,10 @@ static const char help_text[] =
     "                   answers, runs the scenario with those numbers and puts each\n"
     "                   prediction beside its measurement; -c --no-run: the answers\n"
     "                   alone, an answer key (docs/labs/README.md)\n"
+    "  compare FILE     runs the scenario and its CPython twin (bench/python/NAME.py)\n"
+    "                   interleaved, each strategy's time on both engines and the\n"
+    "                   model's, the ratios the checks rely on side by side, and the\n"
+    "                   checks judged on both (docs/report-format.md)\n"
     "  lab NAME --exercise [FILE]  the exercise \"write the fix\": a Lua skeleton\n"
     "                   strategy to complete (printed, or written to FILE);\n"
     "                   -c --solution FILE runs yours beside the reference strategy\n"
@@ -75,10 +84,15 @@ static const char help_text[] =
     "  --impl a,b       only these strategies (labels or strategy names)\n"
     "  --set key=value  a parameter (repeatable); see `show` for the valid ones\n"
     "  --quick          the small `quick` parameter values (seconds, for tests)\n"
-    "  --repeat N       run each strategy N times; wall = median (default 1)\n"
+    "  --repeat N       run each strategy N times; wall = median (default: the\n"
+    "                   scenario's repeat, or 1)\n"
     "  --json F         the whole run as one JSON object\n"
     "  --csv F          one row per strategy, with a header\n"
-    "  --trace F        one row per task execution (the last repeat), for timelines\n"
+    "  --trace F        one row per task execution (the last repeat), for timelines;\n"
+    "                   the scenario's checks then get r[label].trace too\n"
+    "  --timeline       after the table, each strategy's run as text: a lane per\n"
+    "                   worker and one for the parent's callbacks, as wide as the\n"
+    "                   terminal ($COLUMNS); turns the trace on like --trace\n"
     "  --task-timeout S a task running longer than S seconds fails (its worker is\n"
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
     "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
@@ -88,6 +102,51 @@ static const char help_text[] =
     "124 the run time limit, 130 SIGINT, 143 SIGTERM (then the report so far, marked\n"
     "interrupted; the scenario's cleanup and temporary files are done with all the same)\n"
     "docs: docs/lua-api.md (scenario files), docs/report-format.md (JSON, CSV, trace)\n";
+
+/* `poolbench CMD --help` (or -h anywhere after CMD): that command's usage
+ * on stdout, exit 0. The options of run are help_text's own section. */
+static int sub_help(const char *cmd)
+{
+    if (strcmp(cmd, "list") == 0)
+        printf("usage: poolbench list\n\nEvery scenario (scenarios/, or $POOLBENCH_SCENARIOS) "
+               "with its summary,\nthen every strategy with the document it comes from.\n");
+    else if (strcmp(cmd, "show") == 0)
+        printf("usage: poolbench show FILE\n\nThe scenario's doc, parameters (default and "
+               "quick), strategies and the\nmodel's predictions; runs nothing.\n");
+    else if (strcmp(cmd, "run") == 0)
+        printf("usage: poolbench run FILE [--impl a,b] [--set key=value]... [--quick] "
+               "[--repeat N]\n                          [--json F] [--csv F] [--trace F] "
+               "[--timeline]\n                          [--task-timeout SECONDS] "
+               "[--run-timeout SECONDS]\n\nRuns each strategy of the scenario, prints every "
+               "parameter, a table and the\nchecks.\n\n%s", strstr(help_text, "options of run:"));
+    else if (strcmp(cmd, "lab") == 0)
+        printf("usage: poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
+               "       poolbench lab NAME --exercise [FILE]\n\n"
+               "The classroom labs (docs/labs/README.md). Without NAME, the labs in course\n"
+               "order; NAME: its setting with numbers drawn from --seed N and its questions;\n"
+               "-c: the model's answers, then the run (its table and each strategy's\n"
+               "timeline as text), each prediction beside its measurement (--no-run: the\n"
+               "answers alone; --solution FILE: your Lua strategy judged against the\n"
+               "reference);\n"
+               "--exercise: the \"write the fix\" skeleton, printed or written to FILE.\n");
+    else if (strcmp(cmd, "compare") == 0)
+        printf("usage: poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] "
+               "[--repeat N]\n                              [--json F] [--csv F]\n\n"
+               "The scenario and its CPython twin (bench/python/NAME.py) in one run,\n"
+               "interleaved, timed the same way and judged by the same checks\n"
+               "(docs/report-format.md).\n");
+    else
+        return -1;
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -255,6 +314,7 @@ typedef struct run_args {
     int repeat;
     double task_timeout; /* 0: the scenario's */
     double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
+    bool timeline;       /* --timeline */
 } run_args;
 
 /* --name value or --name=value; returns the value or NULL (usage error). */
@@ -277,12 +337,14 @@ static bool is_opt(const char *arg, const char *name)
 static int parse_run(int argc, char **argv, run_args *a)
 {
     memset(a, 0, sizeof *a);
-    a->repeat = 1;
+    a->repeat = 0; /* the scenario's repeat, or 1 (run_prepare) */
     a->run_timeout = -1;
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         if (strcmp(arg, "--quick") == 0) {
             a->quick = true;
+        } else if (strcmp(arg, "--timeline") == 0) {
+            a->timeline = true;
         } else if (is_opt(arg, "--impl")) {
             if ((v = opt_value(argc, argv, &i, "--impl")) == NULL)
                 return usage_error("%s needs a value", "--impl");
@@ -509,6 +571,7 @@ static int cmd_run(int argc, char **argv)
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
         .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
+        .trace = a.trace != NULL || a.timeline,
     };
     run_report r;
     if (run_prepare(s, &o, &r, err, sizeof err) != 0) {
@@ -533,6 +596,8 @@ static int cmd_run(int argc, char **argv)
     /* 3. Judge the checks: checks(r, p, check), then done(report). */
     failed = failed || run_judge(&r, err, sizeof err) != 0;
     rep_table(stdout, &r);
+    if (a.timeline)
+        rep_timelines(stdout, &r, rep_timeline_width());
     if (failed) {
         fflush(stdout);
         fprintf(stderr, "%s\n", err);
@@ -570,6 +635,8 @@ int main(int argc, char **argv)
         printf("poolbench %s\n", POOLBENCH_VERSION);
         return 0;
     }
+    if (wants_help(argc, argv) && sub_help(cmd) == 0)
+        return 0;
     if (strcmp(cmd, "list") == 0)
         return argc == 2 ? cmd_list() : usage_error("list takes no argument (got '%s')", argv[2]);
     if (strcmp(cmd, "show") == 0) {
@@ -579,6 +646,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc, argv);
+    if (strcmp(cmd, "compare") == 0) { /* compare.c: signals and temporary files as for run */
+        pb_signals_install(RUN_TIMEOUT_DEFAULT);
+        int rc = compare_main(argc, argv);
+        scn_tmp_cleanup();
+        return strat_interrupted() ? interrupted_status(strat_interrupted()) : rc;
+    }
     if (strcmp(cmd, "lab") == 0) { /* lab.c; it finds labs where list finds scenarios */
         char dir[PATH_MAX];
         scenarios_dir(dir, sizeof dir);

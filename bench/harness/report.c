@@ -50,8 +50,11 @@ void rep_echo(FILE *f, const run_report *r)
         fprintf(f, "ARG variant %s = %s", v->label, v->impl->name);
         for (int k = 0; k < v->nset; k++) {
             char n[64];
-            scn_num_format(v->set_value[k], n, sizeof n);
-            fprintf(f, "%s%s=%s", k ? ", " : " with ", s->params[v->set_param[k]].name, n);
+            /* a function(p)'s value as run_prepare resolved it */
+            scn_num_format(v->set_fn[k] ? r->vparams[i].v[v->set_param[k]] : v->set_value[k], n,
+                           sizeof n);
+            fprintf(f, "%s%s=%s%s", k ? ", " : " with ", s->params[v->set_param[k]].name, n,
+                    v->set_fn[k] ? " (function)" : "");
         }
         fputc('\n', f);
     }
@@ -123,6 +126,24 @@ static int first_line(const char *s)
     return (int)strcspn(s, "\n");
 }
 
+/* A line per strategy under the table: per-task queue wait and run time
+ * (p50/p90/p99/max, from the trace) and the bytes that crossed. */
+static void table_latency(FILE *f, const run_result *res)
+{
+    const run_pct *w = &res->queue_wait, *x = &res->run_time;
+    const pool_stats *st = &res->out.stats;
+    if (w->n == 0 && st->bytes_sent == 0)
+        return;
+    fprintf(f, "  %s:", res->v->label);
+    if (w->n > 0)
+        fprintf(f, " queue wait %.3f/%.3f/%.3f/%.3f s,", w->p50, w->p90, w->p99, w->max);
+    if (x->n > 0)
+        fprintf(f, " run %.3f/%.3f/%.3f/%.3f s (p50/p90/p99/max),", x->p50, x->p90, x->p99,
+                x->max);
+    fprintf(f, " bytes sent %llu, received %llu\n", (unsigned long long)st->bytes_sent,
+            (unsigned long long)st->bytes_received);
+}
+
 void rep_table(FILE *f, const run_report *r)
 {
     static const char *const head[NCOLS] = {"strategy", "wall s (min-max)", "model s", "dev",
@@ -174,6 +195,7 @@ void rep_table(FILE *f, const run_report *r)
         if (res->interrupted)
             fprintf(f, "  %s: interrupted by %s: its figures are partial\n", res->v->label,
                     run_interrupt_name(r->interrupted));
+        table_latency(f, res);
     }
     if (r->interrupted)
         fprintf(f, "interrupted by %s: the table is what was measured until then; "
@@ -272,6 +294,18 @@ static void jc_facts(void *c, const char *k, const strat_outcome *o)
     json_object_set_new(((jctx *)c)->obj, k, f);
 }
 
+/* queue_wait, run_time: {"n": N, "p50": s, ...}, the numbers null when n = 0. */
+static void jc_pct(void *c, const char *k, const run_pct *p)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer((json_int_t)p->n));
+    j_num(o, "p50", p->p50, p->n > 0);
+    j_num(o, "p90", p->p90, p->n > 0);
+    j_num(o, "p99", p->p99, p->n > 0);
+    j_num(o, "max", p->max, p->n > 0);
+    json_object_set_new(((jctx *)c)->obj, k, o);
+}
+
 int rep_json(const char *path, const run_report *r, char *err, size_t errlen)
 {
     const scn_scenario *s = r->s;
@@ -288,7 +322,8 @@ int rep_json(const char *path, const run_report *r, char *err, size_t errlen)
     json_object_set_new(root, "date", json_string(r->date));
     for (int i = 0; i < r->nresults; i++) {
         jctx c = {json_object(), s};
-        run_visitor v = {jc_num, jc_int, jc_str, jc_bool, jc_workers, jc_params, jc_facts, &c};
+        run_visitor v = {jc_num,    jc_int,   jc_str, jc_bool, jc_workers,
+                         jc_params, jc_facts, jc_pct, &c};
         run_result_visit(r, &r->results[i], &v);
         json_array_append_new(results, c.obj);
     }
@@ -402,6 +437,18 @@ static void c_facts(void *ctx, const char *k, const strat_outcome *o)
     c_put(ctx, k, b);
 }
 
+/* queue_wait becomes queue_wait_p50 ... queue_wait_max (seconds). */
+static void c_pct(void *ctx, const char *k, const run_pct *p)
+{
+    static const char *const names[] = {"p50", "p90", "p99", "max"};
+    const double v[] = {p->p50, p->p90, p->p99, p->max};
+    for (int i = 0; i < 4; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_%s", k, names[i]);
+        c_num(ctx, key, v[i], p->n > 0);
+    }
+}
+
 int rep_csv(const char *path, const run_report *r, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "w");
@@ -414,7 +461,7 @@ int rep_csv(const char *path, const run_report *r, char *err, size_t errlen)
     run_result blank = {.v = &r->s->variants[0]};
     for (int row = -1; row < r->nresults; row++) {
         cctx c = {f, r->s, row < 0};
-        run_visitor v = {c_num, c_int, c_str, c_bool, c_workers, c_params, c_facts, &c};
+        run_visitor v = {c_num, c_int, c_str, c_bool, c_workers, c_params, c_facts, c_pct, &c};
         csv_field(f, row < 0 ? "scenario" : r->s->name, true);
         run_result_visit(r, row >= 0 ? &r->results[row] : r->nresults ? &r->results[0] : &blank,
                          &v);
@@ -445,23 +492,23 @@ int rep_trace(const char *path, const run_report *r, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    fprintf(f, "impl,task,stage,slot,pid,t_submit,t_start,t_end,t_result,t_callback\n");
+    fprintf(f, "impl,task,stage,slot,pid,t_submit,t_start,t_end,t_result,t_callback,"
+            "job,item,index,state\n");
     for (int i = 0; i < r->nresults; i++) {
         const run_result *res = &r->results[i];
         for (size_t k = 0; k < res->out.ntrace; k++) {
             const pool_trace_rec *t = &res->out.trace[k];
             const char *task = pool_task_name(t->task);
-            int stage = 0; /* 0: the chain task, or a task that is no stage */
-            for (int s = 0; s < res->nstages && stage == 0; s++)
-                if (strcmp(res->stages[s], task) == 0)
-                    stage = s + 1;
+            int stage = run_trace_stage(res, t); /* 0: the chain task, or no stage */
             fprintf(f, "%s,%s,%d,%d,%d", res->v->label, task, stage, t->slot, (int)t->pid);
             trace_time(f, t->t_submit, res->out.t0);
             trace_time(f, t->t_start, res->out.t0);
             trace_time(f, t->t_end, res->out.t0);
             trace_time(f, t->t_result, res->out.t0);
             trace_time(f, t->t_callback, res->out.t0);
-            fputc('\n', f);
+            fprintf(f, ",%llu,%u,%u,%s\n", (unsigned long long)t->job, t->item,
+                    res->trace_index ? res->trace_index[k] : 0,
+                    pool_trace_state_name(t->state));
         }
     }
     if (fclose(f) != 0) {

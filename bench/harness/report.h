@@ -4,13 +4,14 @@
  *   rep_echo      every parameter first, OSTEP style ("ARG n 8"), with the
  *                 machine and the date: any output says what produced it;
  *   rep_table     one row per strategy, and under it each one's first
- *                 error and note;
+ *                 error, note, per-task queue wait and run time, bytes;
  *   rep_checks    the checks (PASS/FAIL/SKIP) and how many passed;
  *   rep_json      one object for the whole run (jansson);
  *   rep_csv       one row per strategy, a header first;
  *   rep_trace     one row per task execution, for timelines in gnuplot;
  *   rep_progress  a line on stderr while a run takes more than a second
- *                 (progress.c; the others are report.c).
+ *                 (progress.c; the others are report.c; the text timeline
+ *                 is report_timeline.h).
  *
  * The formats are documented in docs/report-format.md; the fields of a
  * result come from run_result_visit() (result_fields.c), shared with the

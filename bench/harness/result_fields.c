@@ -46,6 +46,10 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     v->integer(c, "messages_received", (long long)o->stats.messages_received);
     v->integer(c, "workers_started", (long long)o->stats.workers_started);
     v->integer(c, "worker_deaths", (long long)o->stats.worker_deaths);
+    v->integer(c, "bytes_sent", (long long)o->stats.bytes_sent);
+    v->integer(c, "bytes_received", (long long)o->stats.bytes_received);
+    v->pct(c, "queue_wait", &res->queue_wait);
+    v->pct(c, "run_time", &res->run_time);
     v->facts(c, "facts", o);
     v->workers(c, "per_worker", res->workers, res->nworkers);
     v->integer(c, "cores", r->cores);

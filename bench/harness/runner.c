@@ -93,13 +93,36 @@ static void select_variants(const scn_scenario *s, const char *impls, run_report
     }
 }
 
+/* Every selected variant's parameters, model and workload, evaluated once
+ * before anything is printed: a mistake there (pos > n raised by workload,
+ * a set function out of range) is the run's first and only output, not a
+ * message after the table's header. The workload is evaluated again before
+ * its strategy runs (after setup), so it must not count on being called
+ * once. */
+static int precheck_variants(run_report *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < r->nselected; i++) {
+        const scn_variant *v = r->selected[i];
+        double m;
+        scn_workload w;
+        if (scn_params_for_eval(r->s, &r->p, v, &r->vparams[i], err, errlen) != 0 ||
+            scn_model_eval(r->s, v, &r->vparams[i], &m, err, errlen) < 0 ||
+            scn_workload_eval(r->s, &r->vparams[i], &w, err, errlen) != 0)
+            return -1;
+        scn_workload_free(r->s, &w);
+    }
+    return 0;
+}
+
 int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->s = s;
     r->quick = o->quick;
-    r->repeat = o->repeat;
-    if (o->repeat < 1) {
+    /* --repeat, else the scenario's repeat = N, else 1 */
+    r->repeat = o->repeat != 0 ? o->repeat : s->repeat > 0 ? s->repeat : 1;
+    r->keep_trace = o->trace || s->trace;
+    if (r->repeat < 1) {
         snprintf(err, errlen, "--repeat must be at least 1 (got %d)", o->repeat);
         return -1;
     }
@@ -110,7 +133,7 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     if (check_impls(s, o->impls, err, errlen) != 0)
         return -1;
     select_variants(s, o->impls, r);
-    return 0;
+    return precheck_variants(r, err, errlen);
 }
 
 /* ---- one variant ------------------------------------------------------------ */
@@ -218,8 +241,11 @@ static void strategy_input(const run_report *r, const run_result *res, const scn
     *sw = (strat_workload){
         .workers = (int)scn_param_long(s, &res->p, "workers", r->cores),
         .chunksize = scn_param_long(s, &res->p, "chunksize", 0),
+        .buffersize = scn_param_long(s, &res->p, "buffersize", 0),
         .maxtasksperchild = scn_param_long(s, &res->p, "maxtasksperchild", 0),
         .initializer = w->initializer,
+        .initargs = w->initargs.size ? w->initargs.data : NULL,
+        .initargs_len = w->initargs.size,
         .trace = true,
         .items = w->items.data,
         .items_len = w->items.size,
@@ -288,7 +314,8 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     scn_scenario *s = r->s;
     scn_workload w;
     res->v = v;
-    scn_params_for(s, &r->p, v, &res->p);
+    if (scn_params_for_eval(s, &r->p, v, &res->p, err, errlen) != 0)
+        return -1;
     int rc = scn_model_eval(s, v, &res->p, &res->model_s, err, errlen);
     if (rc < 0 || scn_workload_eval(s, &res->p, &w, err, errlen) != 0)
         return -1;
@@ -304,6 +331,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     lua_strat_bind(s, v->impl); /* a Lua strategy's run needs its scenario */
     run_repeats(r, v, o, &sw, &sc, res);
     per_worker(res);
+    run_trace_stats(res); /* item numbers, queue wait and run time */
     res->peak_rss_kb = run_peak_kb(hwm_reset);
     res->parent_pid = (int)getpid();
     scn_workload_free(s, &w);
@@ -372,6 +400,7 @@ void run_report_free(run_report *r)
         run_result *res = &r->results[i];
         strat_outcome_free(&res->out);
         free(res->workers);
+        free(res->trace_index);
         for (int k = 0; k < res->nstages; k++)
             free(res->stages[k]);
     }

@@ -35,7 +35,9 @@ typedef struct run_options {
     bool quick;
     char *const *sets;  /* "key=value" strings */
     int nsets;
-    int repeat;         /* >= 1 */
+    int repeat;         /* >= 1; 0: the scenario's `repeat`, else 1 */
+    bool trace;         /* keep the trace for checks (r[label].trace), as the
+                           scenario's trace = true does (--trace, --timeline) */
     double task_timeout; /* --task-timeout, seconds; 0: the scenario's, if any */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
@@ -50,6 +52,14 @@ typedef struct run_worker {
     size_t tasks;   /* task executions it ran */
     double busy_s;  /* sum of their t_end - t_start */
 } run_worker;
+
+/* Percentiles of per-task times from the trace (nearest rank): queue wait
+ * (t_start - t_submit) and run time (t_end - t_start) of the tasks that
+ * began (and ended, for run time). n = 0: none. */
+typedef struct run_pct {
+    size_t n;
+    double p50, p90, p99, max;
+} run_pct;
 
 /* What one variant measured: the repeats' wall times, and the last
  * repeat's outcome (counts, trace). */
@@ -68,6 +78,10 @@ typedef struct run_result {
     int nworkers;
     long peak_rss_kb;                  /* the parent's high-water mark after the run */
     int parent_pid;
+    run_pct queue_wait, run_time;      /* from out.trace (run_trace_stats) */
+    /* Per trace record: the item's number from 1 (run_trace_index says how
+     * it is found), 0 when unknown; NULL when no trace. */
+    uint32_t *trace_index;
 } run_result;
 
 typedef struct run_check {
@@ -94,6 +108,9 @@ typedef struct run_report {
     double task_timeout; /* seconds one task may run, 0: no limit */
     int interrupted;     /* 0, or why the run was cut short: SIGINT, SIGTERM or
                           * RUN_TIME_LIMIT (strat_interrupted()) */
+    bool keep_trace;     /* checks get r[label].trace (trace = true, --trace, --timeline) */
+    scn_params vparams[SCN_MAX_VARIANTS]; /* each selected variant's parameters, as
+                                             run_prepare resolved them (the echo) */
 } run_report;
 
 /* What strat_interrupt() is given when the run's time limit (--run-timeout)
@@ -108,6 +125,7 @@ const char *run_interrupt_name(int why);
  * calling only the ones above it (and scenario.h):
  *
  *   result_fields.c     the fields of a result, for every report
+ *   run_trace.c         the trace's item numbers, percentiles, Lua rows
  *   runner_checks.c     checks(r, p, check) and done(report)
  *   runner_callbacks.c  Lua tasks, stop rule, observe hook
  *   runner.c            prepare, run the strategies, free
@@ -130,6 +148,8 @@ typedef struct run_visitor {
     void (*params)(void *ctx, const char *key, const scn_params *p);
     /* The strategy's named figures (strat_fact_set): a table/object. */
     void (*facts)(void *ctx, const char *key, const strat_outcome *o);
+    /* Percentiles (queue_wait, run_time): {n, p50, p90, p99, max}. */
+    void (*pct)(void *ctx, const char *key, const run_pct *p);
     void *ctx;
 } run_visitor;
 
@@ -153,6 +173,24 @@ void run_push_results(run_report *r);
  * every pool. Call once per process, before any pool exists.
  */
 void run_register_tasks(scn_scenario *s);
+
+/* ---- the trace, for every report (run_trace.c) -------------------------------- */
+
+/* The item's number (from 1) of each trace record, into res->trace_index:
+ * for a job over many items (map, imap, executor map) its index in the job
+ * plus 1; for a job of one item (apply, submit), the job's place among the
+ * jobs of its task in submission order, which is the item's number wherever
+ * the strategy submits in item order (every C strategy's first stage). And
+ * res->queue_wait, res->run_time. */
+void run_trace_stats(run_result *res);
+
+/* Pushes res's trace as an array of rows {task, stage, slot, pid, job, item,
+ * index, state, t_submit, t_start, t_end, t_result, t_callback} (times from
+ * the strategy's start, nil when they did not happen). Caller holds the lock. */
+void run_push_trace(lua_State *L, const run_result *res);
+/* The workload stage a record's task is (1..nstages), 0 for the chain task
+ * or a task that is no stage. */
+int run_trace_stage(const run_result *res, const pool_trace_rec *t);
 
 /* ---- running (runner.c) ---------------------------------------------------- */
 

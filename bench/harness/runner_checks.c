@@ -92,12 +92,28 @@ static void l_facts(void *c, const char *k, const strat_outcome *o)
     lua_setfield(L, -2, k);
 }
 
+static void l_pct(void *c, const char *k, const run_pct *p)
+{
+    lua_State *L = ((lua_out *)c)->L;
+    lua_createtable(L, 0, 5);
+    l_int(c, "n", (long long)p->n);
+    l_num(c, "p50", p->p50, p->n > 0);
+    l_num(c, "p90", p->p90, p->n > 0);
+    l_num(c, "p99", p->p99, p->n > 0);
+    l_num(c, "max", p->max, p->n > 0);
+    lua_setfield(L, -2, k);
+}
+
 static void push_result(run_report *r, const run_result *res)
 {
     lua_out lo = {r->s->L, r->s};
-    run_visitor v = {l_num, l_int, l_str, l_bool, l_workers, l_params, l_facts, &lo};
-    lua_createtable(r->s->L, 0, 36);
+    run_visitor v = {l_num, l_int, l_str, l_bool, l_workers, l_params, l_facts, l_pct, &lo};
+    lua_createtable(r->s->L, 0, 40);
     run_result_visit(r, res, &v);
+    if (r->keep_trace) { /* trace = true, --trace, --timeline: r[label].trace */
+        run_push_trace(r->s->L, res);
+        lua_setfield(r->s->L, -2, "trace");
+    }
 }
 
 /* ---- checks and done ------------------------------------------------------- */

@@ -69,6 +69,10 @@ typedef struct scn_variant {
     int nset;
     int set_param[SCN_MAX_PARAMS]; /* indexes into params */
     scn_num set_value[SCN_MAX_PARAMS];
+    /* A value given as a function(p) (set = {chunksize = function(p) ...}):
+     * its registry reference, evaluated after --set and --quick
+     * (scn_params_for_eval); set_value is unused then. 0: a plain number. */
+    int set_fn[SCN_MAX_PARAMS];
     int line;
 } scn_variant;
 
@@ -93,6 +97,8 @@ typedef struct scn_scenario {
     int ntasks;
     double task_timeout; /* the file's task_timeout, seconds; 0: none given */
     double run_timeout;  /* the file's run_timeout, seconds; 0: none given */
+    int repeat;          /* the file's repeats = N (--repeat overrides); 0: none given */
+    bool trace;          /* trace = true: checks get r[label].trace */
     /* Strategies written in Lua (the `strategies` table; lua_strategy.c):
      * one strategy each, run as the C ones are. */
     int strategies_ref;  /* the table, or LUA_NOREF */
@@ -107,6 +113,8 @@ typedef struct scn_workload {
     char *stages[STRAT_MAX_STAGES];
     int nstages;
     char *initializer;     /* or NULL */
+    msgpack_sbuffer initargs; /* the initializer's packed argument array (initargs = {...});
+                                 size 0 when none given */
     int stop_ref;          /* the stop(result, item) function, or LUA_NOREF */
     int observe_ref;       /* the observe(result, item, error) function, or LUA_NOREF */
     bool fire_and_forget;
@@ -197,9 +205,16 @@ int scn_param_index(const scn_scenario *s, const char *name);
 int scn_params_resolve(const scn_scenario *s, bool quick, char *const *sets, int nsets,
                        scn_params *out, char *err, size_t errlen);
 
-/* base with a variant's overrides applied. */
+/* base with a variant's overrides applied. A value the variant gives as a
+ * function(p) is called with base and the variant's plain numbers applied;
+ * an error there (or a value out of range) keeps the base value. */
 void scn_params_for(const scn_scenario *s, const scn_params *base, const scn_variant *v,
                     scn_params *out);
+/* The same, saying what went wrong: 0, or -1 with "file:line: message"
+ * (the function raised, returned no number, or a value out of range).
+ * Takes the lock. */
+int scn_params_for_eval(const scn_scenario *s, const scn_params *base, const scn_variant *v,
+                        scn_params *out, char *err, size_t errlen);
 
 /* 0 if v is acceptable for q, else -1 with "parameter 'workers' must be
  * from 1 to 64 (got 0)"; `got` names the value ("got", "quick is"). */

@@ -108,7 +108,7 @@ static int workload_items(scn_scenario *s, scn_workload *w, int line, char *err,
 static int workload_fields(scn_scenario *s, int t, int line, char *err, size_t errlen)
 {
     static const char *const fields[] = {"items", "stages", "stop", "observe", "initializer",
-                                         "fire_and_forget", NULL};
+                                         "initargs", "fire_and_forget", NULL};
     lua_State *L = s->L;
     lua_pushnil(L);
     while (lua_next(L, t)) {
@@ -119,7 +119,7 @@ static int workload_fields(scn_scenario *s, int t, int line, char *err, size_t e
         if (!known) {
             char kb[128];
             snprintf(err, errlen, "%s:%d: workload: unknown field '%s' (fields: items, stages, "
-                     "stop, observe, initializer, fire_and_forget)", s->path, line,
+                     "stop, observe, initializer, initargs, fire_and_forget)", s->path, line,
                      scn_key_name(L, -1, kb, sizeof kb));
             return -1;
         }
@@ -175,6 +175,32 @@ static int workload_function(scn_scenario *s, int t, const char *key, const char
     return -1;
 }
 
+/* initargs = {a, b}: the initializer's arguments, as CPython's
+ * Pool(initializer, initargs); packed as one array (lua_values.c). */
+static int workload_initargs(scn_scenario *s, scn_workload *w, int t, int line, char *err,
+                             size_t errlen)
+{
+    lua_State *L = s->L;
+    int type = scn_rawgetfield(L, t, "initargs");
+    if (type == LUA_TNIL)
+        return 0;
+    char why[256] = "a list is expected";
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &w->initargs, msgpack_sbuffer_write);
+    if (w->initializer == NULL)
+        snprintf(why, sizeof why, "there is no initializer to give them to");
+    else if (type == LUA_TTABLE && luav_pack(L, -1, &pk, why, sizeof why) == 0 &&
+             w->initargs.size > 0 && (((unsigned char)w->initargs.data[0] & 0xf0) == 0x90 ||
+                                      (unsigned char)w->initargs.data[0] == 0xdc ||
+                                      (unsigned char)w->initargs.data[0] == 0xdd))
+        return 0;
+    else if (type == LUA_TTABLE && w->initargs.size > 0)
+        snprintf(why, sizeof why, "a list {a, b, ...} is expected, not a map");
+    snprintf(err, errlen, "%s:%d: workload: initargs must be the initializer's arguments as a "
+             "list: %s", s->path, line, why);
+    return -1;
+}
+
 /* Reads the table workload(p) returned (on top of the stack). */
 static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t errlen)
 {
@@ -200,7 +226,7 @@ static int workload_read(scn_scenario *s, scn_workload *w, char *err, size_t err
         return -1;
     w->fire_and_forget = scn_rawgetfield(L, t, "fire_and_forget") != LUA_TNIL &&
                          lua_toboolean(L, -1);
-    return 0;
+    return workload_initargs(s, w, t, line, err, errlen);
 }
 
 /* workload(p) and the reading of what it returned, under scn_protected:
@@ -229,6 +255,7 @@ int scn_workload_eval(scn_scenario *s, const scn_params *p, scn_workload *w, cha
 {
     memset(w, 0, sizeof *w);
     msgpack_sbuffer_init(&w->items);
+    msgpack_sbuffer_init(&w->initargs);
     w->stop_ref = LUA_NOREF;
     w->observe_ref = LUA_NOREF;
     scn_lock();
@@ -255,6 +282,7 @@ void scn_workload_free(scn_scenario *s, scn_workload *w)
     for (int i = 0; i < w->nstages; i++)
         free(w->stages[i]);
     free(w->initializer);
+    msgpack_sbuffer_destroy(&w->initargs);
     scn_lock();
     if (w->stop_ref != LUA_NOREF)
         luaL_unref(s->L, LUA_REGISTRYINDEX, w->stop_ref);

@@ -28,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "manager.h"
 #include "pool.h"
+#include "shared_mem.h"
 
 /* ---- the pb table: what scenario code can call ------------------------------ */
 
@@ -112,6 +114,8 @@ static int tmp_remove_one(const char *path, const struct stat *st, int flag, str
 
 void scn_tmp_cleanup(void)
 {
+    mgr_stop(); /* pb.manager and pb.shared too: the run's end, however it ends */
+    scn_shared_cleanup();
     /* Only the process that made it: a worker (a fork) that exits must not
      * take the parent's directory with it. */
     if (scn_tmp_dir[0] == '\0' || getpid() != scn_tmp_owner)
@@ -196,6 +200,8 @@ static void open_pb(lua_State *L)
         {"tmpdir", pb_tmpdir}, {"tmpname", pb_tmpname}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
+    scn_manager_open(L); /* pb.manager (manager.h) */
+    scn_shared_open(L);  /* pb.shared (shared_mem.h) */
     lua_setglobal(L, "pb");
     if (lua_getglobal(L, "os") == LUA_TTABLE) {
         lua_getfield(L, -1, "exit"); /* the library's own table: no metamethods yet */

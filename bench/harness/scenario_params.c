@@ -157,13 +157,74 @@ int scn_params_resolve(const scn_scenario *s, bool quick, char *const *sets, int
     return 0;
 }
 
+/* A variant's value given as a function(p), under scn_protected. */
+typedef struct set_call {
+    scn_scenario *s;
+    const scn_params *p; /* what the function is given */
+    int ref;
+    scn_num out;
+    bool isnum;
+} set_call;
+
+static int set_protected(lua_State *L)
+{
+    set_call *c = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+    scn_push_params(c->s, c->p);
+    lua_call(L, 1, 1);
+    c->isnum = lua_type(L, -1) == LUA_TNUMBER;
+    c->out = (scn_num){lua_tonumber(L, -1), lua_isinteger(L, -1)};
+    return 0;
+}
+
+/* The variant's plain numbers first, then its functions, each given the
+ * parameters with --set, --quick and those numbers applied: so that a
+ * chunksize of n // workers follows --set n=. */
+int scn_params_for_eval(const scn_scenario *s, const scn_params *base, const scn_variant *v,
+                        scn_params *out, char *err, size_t errlen)
+{
+    *out = *base;
+    for (int k = 0; k < v->nset; k++)
+        if (v->set_fn[k] == 0)
+            out->v[v->set_param[k]] = v->set_value[k];
+    scn_params given = *out;
+    for (int k = 0; k < v->nset; k++) {
+        if (v->set_fn[k] == 0)
+            continue;
+        const scn_param *q = &s->params[v->set_param[k]];
+        set_call c = {(scn_scenario *)s, &given, v->set_fn[k], {0, false}, false};
+        scn_lock();
+        int top = lua_gettop(s->L);
+        int rc = scn_protected((scn_scenario *)s, set_protected, &c, err, errlen);
+        lua_settop(s->L, top);
+        scn_unlock();
+        char why[SCN_ERR] = "";
+        if (rc < 0) /* Lua's own "file:line: message" says where */
+            snprintf(why, sizeof why, "raised: %s", err);
+        else if (rc > 0)
+            snprintf(why, sizeof why, "raised the --impl skip marker");
+        else if (!c.isnum)
+            snprintf(why, sizeof why, "must return a number");
+        else
+            scn_param_check(q, c.out, "got", why, sizeof why);
+        if (why[0]) {
+            snprintf(err, errlen, "%s:%d: variant '%s': set.%s = function(p): %s", s->path,
+                     v->line, v->label, q->name, why);
+            return -1;
+        }
+        out->v[v->set_param[k]] = c.out;
+    }
+    return 0;
+}
+
 void scn_params_for(const scn_scenario *s, const scn_params *base, const scn_variant *v,
                     scn_params *out)
 {
-    (void)s;
-    *out = *base;
-    for (int k = 0; k < v->nset; k++)
-        out->v[v->set_param[k]] = v->set_value[k];
+    char err[SCN_ERR];
+    if (scn_params_for_eval(s, base, v, out, err, sizeof err) != 0)
+        for (int k = 0; k < v->nset; k++) /* the base value where a function failed */
+            if (v->set_fn[k] != 0)
+                out->v[v->set_param[k]] = base->v[v->set_param[k]];
 }
 
 long scn_param_long(const scn_scenario *s, const scn_params *p, const char *name, long dflt)

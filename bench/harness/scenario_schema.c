@@ -232,7 +232,7 @@ static void runner_params(scn_scenario *s)
         scn_param *q = &s->params[i];
         double lo = strcmp(q->name, "workers") == 0 ? 1 : 0;
         if (strcmp(q->name, "workers") && strcmp(q->name, "chunksize") &&
-            strcmp(q->name, "maxtasksperchild"))
+            strcmp(q->name, "buffersize") && strcmp(q->name, "maxtasksperchild"))
             continue;
         q->integer = true;
         q->min = fmax(q->min, lo);
@@ -379,8 +379,14 @@ static void schema_variant_set(lua_State *L, scn_scenario *s, scn_variant *v)
         if (i < 0)
             schema_error(L, s, v->line, "variant '%s' sets '%s', which is not a parameter", label,
                          k);
+        if (lua_type(L, -1) == LUA_TFUNCTION) { /* evaluated per run: scn_params_for_eval */
+            v->set_param[v->nset] = i;
+            v->set_fn[v->nset++] = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the value */
+            continue;
+        }
         if (lua_type(L, -1) != LUA_TNUMBER)
-            schema_error(L, s, v->line, "variant '%s': '%s' must be a number", label, k);
+            schema_error(L, s, v->line, "variant '%s': '%s' must be a number or a function(p)",
+                         label, k);
         scn_num n = {lua_tonumber(L, -1), lua_isinteger(L, -1)};
         char err[SCN_ERR];
         if (scn_param_check(&s->params[i], n, "set to", err, sizeof err) != 0)
@@ -480,12 +486,37 @@ static void schema_model(lua_State *L, scn_scenario *s, int t)
     lua_pop(L, 1);
 }
 
+/* repeats = N (the default --repeat, 1..1000; `repeat` is a Lua keyword,
+ * so ["repeat"] = N is accepted too) and trace = true (checks get
+ * r[label].trace): both optional. */
+static void schema_repeat_trace(lua_State *L, scn_scenario *s, int t)
+{
+    const char *key = "repeats";
+    int type = scn_rawgetfield(L, t, key);
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        type = scn_rawgetfield(L, t, key = "repeat");
+    }
+    int isint = 0;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && (type != LUA_TNUMBER || !isint || n < 1 || n > 1000))
+        schema_error(L, s, scn_line_of_key(s, key, 1),
+                     "'%s' must be a whole number from 1 to 1000", key);
+    s->repeat = type == LUA_TNIL ? 0 : (int)n;
+    type = scn_rawgetfield(L, t, "trace");
+    s->trace = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+        schema_error(L, s, scn_line_of_key(s, "trace", 1), "'trace' must be true or false");
+}
+
 int scn_schema(lua_State *L)
 {
     static const char *const fields[] = {
         "name", "source", "summary", "doc", "params", "tasks", "workload",
         "impls", "model", "checks", "setup", "done", "cleanup", "lab",
-        "task_timeout", "run_timeout", "strategies", NULL,
+        "task_timeout", "run_timeout", "strategies", "repeats", "repeat", "trace", "ratios", NULL,
     };
     scn_scenario *s = lua_touserdata(L, 1);
     const int t = 2;
@@ -499,10 +530,14 @@ int scn_schema(lua_State *L)
     need_type(L, s, t, "cleanup", LUA_TFUNCTION, false);
     s->task_timeout = opt_seconds(L, s, t, "task_timeout");
     s->run_timeout = opt_seconds(L, s, t, "run_timeout");
+    schema_repeat_trace(L, s, t);
     /* A classroom lab (docs/lua-api.md, "Labs"): only its type here; lab_table.c
      * reads the rest when `poolbench lab` opens it, with the same
      * file:line messages. */
     need_type(L, s, t, "lab", LUA_TTABLE, false);
+    /* The ratios the checks rely on, {{"num", "den"}, ...}: read by
+     * `poolbench compare` (compare.c), which says what a bad entry is. */
+    need_type(L, s, t, "ratios", LUA_TTABLE, false);
     const char *str[4] = {
         opt_string(L, s, t, "name", 0), opt_string(L, s, t, "source", 0),
         opt_string(L, s, t, "summary", 0), opt_string(L, s, t, "doc", 0),

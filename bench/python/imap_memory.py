@@ -16,10 +16,13 @@ peak_rss_kb is the parent's peak during the label: each label runs in a
 fresh child of the driver, which resets VmHWM (/proc/self/clear_refs) first.
 Note that CPython's imap still hands its whole input to the task handler at
 once (P25): the input here is a generator of small ints, so only the results
-weigh. Changed from the document: run(a) returns payload bytes instead of
+weigh. The scenario's imap runs with buffersize 4; this twin passes it only
+where Pool.imap has it (not in 3.11: see _buffer). Changed from the document: run(a) returns payload bytes instead of
 a * a, the loop adds up their lengths instead of printing them; Pool from
 get_context('fork').
 """
+import inspect
+import multiprocessing.pool
 import sys
 
 import ports
@@ -31,6 +34,7 @@ PARAMS = {
     'payload': (8192, 8192, 'bytes per result'),
     'scale': (1, 1, 'items = scale * n (the *_4n variants set 4)'),
     'workers': (2, 2, 'pool processes'),
+    'buffersize': (4, 4, "imap's chunks out at most (0: none, the whole input at the call)"),
 }
 
 
@@ -43,12 +47,22 @@ def items(n):
         yield i
 
 
+def _buffer(p):
+    """buffersize= where this CPython's Pool.imap has it (gh-64192); 3.11
+    has not, and its imap over a generator stays flat here anyway: its task
+    handler writes each task into the pipe and waits while the pipe is full,
+    and this loop keeps up with the workers."""
+    if p.buffersize and 'buffersize' in inspect.signature(multiprocessing.pool.Pool.imap).parameters:
+        return {'buffersize': p.buffersize}
+    return {}
+
+
 def imap(r, p):
     n = p.scale * p.n
     pool = r.pool(p.workers)
     r.tasks_total = n
     total = 0
-    for x in pool.imap(traced(run), items(n)):
+    for x in pool.imap(traced(run), items(n), 1, **_buffer(p)):
         total += len(x)
         r.result()
     r.facts['bytes'] = total

@@ -152,7 +152,9 @@ typedef struct pool_options {
     size_t initargs_len;
     long maxtasksperchild;   /* a worker exits after this many task messages; 0: never */
     bool trace;              /* keep one trace record per task execution */
-    long imap_window;        /* chunks in flight per imap iterator; 0: 2 * workers */
+    long imap_window;        /* the buffersize of pool_imap and its kin (pool_imap_opts):
+                                0: none, the input is consumed at the call, as CPython's
+                                Pool.imap does; > 0: at most that many chunks out */
     double task_timeout;     /* seconds one task may run (billiard's hard time limit): past
                                 it the worker is killed and replaced and the task fails
                                 with POOL_ETIMELIMIT; 0: no limit */
@@ -212,6 +214,10 @@ typedef struct pool_stats {
     uint64_t callbacks_run;
     uint64_t callback_errors;    /* callbacks that returned non-zero */
     uint64_t errors_unobserved;  /* failed jobs whose handle was freed unread with no error callback */
+    uint64_t bytes_sent;         /* bytes of the task messages put on the shared queue (payload
+                                    and one wire header per fragment) */
+    uint64_t bytes_received;     /* bytes of the result frames read from workers (with their
+                                    4-byte length) */
 } pool_stats;
 
 void pool_get_stats(pool *p, pool_stats *out);
@@ -308,9 +314,13 @@ typedef struct pool_iter pool_iter;
 /*
  * An input source for imap: packs the next item into pk and returns 1, or
  * returns 0 at the end, or -1 on error after writing a message into err
- * (errlen bytes); the iterator reports it at that position. It is called only on
- * the thread that calls pool_iter_next(), and only as far ahead as the window
- * of chunks in flight requires, so an input of any length runs in flat memory.
+ * (errlen bytes); the iterator reports it at that position. It is called only
+ * on the caller's thread, never on a pool thread. Without a buffersize (CPython's
+ * default) it is called until it ends inside pool_imap() itself, so every item
+ * is submitted before the call returns (memory grows with n; an endless input
+ * never returns). With a buffersize it is called inside pool_iter_next(), only
+ * as far ahead as the buffer allows, so an input of any length runs in flat
+ * memory.
  */
 typedef int (*pool_input_fn)(void *ctx, msgpack_packer *pk, char *err, size_t errlen);
 
@@ -323,7 +333,7 @@ pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, vo
 pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
                           long chunksize, bool ordered);
 /* imap (ordered) or imap_unordered over a packed msgpack array of items,
- * read as the window advances: `items` must stay valid until the iterator
+ * read as the buffer advances: `items` must stay valid until the iterator
  * is freed. */
 pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
                            long chunksize, bool ordered);
@@ -333,6 +343,30 @@ pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_
 /* Its star form: each item is an argument array, task(*item). */
 pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
                                  size_t items_len, long chunksize);
+
+/*
+ * The same with every option, CPython's imap(func, iterable, chunksize,
+ * buffersize) and Executor.map(fn, iterable, chunksize=, buffersize=).
+ * buffersize (CPython 3.14's Executor.map, and Pool.imap after gh-64192):
+ * at most that many chunks submitted whose results have not all been
+ * yielded; the input is read only as the consumer frees room. 0: no bound,
+ * the whole input is read and submitted at the call. The legacy calls above
+ * take buffersize from pool_options.imap_window (Executor.map: 0).
+ */
+typedef struct pool_imap_opts {
+    long chunksize;  /* items per task message; 0 means 1 */
+    long buffersize; /* chunks out at most; 0: unbounded (eager) */
+    bool ordered;    /* input order (imap) or completion order (imap_unordered);
+                        Executor.map is always in order */
+    bool star;       /* each item is an argument array: task(*item) */
+} pool_imap_opts;
+pool_iter *pool_imap_opt(pool *p, const char *task, pool_input_fn next, void *ctx,
+                         const pool_imap_opts *o);
+/* Over a packed array (which must stay valid until the iterator is freed). */
+pool_iter *pool_imap_array_opt(pool *p, const char *task, const void *items,
+                               size_t items_len, const pool_imap_opts *o);
+pool_iter *pool_executor_map_opt(pool *p, const char *task, const void *items,
+                                 size_t items_len, const pool_imap_opts *o);
 
 /*
  * Next item. POOL_OK with *value (valid until the next call or free), an
@@ -361,15 +395,33 @@ pool_iter *pool_as_completed(pool_result *const *futures, size_t n);
 
 /* ---- trace ------------------------------------------------------------- */
 
-/* One record per task execution (one item of one chunk). Times are pool_now()
+/* What became of a traced task (pool_trace_rec.state). */
+enum pool_trace_state {
+    POOL_TRACE_DONE = 1,        /* it returned a result */
+    POOL_TRACE_FAILED = 2,      /* it raised (the task failed) */
+    POOL_TRACE_KILLED = 3,      /* its worker died or was killed (terminate) while it ran, or
+                                   after it ran and before its chunk's result was sent: the
+                                   result died with the worker */
+    POOL_TRACE_TIMED_OUT = 4,   /* it ran past task_timeout */
+    POOL_TRACE_NOT_STARTED = 5, /* submitted, never begun: its pool was terminated,
+                                   interrupted or broken first, or its worker died first */
+};
+/* "done", "failed", "killed", "timed_out", "not_started" ("?" otherwise). */
+const char *pool_trace_state_name(int state);
+
+/* One record per task execution (one item of one chunk), and one for each
+ * submitted task that never ended (state KILLED, TIMED_OUT, NOT_STARTED).
+ * A chunk that ends after its caller let go of its job (an iterator freed
+ * early) is not waited for and leaves no record. Times are pool_now()
  * seconds; 0 means "did not happen" (no callback, or never started). */
 typedef struct pool_trace_rec {
     uint64_t job;        /* the job id (pool_result_job) */
-    uint32_t item;       /* the item's index within its job */
+    uint32_t item;       /* the item's index within its job (from 0) */
     uint16_t task;       /* registry index: pool_task_name() */
     int16_t slot;        /* worker slot, -1 if it never ran on a worker */
     int32_t pid;         /* worker pid, 0 if unknown */
     uint8_t ok;          /* 1 when the task returned a result */
+    uint8_t state;       /* enum pool_trace_state */
     double t_submit;     /* the submit call */
     double t_start;      /* the worker began the task */
     double t_end;        /* the worker finished the task */

@@ -2,25 +2,47 @@
  * pool_imap.c: the iterators: imap, imap_unordered, Executor.map, and the
  * iterator face of as_completed (whose work is in pool_as_completed.c).
  *
- * imap streams. Where map builds every chunk at once and keeps every result
- * (memory grows with n), imap pulls its input only as fast as results are
- * consumed: at most `window` chunks are out at any time (submitted and not
- * yet consumed), so an input of ten million items runs in the memory of a
- * few chunks (document 002's advice, phenomenon P12). The input is pulled
- * on the consumer's own thread, inside pool_iter_next(), never on a pool
- * thread: an input written in Lua is then never touched by two threads.
+ * Two shapes, CPython's (phenomena P12 and P25):
+ *   - Eager, the default (buffersize 0). CPython's Pool.imap hands its whole
+ *     input to the task handler at once (pool.py: IMapIterator, and
+ *     _handle_tasks iterates it to the end) and Executor.map submits every
+ *     item before it returns. So here: the whole input is read and every
+ *     chunk submitted inside the call. One message per task then costs
+ *     the same through imap as through map_async with chunksize 1, and the
+ *     parent's memory grows with n (an endless input never returns).
+ *   - Bounded, buffersize b > 0: CPython 3.14's Executor.map(buffersize=)
+ *     and Pool.imap(buffersize=) (gh-64192, PR gh-136871): "limit the number
+ *     of submitted tasks whose results have not yet been yielded. If the
+ *     buffer is full, iteration over the iterables pauses until a result is
+ *     yielded from the buffer" (Doc/library/concurrent.futures.rst). With a
+ *     process pool a task is a chunk, so at most b chunks are out at any
+ *     time (submitted and not yet consumed): an input of ten million items
+ *     runs in the memory of b chunks (document 002's advice).
+ *
+ * Where the input is read. A lazy input (pool_input_fn) is only ever called
+ * on the caller's thread: eagerly inside pool_imap() itself, or, with a
+ * buffer, inside pool_iter_next(). CPython iterates a generator on its
+ * task-handler thread instead; we do not, because an input written in Lua
+ * must never be touched by two threads (a lua_State is not thread-safe), and
+ * reading it at the call gives the same observable shape: every item taken
+ * before the first result is returned. Eagerly read items are copied into
+ * one buffer the iterator owns, then served as an array input.
  *
  * imap yields in input order, so one slow item holds back everything after
  * it; imap_unordered yields each chunk as it arrives. Both default to
  * chunksize 1: one message per item, which is why they cost more than
- * map_async on trivial tasks (P6). An item whose task failed surfaces as an
+ * map_async with its default chunksize on trivial tasks (P6), and about
+ * as much as map_async with chunksize 1. An item whose task failed surfaces as an
  * error at that item, and the iteration can go on past it, as in CPython.
  *
  * Window slots: a chunk in flight occupies one slot, from submission until
- * the consumer has taken its last item. imap puts chunk number s in slot
- * s % window, which is free because at most `window` chunks are out and
- * they are consumed in order; imap_unordered takes any free slot. A
- * chunk's number travels in its messages, so a delivery finds its slot.
+ * the consumer has taken its last item. The window is the buffersize, or
+ * every chunk when eager. imap puts chunk number s in slot s % window, which
+ * is free because at most `window` chunks are out and they are consumed in
+ * order; so does an eager imap_unordered (`direct`: a slot per chunk, never
+ * reused), so that a delivery finds its slot in O(1); a bounded
+ * imap_unordered takes any free slot. A chunk's number travels in its
+ * messages, so a delivery finds its slot.
  *
  * The job table and the result handler reach an iterator only through
  * iter_ops (deliver, abort, chunk_count, ref, unref).
@@ -52,6 +74,7 @@ struct pool_iter {
     enum iter_mode mode;
     bool ordered;
     bool star;     /* items are argument arrays: task(*item) */
+    bool direct;   /* chunk s always sits in slot s % window (ordered, or eager) */
     long chunksize;
     long window;
 
@@ -61,6 +84,7 @@ struct pool_iter {
     const char *items;     /* array input: the packed items and their offsets */
     size_t items_len, nitems, pos;
     size_t *starts;
+    char *owned;           /* an eagerly read input: the iterator's copy of it */
     msgpack_sbuffer inbuf; /* the items of the chunk being built */
     size_t *chunk_starts;
     uint32_t items_submitted;
@@ -152,6 +176,7 @@ static void iter_unref(pool_iter *it)
     free(it->ring);
     free(it->fifo);
     free(it->starts);
+    free(it->owned);
     free(it->chunk_starts);
     free(it->err);
     free(it->input_err);
@@ -195,7 +220,7 @@ void pool_iter_free(pool_iter *it)
 /* Finds the slot of chunk number s, or -1. Caller holds the lock. */
 static long slot_of(pool_iter *it, uint64_t s)
 {
-    if (it->ordered) {
+    if (it->direct) {
         long i = (long)(s % (uint64_t)it->window);
         return it->state[i] != SLOT_FREE && it->seq[i] == s ? i : -1;
     }
@@ -373,7 +398,7 @@ static void end_input(pool_iter *it, bool failed)
 static long free_slot(pool_iter *it, uint64_t s)
 {
     long i = -1;
-    if (it->ordered)
+    if (it->direct)
         i = (long)(s % (uint64_t)it->window);
     else
         for (long j = 0; j < it->window && i < 0; j++)
@@ -610,12 +635,6 @@ const char *pool_iter_error(pool_iter *it)
 
 /* ---- constructors ---------------------------------------------------------------- */
 
-/* The default window: chunks in flight per iterator (pool_options). */
-static long imap_window(pool *p)
-{
-    return p->opt.imap_window > 0 ? p->opt.imap_window : 2L * p->nworkers;
-}
-
 /* pool_check_submit for an iterator. A broken pool does not refuse one:
  * it makes it yield each input item as an error (this file's comment), so
  * *broken_msg gets the pool's message (the caller frees it). */
@@ -638,18 +657,26 @@ static void born_broken(pool_iter *it, char *msg)
     it->abort_msg = msg;
 }
 
+/* Refuses a bad chunksize or buffersize before anything is read. */
+static int opts_check(const pool_imap_opts *o)
+{
+    if (o->chunksize < 0)
+        return pool_seterr(POOL_EINVAL,
+                           "imap: chunksize must be 1 or more, or 0 for 1 (got %ld)",
+                           o->chunksize);
+    if (o->buffersize < 0)
+        return pool_seterr(POOL_EINVAL,
+                           "imap: buffersize must be 1 or more, or 0 for none (got %ld)",
+                           o->buffersize);
+    return POOL_OK;
+}
+
 static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool ordered, long window)
 {
     char *broken;
     int index = iter_check_submit(p, task, &broken);
     if (index < 0)
         return NULL;
-    if (chunksize < 0) {
-        free(broken);
-        pool_seterr(POOL_EINVAL, "imap: chunksize must be 1 or more, or 0 for 1 (got %ld)",
-                    chunksize);
-        return NULL;
-    }
     pool_iter *it = iter_new(p, ITER_IMAP, window);
     if (it == NULL) {
         free(broken);
@@ -658,7 +685,7 @@ static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool order
     }
     if (broken)
         born_broken(it, broken);
-    it->ordered = ordered;
+    it->ordered = it->direct = ordered;
     it->chunksize = chunksize > 0 ? chunksize : 1;
     it->chunk_starts = malloc((size_t)it->chunksize * sizeof *it->chunk_starts);
     if (it->chunk_starts == NULL) {
@@ -671,7 +698,8 @@ static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool order
     return it;
 }
 
-/* Fills the window now, so work starts before the first next(). */
+/* Fills the window now, so work starts before the first next(): with no
+ * buffersize, that submits every chunk. */
 static pool_iter *imap_start(pool_iter *it)
 {
     if (top_up(it) != POOL_OK && !it->registered) {
@@ -681,85 +709,211 @@ static pool_iter *imap_start(pool_iter *it)
     return it;
 }
 
-pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, long chunksize)
+/* With a buffer: the input is read inside pool_iter_next(), as room frees. */
+static pool_iter *lazy_iter(pool *p, const char *task, pool_input_fn next, void *ctx,
+                            const pool_imap_opts *o)
 {
-    pool_iter *it = imap_new(p, task, chunksize, true, imap_window(p));
+    pool_iter *it = imap_new(p, task, o->chunksize, o->ordered, o->buffersize);
     if (it == NULL)
         return NULL;
     it->next = next;
     it->ctx = ctx;
+    it->star = o->star;
     return imap_start(it);
 }
 
-pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
-                          long chunksize, bool ordered)
+/* An unstarted iterator over n packed items (starts: each item's offset,
+ * taken over). No buffersize: a window of one slot per chunk. */
+static pool_iter *array_iter_new(pool *p, const char *task, const char *items,
+                                 size_t items_len, size_t *starts, size_t n,
+                                 const pool_imap_opts *o, bool ordered)
 {
-    pool_iter *it = imap_new(p, task, chunksize, ordered, imap_window(p));
-    if (it == NULL)
+    size_t cs = o->chunksize > 0 ? (size_t)o->chunksize : 1;
+    long window = o->buffersize > 0 ? o->buffersize : (long)((n + cs - 1) / cs);
+    pool_iter *it = imap_new(p, task, o->chunksize, ordered, window);
+    if (it == NULL) {
+        free(starts);
         return NULL;
-    it->next = next;
-    it->ctx = ctx;
-    it->star = true;
-    return imap_start(it);
+    }
+    it->direct = ordered || o->buffersize == 0;
+    it->items = items;
+    it->items_len = items_len;
+    it->starts = starts;
+    it->nitems = n;
+    it->star = o->star;
+    return it;
 }
 
-pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, void *ctx,
-                               long chunksize)
+/* Grows the offsets array when full. */
+static int starts_room(size_t **starts, size_t n, size_t *cap)
 {
-    pool_iter *it = imap_new(p, task, chunksize, false, imap_window(p));
-    if (it == NULL)
+    if (n < *cap)
+        return POOL_OK;
+    size_t c = *cap ? 2 * *cap : 64;
+    size_t *s = realloc(*starts, c * sizeof *s);
+    if (s == NULL)
+        return pool_seterr(POOL_ESYS, "imap: out of memory reading the input");
+    *starts = s;
+    *cap = c;
+    return POOL_OK;
+}
+
+/* Reads the whole lazy input now, on the caller's thread (this file's
+ * comment): the items into buf, their offsets into *starts. An input that
+ * fails ends the reading, and *failed gets its message, reported after the
+ * items before it (CPython's _guarded_task_generation). */
+static int read_all(pool_input_fn next, void *ctx, bool star, msgpack_sbuffer *buf,
+                    size_t **starts, size_t *n, char **failed)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    size_t cap = 0;
+    for (;;) {
+        if (starts_room(starts, *n, &cap) != POOL_OK)
+            return POOL_ESYS;
+        size_t before = buf->size;
+        char err[512] = "", what[64];
+        int rc = next(ctx, &pk, err, sizeof err);
+        if (rc == 0)
+            return POOL_OK;
+        snprintf(what, sizeof what, "imap input item %zu", *n);
+        if (rc < 0)
+            pool_seterr(POOL_EINVAL, "imap input failed: %s", err[0] ? err : "(no message)");
+        if (rc < 0 ||
+            pool_msg_check_value(buf->data + before, buf->size - before, star, what) != POOL_OK) {
+            buf->size = before;
+            *failed = strdup(pool_last_error());
+            return *failed ? POOL_OK : pool_seterr(POOL_ESYS, "imap: out of memory");
+        }
+        (*starts)[(*n)++] = before;
+    }
+}
+
+/* No buffersize: the whole input read at the call, every chunk submitted. */
+static pool_iter *eager_iter(pool *p, const char *task, pool_input_fn next, void *ctx,
+                             const pool_imap_opts *o)
+{
+    char *broken; /* refuse a bad task before reading anything; imap_new looks again */
+    int index = iter_check_submit(p, task, &broken);
+    free(broken);
+    if (index < 0)
         return NULL;
-    it->next = next;
-    it->ctx = ctx;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    size_t *starts = NULL, n = 0;
+    char *failed = NULL;
+    if (read_all(next, ctx, o->star, &buf, &starts, &n, &failed) != POOL_OK) {
+        msgpack_sbuffer_destroy(&buf);
+        free(starts);
+        return NULL;
+    }
+    size_t len = buf.size;
+    char *data = msgpack_sbuffer_release(&buf);
+    if (data == NULL)
+        data = malloc(1); /* an empty input: still an array input, not a lazy one */
+    pool_iter *it = data ? array_iter_new(p, task, data, len, starts, n, o, o->ordered) : NULL;
+    if (it == NULL) {
+        if (data == NULL)
+            pool_seterr(POOL_ESYS, "imap: out of memory");
+        free(data);
+        free(failed);
+        return NULL;
+    }
+    it->owned = data;
+    it->input_err = failed;
     return imap_start(it);
 }
 
-/* An iterator over a packed array: window < 0 means "every chunk at once". */
+pool_iter *pool_imap_opt(pool *p, const char *task, pool_input_fn next, void *ctx,
+                         const pool_imap_opts *o)
+{
+    if (opts_check(o) != POOL_OK)
+        return NULL;
+    if (next == NULL) {
+        pool_seterr(POOL_EINVAL, "imap: no input function");
+        return NULL;
+    }
+    return o->buffersize > 0 ? lazy_iter(p, task, next, ctx, o) : eager_iter(p, task, next, ctx, o);
+}
+
+/* Over a packed array: split it, then eager or bounded as o says. */
 static pool_iter *array_iter(pool *p, const char *task, const void *items, size_t items_len,
-                             long chunksize, bool ordered, long window, bool star)
+                             const pool_imap_opts *o, bool ordered)
 {
+    if (opts_check(o) != POOL_OK)
+        return NULL;
     char *broken; /* a broken pool: imap_new looks again */
     int index = iter_check_submit(p, task, &broken);
     free(broken);
     if (index < 0)
         return NULL;
     size_t *starts, n;
-    if (pool_msg_split_array(items, items_len, &starts, &n, star) != POOL_OK)
+    if (pool_msg_split_array(items, items_len, &starts, &n, o->star) != POOL_OK)
         return NULL;
-    long cs = chunksize > 0 ? chunksize : 1;
-    if (window < 0)
-        window = (long)((n + (size_t)cs - 1) / (size_t)cs);
-    pool_iter *it = imap_new(p, task, chunksize, ordered, window);
-    if (it == NULL) {
-        free(starts);
-        return NULL;
-    }
-    it->items = items;
-    it->items_len = items_len;
-    it->starts = starts;
-    it->nitems = n;
-    it->star = star;
-    /* Executor.map's window holds every chunk, so it has read the caller's
-     * buffer by the time it returns; imap_array reads it lazily (pool.h). */
-    return imap_start(it);
+    pool_iter *it = array_iter_new(p, task, items, items_len, starts, n, o, ordered);
+    return it ? imap_start(it) : NULL;
+}
+
+pool_iter *pool_imap_array_opt(pool *p, const char *task, const void *items, size_t items_len,
+                               const pool_imap_opts *o)
+{
+    return array_iter(p, task, items, items_len, o, o->ordered);
+}
+
+pool_iter *pool_executor_map_opt(pool *p, const char *task, const void *items,
+                                 size_t items_len, const pool_imap_opts *o)
+{
+    return array_iter(p, task, items, items_len, o, true);
+}
+
+/* ---- the legacy calls: buffersize from pool_options.imap_window ------------------ */
+
+static pool_imap_opts legacy(const pool *p, long chunksize, bool ordered, bool star)
+{
+    return (pool_imap_opts){.chunksize = chunksize, .buffersize = p ? p->opt.imap_window : 0,
+                            .ordered = ordered, .star = star};
+}
+
+pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, long chunksize)
+{
+    pool_imap_opts o = legacy(p, chunksize, true, false);
+    return pool_imap_opt(p, task, next, ctx, &o);
+}
+
+pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
+                          long chunksize, bool ordered)
+{
+    pool_imap_opts o = legacy(p, chunksize, ordered, true);
+    return pool_imap_opt(p, task, next, ctx, &o);
+}
+
+pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, void *ctx,
+                               long chunksize)
+{
+    pool_imap_opts o = legacy(p, chunksize, false, false);
+    return pool_imap_opt(p, task, next, ctx, &o);
 }
 
 pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
                            long chunksize, bool ordered)
 {
-    return array_iter(p, task, items, items_len, chunksize, ordered, imap_window(p), false);
+    pool_imap_opts o = legacy(p, chunksize, ordered, false);
+    return pool_imap_array_opt(p, task, items, items_len, &o);
 }
 
+/* Executor.map submits everything unless told a buffersize (CPython 3.14). */
 pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_t items_len,
                              long chunksize)
 {
-    return array_iter(p, task, items, items_len, chunksize, true, -1, false);
+    pool_imap_opts o = {.chunksize = chunksize, .ordered = true};
+    return pool_executor_map_opt(p, task, items, items_len, &o);
 }
 
 pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
                                  size_t items_len, long chunksize)
 {
-    return array_iter(p, task, items, items_len, chunksize, true, -1, true);
+    pool_imap_opts o = {.chunksize = chunksize, .ordered = true, .star = true};
+    return pool_executor_map_opt(p, task, items, items_len, &o);
 }
 
 /* ---- as_completed: a thin iterator over pool_as_completed.c ---------------------- */

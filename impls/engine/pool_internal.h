@@ -257,6 +257,11 @@ typedef struct pool_chunk {
     int culprit_status;
     char *culprit_msg;
     double culprit_start; /* when that item began (its trace record's t_start) */
+    /* A chunk failed by its worker's end: 1 + the index (within the chunk)
+     * of the item the worker was on, 0 when unknown; running_start: when
+     * that item began (0: not begun). For the trace's states. */
+    uint32_t lost_at;
+    double running_start;
     size_t trace_first;   /* index of its first trace record, SIZE_MAX if none */
 } pool_chunk;
 
@@ -405,6 +410,16 @@ unsigned pool_interrupts_so_far(void);
  * (caller holds the pool lock). */
 void pool_record_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pid_t pid,
                        double now);
+/* Task messages about to be queued (caller holds the pool lock): counts
+ * their bytes and, with the trace on, remembers their chunks, so that the
+ * ones that never come back leave records too (pool_trace_abandon). */
+void pool_trace_sent(pool *p, const pool_taskmsg *first);
+/* Every job is being failed at once (terminate, interrupt, a broken pool,
+ * the end: pool_jobs_steal, whose jobs v are; caller holds the pool lock):
+ * appends a record for each task of theirs sent and not recorded, KILLED if
+ * a worker was running it (or had run it, its chunk's result unsent), else
+ * NOT_STARTED; then forgets the sent chunks (no job can follow). */
+void pool_trace_abandon(pool *p, pool_job *const *v, size_t n);
 /* Sets t_callback on `count` records from `first`. */
 void pool_trace_mark_callback(pool *p, size_t first, size_t count, double t);
 /* Counts a callback run, and a failed one with its message on stderr. */
@@ -494,6 +509,8 @@ struct pool {
     pool_stats stats;
     pool_trace_rec *trace;
     size_t trace_len, trace_cap;
+    struct pool_trace_sent *sent; /* chunks queued (trace on): pool_trace.c */
+    size_t sent_len, sent_cap;
     int live, pending;        /* workers running; spawns asked for, not yet started */
     pid_t *pids;              /* per slot, 0 when empty */
 

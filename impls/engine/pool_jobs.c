@@ -112,6 +112,7 @@ pool_job **pool_jobs_steal(pool *p, size_t *n)
             p->tab[i] = (struct pool_jobslot){0, NULL};
         }
     p->tab_len = 0;
+    pool_trace_abandon(p, v, *n); /* their unfinished tasks leave trace records */
     pthread_cond_broadcast(&p->cond);
     return v;
 }

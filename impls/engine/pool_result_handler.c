@@ -82,13 +82,17 @@ static void pool_break(pool *p, const char *msg, bool fs_dead)
 }
 
 /* Hands a chunk to its job, counting and tracing it. Frees it if no job
- * wants it. One pass under the pool lock: this runs once per message. */
-static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, bool from_worker)
+ * wants it. One pass under the pool lock: this runs once per message.
+ * frame_bytes: the result frame's size read from a worker, 0 for a chunk
+ * the parent made (a dead worker's). */
+static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, size_t frame_bytes)
 {
     double now = pool_now();
     pthread_mutex_lock(&p->lock);
-    if (from_worker)
+    if (frame_bytes > 0) {
         p->stats.messages_received++;
+        p->stats.bytes_received += frame_bytes;
+    }
     pool_job *job = pool_job_find(p, id);
     if (job == NULL) {
         pthread_mutex_unlock(&p->lock);
@@ -158,7 +162,7 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
      * its slot does not have the chunk failed as well (worker_exited). */
     p->ws[slot].last_job = f[1].via.u64;
     p->ws[slot].last_chunk = c->index;
-    chunk_dispatch(p, f[1].via.u64, c, slot, true);
+    chunk_dispatch(p, f[1].via.u64, c, slot, (size_t)len + 4);
 }
 
 /* Reads what a worker's pipe holds; handles every complete frame. Returns
@@ -307,6 +311,9 @@ static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct h
     c->first = held->first;
     c->count = job->ops->chunk_count(job, held->chunk);
     c->trace_first = SIZE_MAX;
+    /* For the trace: the item it was on, and whether that one had begun. */
+    c->lost_at = held->item - held->first + 1;
+    c->running_start = atomic_load(&p->shm->slot[m->slot].t_start);
     const char *task = pool_task_name(job->task);
     if (p->ws[m->slot].killed) {
         timed_out_messages(p, c, m, held, task);
@@ -320,7 +327,7 @@ static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct h
             pool_panic("worker_exited: out of memory");
     }
     job->ops->unref(job);
-    chunk_dispatch(p, job_id, c, m->slot, false);
+    chunk_dispatch(p, job_id, c, m->slot, 0);
 }
 
 /* A worker ended: deliver what it sent, fail what it held, replace it. */

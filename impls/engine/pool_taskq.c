@@ -63,6 +63,7 @@ void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
         return;
     }
     p->stats.messages_sent += n;
+    pool_trace_sent(p, first); /* bytes sent; the trace remembers the chunks */
     /* The direct path: nothing queued and nothing being sent. */
     while (first && p->q_head == NULL && !p->task_busy && first->len <= POOL_FRAG_MAX &&
            frag_send(p, &first->hdr, first->data, first->len) == 1) {

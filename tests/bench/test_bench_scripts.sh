@@ -190,6 +190,34 @@ twin_expect() {
                       .hung and (.first_error | test("hung: .*gh-66587")) and .worker_deaths >= 1)
                   and all(.results[] | select(.impl == "executor_submit");
                       .errors >= 1 and (.first_error | test("BrokenProcessPool")))' ;;
+        eager_input)
+            echo '.params as $p | all(.results[] | select(.run_failed | not); .results == $p.n * .params.scale)
+                  and all(.results[] | select(.label | test("buffered")); (.run_failed | not) or .cannot[.label] != null)
+                  and ([.results[] | {(.label): .peak_rss_kb}] | add
+                       | (.imap_4n - .imap) > 0.4 * 3 * $p.n * $p.payload / 1024
+                         and (.executor_map_4n - .executor_map) > 0.4 * 3 * $p.n * $p.payload / 1024)' ;;
+        straggler)
+            echo '.params as $p | all(.results[]; .results == $p.n and .errors == 0)
+                  and ([.results[] | select(.label == "map_async_nw") | [.per_worker[].tasks] | max]
+                       == [(($p.n + $p.workers - 1) / $p.workers | floor)])' ;;
+        oversubscription)
+            echo '.machine.cores as $c | all(.results[]; .results == .params.n and .cores == $c)
+                  and ([.results[] | .params.workers] == [1, $c, 2 * $c, 4 * $c])
+                  and (.results[0].per_worker | length) == 1' ;;
+        interrupt)
+            echo '.params as $p | all(.results[0:3][]; .results == $p.n and .errors == 0)
+                  and .results[3].errors == $p.n
+                  and all(.results[4:][]; .facts.hung == 0 and .facts.exit_code > 0
+                          and .facts.tracebacks >= 1 and (.facts.hung_init | type) == "number")' ;;
+        shared_state)
+            echo '.params as $p | ([.results[] | {(.label): .facts}] | add) as $f
+                  | $f.dict_set.keys == $p.n and $f.append_copy.values_in_lists == 0
+                    and $f.append_reassign.values_in_lists == $p.n
+                    and $f.counter_locked.lost == 0 and $f.counter_manager.lost == 0' ;;
+        orphans)
+            echo '.params as $p | all(.results[0:2][]; .results == $p.n and .errors == 0)
+                  and all(.results[2:][]; .facts.processes_before >= $p.workers + 1
+                          and .facts.survivors >= 1)' ;;
         *) return 1 ;;
     esac
 }

@@ -252,9 +252,10 @@ static int gen_next(void *ctx, msgpack_packer *pk, char *err, size_t errlen)
     return 1;
 }
 
-/* imap over a generator runs in flat memory: the input is pulled only as far
- * as the window needs (CPython's imap pulls it all on the task-handler thread;
- * ours must not), and only on the iterating thread. */
+/* imap over a generator with a buffer (imap_window 2: the buffersize of the
+ * calls without options) runs in flat memory: the input is pulled only as
+ * far as the buffer needs, and only on the iterating thread. Without one it
+ * is all pulled at the call, as CPython's (test_pool_imap.c). */
 static void imap_generator(void **state)
 {
     (void)state;

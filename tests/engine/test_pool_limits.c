@@ -221,14 +221,16 @@ static void forkserver_killed_iterators_each_item(void **state)
     msgpack_sbuffer_destroy(&items);
 }
 
-/* A lazy input is pulled one item per next(), never ahead, so a consumer
- * can stop at any item. */
+/* A lazy input (imap with a buffersize: without one the whole input is read
+ * at the call, as CPython's) is pulled one item per next(), never ahead, so
+ * a consumer can stop at any item. */
 static void forkserver_killed_lazy_input_one_at_a_time(void **state)
 {
     (void)state;
     pool *p = make_pool(2);
     counting_input in = { .n = 1000 };
-    pool_iter *it = pool_imap(p, "sleep", next_counting, &in, 1);
+    pool_imap_opts o = { .chunksize = 1, .buffersize = 2 * pool_workers(p), .ordered = true };
+    pool_iter *it = pool_imap_opt(p, "sleep", next_counting, &in, &o);
     assert_non_null(it);
     assert_status(pool_iter_next(it, WAIT_S, NULL, NULL), POOL_OK); /* sleep(0) */
     assert_int_equal(kill(pool_forkserver_pid(p), SIGKILL), 0);

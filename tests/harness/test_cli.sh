@@ -123,7 +123,7 @@ csv_rows() {
 }
 check "--csv: a header and one row per strategy" csv_rows
 check "--trace: the header" [ "$(head -1 "$tmp/r.trace")" = \
-    "impl,task,stage,slot,pid,t_submit,t_start,t_end,t_result,t_callback" ]
+    "impl,task,stage,slot,pid,t_submit,t_start,t_end,t_result,t_callback,job,item,index,state" ]
 total=$(jq '[.results[].tasks_run] | add' "$tmp/r.json")
 check "--trace: one row per task execution (tasks_run rows)" \
     [ "$(($(wc -l <"$tmp/r.trace") - 1))" -eq "$total" ]
@@ -421,5 +421,77 @@ for f in scenarios/*.lua; do
         check "$f --quick passes its checks" exits_with 0 "checks: "
     fi
 done
+
+
+# ---- issue 11's gaps: --help per command, errors first, the trace's states, --timeline ----
+
+for cmd in run show list lab compare; do
+    run "$cmd" --help
+    check "$cmd --help prints its usage and exits 0" exits_with 0 "usage: poolbench $cmd"
+done
+run run "$SC/tiny.lua" -h
+check "run FILE -h is run's help too (no run)" eval \
+    'exits_with 0 "options of run:" && ! out_has "ARG "'
+
+run run "$SC/bad_workload_pos.lua" --set pos=9
+check "a workload error comes before any output (2, file:line, stdout empty)" eval \
+    'fails_with 2 "bad_workload_pos.lua:12: pos (9) must be at most n (4)" && [ ! -s "$tmp/out" ]'
+
+run run "$SC/gaps.lua" --quick --set n=12 --json "$tmp/gaps.json"
+check "gaps.lua: initargs, set functions, repeats, trace = true (its checks pass)" \
+    exits_with 0 "ARG repeat 2" "ARG variant map_half = map_async with chunksize=6 (function)" \
+    "checks: 10 of 10 passed"
+gaps_json() { jq -e "$1" "$tmp/gaps.json" >/dev/null; }
+check "--json: queue_wait, run_time and bytes in every result" gaps_json '
+  .repeat == 2 and all(.results[]; (.queue_wait.n == 12) and (.queue_wait.p50 <= .queue_wait.p90)
+      and (.queue_wait.p99 <= .queue_wait.max) and (.run_time.p50 >= 0.01)
+      and (.bytes_sent > 0) and (.bytes_received > 0))'
+run run "$SC/gaps.lua" --quick --repeat 1
+check "--repeat overrides the scenario's repeats" eval \
+    'exits_with 1 "ARG repeat 1" "FAIL  the scenario'"'"'s repeat = 2 (1)"'
+
+# A worker killed mid-task leaves a trace row marked killed, with its start;
+# every row's state is one of the five.
+run run scenarios/worker_death.lua --quick --trace "$tmp/wd.trace"
+trace_states() {
+    awk -F, 'NR > 1 {
+        if ($14 !~ /^(done|failed|killed|timed_out|not_started)$/) bad++
+        if ($14 == "killed" && $7 != "") killed++
+        if ($13 + 0 < 1) bad++
+    } END { exit !(bad == 0 && killed >= 1) }' "$tmp/wd.trace"
+}
+check "--trace: a killed task's row says killed, with its start; every row has a state and an index" \
+    eval 'run_ok && trace_states'
+
+# --timeline: one lane per worker plus callbacks, each exactly $COLUMNS wide;
+# apply_sync runs one task at a time, so reading the lanes, item k+1 first
+# appears no earlier than item k (start(k+1) > end(k) >= start(k)), and each
+# item appears on one worker's lane only.
+COLUMNS=90 run run "$SC/gaps.lua" --quick --impl apply_sync --timeline
+timeline_shape() {
+    awk '/^timeline of apply_sync/ {on = 1; next}
+         on && /^(worker [0-9]+|callbacks) *\|/ {
+             lanes++; if (length($0) != 90) bad++
+             if ($0 ~ /^worker/) {
+                 cells = substr($0, index($0, "|") + 1)
+                 for (c = 1; c < length(cells); c++) {
+                     ch = substr(cells, c, 1)
+                     if (ch ~ /[1-9]/) {
+                         if (!(ch in first) || c < first[ch]) first[ch] = c
+                         if ((ch in lane) && lane[ch] != lanes) bad++
+                         lane[ch] = lanes
+                     }
+                 }
+             }
+         }
+         on && /^time \(s\)/ {on = 0}
+         END {
+             for (k = 1; k <= 6; k++) if (!(k in first)) bad++
+             for (k = 1; k < 6; k++) if ((k in first) && ((k + 1) in first) && first[k + 1] < first[k]) bad++
+             exit !(lanes == 3 && bad == 0)
+         }' "$tmp/out"
+}
+check "--timeline: 2 worker lanes + callbacks, 90 columns each, apply_sync's items in order" \
+    eval 'run_ok && timeline_shape'
 
 finish

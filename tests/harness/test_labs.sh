@@ -36,7 +36,8 @@ PB=${1:-build/poolbench}
 . "$(dirname "$0")/../lib.sh"
 
 LABS="pool_vs_fork get_placement serialized_get overhead chunk_skew quick_tasks early_stop
-      errors one_file imap_memory lifecycle worker_init worker_death"
+      errors one_file imap_memory lifecycle worker_init worker_death shared_state
+      straggler eager_input oversubscription interrupt orphans"
 SEEDS="1 2 3 42"
 
 if [ ! -x "$PB" ]; then
@@ -240,16 +241,17 @@ else
     check "the unfinished skeleton runs, and is judged too slow (exit 1)" \
         exits_with 1 "FAIL  solution is as fast as async_get_after" "not yet:"
 fi
-for lab in serialized_get get_placement chunk_skew early_stop; do
-    run lab "$lab" --seed 1 -c --solution "tests/harness/solutions/$lab.lua"
-    if [ -n "${SANITIZED:-}" ]; then
-        check "lab $lab -c --solution (reference solution) runs (sanitized: verdict not judged)" \
-            eval '[ "$rc" -le 1 ] && out_has "your strategy beside the reference"'
-    else
-        [ "$rc" -eq 0 ] || run lab "$lab" --seed 1 -c --solution "tests/harness/solutions/$lab.lua"
-        check "lab $lab -c --solution: the reference solution holds" \
-            exits_with 0 "your strategy beside the reference" "your fix holds."
-    fi
+# A reference solution is judged on what it computed (every final result the
+# reference gave, or the stop at the answer: structure, which cannot flake);
+# its speed verdicts are printed, and their PASS or FAIL is a measurement on
+# a shared machine, not something this test may hang on.
+for sol in tests/harness/solutions/*.lua; do
+    lab=$(basename "$sol" .lua)
+    run lab "$lab" --seed 1 -c --solution "$sol"
+    check "lab $lab -c --solution: the reference solution runs and gives the reference's results" \
+        eval '[ "$rc" -le 1 ] && out_has "your strategy beside the reference" &&
+              grep -Eq "^PASS  [a-z_0-9]+ (gave the final results|stopped at the answer)" "$tmp/out" &&
+              out_has "is as fast as"'
 done
 printf 'return 42\n' >"$tmp/bad_solution.lua"
 run lab get_placement --seed 1 -c --solution "$tmp/bad_solution.lua"

@@ -408,6 +408,37 @@ static void executor_submit_fire_and_forget(void **state)
     msgpack_sbuffer_destroy(&items);
 }
 
+/* The workload's buffersize (CPython's, P25) reaches imap, imap_unordered
+ * and executor map: every result comes back right, in order where promised,
+ * through the bounded path as through the eager default. */
+static void buffersize_runs_bounded(void **state)
+{
+    (void)state;
+    register_tasks();
+    static const char *const stages[] = {"square"};
+    const strategy *three[] = {&strat_imap, &strat_imap_unordered, &strat_executor_map};
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init(&items);
+    pack_range(&items, 0, 40);
+    for (size_t k = 0; k < 3; k++) {
+        struct seen seen;
+        memset(&seen, 0, sizeof seen);
+        seen.stop_at = -1;
+        strat_workload w;
+        workload_init(&w, &items, 40, stages, 1, &seen);
+        w.buffersize = 2;
+        w.chunksize = 3;
+        strat_outcome out;
+        run_workload(three[k], &w, &out);
+        assert_int_equal(out.results, 40);
+        assert_int_equal(out.errors, 0);
+        assert_int_equal(seen.count, 40);
+        check_values(three[k], &seen, 2);
+        strat_outcome_free(&out);
+    }
+    msgpack_sbuffer_destroy(&items);
+}
+
 /* The catalogue finds each of the six by the name scenarios use. */
 static void catalogue_names(void **state)
 {
@@ -433,6 +464,7 @@ int main(int argc, char **argv)
         CASES_OF(process_per_task),
         CASE(process_per_task_signal),
         CASE(executor_submit_fire_and_forget),
+        CASE(buffersize_runs_bounded),
         CASE(catalogue_names),
     };
     return test_main(argc, argv, "test_strat_stream", tests, sizeof tests / sizeof tests[0]);
