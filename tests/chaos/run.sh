@@ -45,10 +45,11 @@ for b in "$POOLBENCH" "$CHAOS_ENGINE"; do
     [ -x "$b" ] || { echo "run.sh: $b: not built (make build, or set POOLBENCH / CHAOS_ENGINE)" >&2; exit 2; }
 done
 
-# Generous bounds: a run that needs them is a hang, not a slow machine (make test
+# Generous bounds: a run that needs them is a hang, not a slow machine or a
+# scenario whose own bounded waits add up (make test
 # runs the quick mode beside other load; an engine run breaks a stopped fork
 # server after 2 s, so its deadline must be well past that).
-if [ "$QUICK" = 1 ]; then LIMIT=10; DEADLINE=6; MUTANTS=10; else LIMIT=10; DEADLINE=6; MUTANTS=80; fi
+if [ "$QUICK" = 1 ]; then LIMIT=30; DEADLINE=6; MUTANTS=10; else LIMIT=30; DEADLINE=6; MUTANTS=80; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/poolbench-chaos.XXXXXX")
 STRATEGIES=$("$POOLBENCH" list | sed -n '/^strategies/,$p' | awk 'NF > 1 && /^  / {print $1}')
 
