@@ -214,10 +214,10 @@ def main(argv):
            'CPython 3.11\'s as PHENOMENA.md quotes them, CPython and poolbench measured here, '
            'the model, and whether the ratios the checks rely on agree (CPython\'s within 25% '
            'of poolbench\'s). A check CPython cannot meet by design (the twin\'s `cannot`) is '
-           'listed n/a with the twin\'s reason. One caution: a check that reads a scenario\'s own '
-           'Lua recorder (an observe hook\'s counts, `worker_death`\'s items that came back, '
-           '`quick_tasks`\' repeats) reads what poolbench\'s run recorded, also when it judges '
-           'CPython; the twin\'s own counts are in its `facts`.', '',
+           'listed n/a with the twin\'s reason, as is a failed check that read a field the twin '
+           'names in `cannot`. The checks read only each strategy\'s result, its `facts` '
+           'included (what an observe hook counts goes there through `pb.fact`), so on CPython '
+           'they judge the twin\'s own figures.', '',
            '**Measured** %s to %s on this machine: %d cores, %s; poolbench %s; CPython %s '
            '(start method fork). Regenerate with `make compare` (about as long as every '
            'scenario takes on both engines, three times).' % (

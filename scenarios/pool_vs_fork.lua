@@ -7,25 +7,21 @@
 -- for each task, reads its result from a pipe and waits for it.
 
 -- Each task returns the pid that ran it, and the workload's observe hook (in
--- the parent) counts the distinct pids of each repeat. One
--- recorder per workload(p) call; it joins the list when it first sees a
--- result, so the list is in the order the variants ran.
-local recorders = {}
-
+-- the parent) counts the distinct pids of each repeat into the run's facts
+-- (pb.fact "distinct_pids"), which the checks read as
+-- r[label].facts.distinct_pids; CPython's twin reports its own under that
+-- name. One recorder per workload(p) call.
 local function new_recorder(n)
-  local rec = {pids = {}, distinct = 0, seen = 0, last = 0, used = false}
+  local rec = {pids = {}, distinct = 0, seen = 0}
   rec.observe = function(pid, item)
-    if not rec.used then
-      rec.used = true
-      recorders[#recorders + 1] = rec
-    end
     if not rec.pids[pid] then
       rec.pids[pid] = true
       rec.distinct = rec.distinct + 1
     end
+    pb.fact("distinct_pids", rec.distinct)
     rec.seen = rec.seen + 1
-    if rec.seen == n then -- a repeat is over: keep its count
-      rec.last, rec.pids, rec.distinct, rec.seen = rec.distinct, {}, 0, 0
+    if rec.seen == n then -- a repeat is over: the next starts afresh
+      rec.pids, rec.distinct, rec.seen = {}, 0, 0
     end
   end
   return rec
@@ -107,8 +103,7 @@ in the run.]],
   -- than map_async".
   ratios = {{"process_per_task", "map_async"}},
   checks = function(r, p, check)
-    -- Every label first: if --impl left one out, the checks stop here, and
-    -- the recorders are then in this order.
+    -- Every label first: if --impl left one out, the checks stop here.
     local m, g, f = r.map_async, r.merged, r.process_per_task
     local labels = {"map_async", "merged", "process_per_task"}
     for i, label in ipairs(labels) do
@@ -123,19 +118,20 @@ in the run.]],
           string.format("%.3f s vs %.3f s: %.1fx (%.0f us per process); merged %.3f s "
                         .. "(CPython: 0.839 s vs 0.024 s, 35x); %d cores", f.wall_s, m.wall_s,
                         f.wall_s / m.wall_s, 1e6 * f.wall_s / p.n, g.wall_s, f.cores))
-    local rf = recorders[3] or {last = -1}
+    local fd = f.facts.distinct_pids or -1
     check("process_per_task: one process per task",
-          f.workers_started == p.n and rf.last == p.n,
+          f.workers_started == p.n and fd == p.n,
           string.format("%d processes started, %d distinct pids ran the %d tasks",
-                        f.workers_started, rf.last, p.n))
-    for i, label in ipairs({"map_async", "merged"}) do
-      local x, rec = r[label], recorders[i] or {last = -1}
+                        f.workers_started, fd, p.n))
+    for _, label in ipairs({"map_async", "merged"}) do
+      local x = r[label]
+      local d = x.facts.distinct_pids or -1
       check(label .. ": the pool's processes ran every task",
-            x.workers_started <= p.workers and rec.last >= 1 and rec.last <= p.workers
+            x.workers_started <= p.workers and d >= 1 and d <= p.workers
               and #x.per_worker <= p.workers,
             string.format("%d processes started (startup %.1f ms), %d distinct pids ran the %d "
                           .. "tasks, %d workers", x.workers_started, 1e3 * x.startup_s,
-                          rec.last, p.n, p.workers))
+                          d, p.n, p.workers))
     end
   end,
 }

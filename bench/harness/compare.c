@@ -172,6 +172,27 @@ static void cmp_progress(void *ctx, const char *label, int rep, int nrep, bool b
     c->last[i] = root;
 }
 
+/* Every twin `cannot` key that may name a field of r[label]: the checks on
+ * CPython's figures read those through run_report.cannot, so a check that
+ * used one shows as n/a (cmp_cannot). Keys with a space are check names. */
+static void cmp_cannot_fields(cmp_run *c)
+{
+    c->tr.ncannot = 0;
+    for (int k = 0; k < SCN_MAX_VARIANTS; k++) {
+        json_t *x = c->last[k] ? json_array_get(json_object_get(c->last[k], "results"), 0)
+                               : NULL;
+        const char *key;
+        json_t *v;
+        json_object_foreach(x ? json_object_get(x, "cannot") : NULL, key, v) {
+            bool dup = strchr(key, ' ') != NULL;
+            for (int i = 0; !dup && i < c->tr.ncannot; i++)
+                dup = strcmp(c->tr.cannot[i], key) == 0;
+            if (!dup && c->tr.ncannot < (int)(sizeof c->tr.cannot / sizeof *c->tr.cannot))
+                c->tr.cannot[c->tr.ncannot++] = key;
+        }
+    }
+}
+
 /* CPython's report, built from the twin's last runs and judged by the
  * scenario's checks. */
 static void cmp_judge_twin(cmp_run *c)
@@ -189,6 +210,7 @@ static void cmp_judge_twin(cmp_run *c)
         nwalls[i] = k < c->r.nselected ? c->nwalls[k] : 0;
     }
     twin_build_report(&c->r, res, walls, nwalls, &c->tr);
+    cmp_cannot_fields(c);
     char err[SCN_ERR];
     printf("\nCPython's figures through the scenario's checks (and its done):\n");
     fflush(stdout);
@@ -344,13 +366,18 @@ static void cmp_print_table(cmp_run *c)
     }
 }
 
-/* The twin's `cannot` reason for a check, or NULL. */
-static const char *cmp_cannot(cmp_run *c, const char *check)
+/* The twin's `cannot` reason for a check, or NULL: a key that names a field
+ * the check read (run_check.reads, noted as it ran), or else one its name
+ * matches (twin_cannot). */
+static const char *cmp_cannot(cmp_run *c, const run_check *check)
 {
     for (int k = 0; k < SCN_MAX_VARIANTS; k++) {
         json_t *x = c->last[k] ? json_array_get(json_object_get(c->last[k], "results"), 0)
                                : NULL;
-        const char *why = x ? twin_cannot(x, check) : NULL;
+        json_t *v = x && check->reads
+                        ? json_object_get(json_object_get(x, "cannot"), check->reads) : NULL;
+        const char *why = v ? (json_string_value(v) ? json_string_value(v) : "(no reason given)")
+                          : x ? twin_cannot(x, check->name) : NULL;
         if (why)
             return why;
     }
@@ -367,7 +394,7 @@ static void cmp_print_checks(cmp_run *c)
     printf("\nchecks, CPython (reported; they do not fail the run):\n");
     for (int i = 0; i < c->tr.nchecks; i++) {
         const run_check *k = &c->tr.checks[i];
-        const char *why = k->ok ? NULL : cmp_cannot(c, k->name);
+        const char *why = k->ok ? NULL : cmp_cannot(c, k);
         if (why)
             printf("  n/a for CPython: %s: %s\n", k->name, why);
         else
@@ -392,7 +419,7 @@ static json_t *cmp_checks_json(cmp_run *c, run_report *r, bool cpython)
     json_t *a = json_array();
     for (int i = 0; i < r->nchecks; i++) {
         const run_check *k = &r->checks[i];
-        const char *why = cpython && !k->ok ? cmp_cannot(c, k->name) : NULL;
+        const char *why = cpython && !k->ok ? cmp_cannot(c, k) : NULL;
         json_array_append_new(a, json_pack("{s:s, s:b, s:s, s:o}", "name", k->name, "ok", k->ok,
                                            "detail", k->detail, "na",
                                            why ? json_string(why) : json_null()));

@@ -286,7 +286,9 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
         memset(&out, 0, sizeof out);
         if (o->progress)
             o->progress(o->progress_ctx, v->label, rep + 1, r->repeat, true);
+        run_facts_begin(r->s); /* pb.fact's figures for this repeat */
         int ran = v->impl->run(sw, &out);
+        run_facts_end(r->s, &out);
         if (o->progress)
             o->progress(o->progress_ctx, v->label, rep + 1, r->repeat, false);
         walls[done++] = out.wall_s;
@@ -407,6 +409,7 @@ void run_report_free(run_report *r)
     for (int i = 0; i < r->nchecks; i++) {
         free(r->checks[i].name);
         free(r->checks[i].detail);
+        free(r->checks[i].reads);
     }
     free(r->checks);
     memset(r, 0, sizeof *r);

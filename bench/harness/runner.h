@@ -88,6 +88,7 @@ typedef struct run_check {
     char *name;
     bool ok;
     char *detail; /* "" when none */
+    char *reads;  /* a run_report.cannot field the check read, or NULL */
 } run_check;
 
 typedef struct run_report {
@@ -111,6 +112,13 @@ typedef struct run_report {
     bool keep_trace;     /* checks get r[label].trace (trace = true, --trace, --timeline) */
     scn_params vparams[SCN_MAX_VARIANTS]; /* each selected variant's parameters, as
                                              run_prepare resolved them (the echo) */
+    /* Fields the engine judged cannot report (compare sets them for CPython:
+     * the twin's `cannot` keys): checks still read them from r[label], but
+     * through a metamethod that notes the read, so the check that used one
+     * is known (run_check.reads) and compare can show it as n/a. */
+    const char *cannot[16];
+    int ncannot;
+    char cannot_seen[64]; /* the last such field read since the previous check() */
 } run_report;
 
 /* What strat_interrupt() is given when the run's time limit (--run-timeout)

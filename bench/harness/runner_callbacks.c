@@ -17,12 +17,17 @@
  * run_stop() (and run_observe()) under its own lock, strat_lock, and they
  * call the Lua stop(result, item) under ours. Lock order: strat_lock, then
  * scn_lock; the trampoline takes only scn_lock, so no cycle.
+ *
+ * pb.fact(name, value), registered here with the tasks, lets the stop rule
+ * and the observe hook put what they count into the running repeat's
+ * facts (r[label].facts), so checks need no recorder kept in Lua.
  */
 #include "runner_callbacks.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lua_values.h"
 
@@ -90,9 +95,73 @@ static int lua_task(const msgpack_object_array *args, msgpack_packer *out, pool_
     return rc;
 }
 
+/* ---- pb.fact: a figure the scenario's parent-side code records ------------- */
+
+/* The running repeat's facts live in a registry table (made by
+ * run_facts_begin, read by run_facts_end), so a stop rule or observe hook
+ * can put what it counted into r[label].facts, where checks read it and
+ * where CPython's twin reports its own figure under the same name (so
+ * `poolbench compare` judges each engine by its own figures). */
+#define RUN_FACTS_KEY "poolbench.run_facts"
+static pid_t run_parent_pid;
+
+/* pb.fact(name, number) sets a fact of the running strategy; pb.fact(name)
+ * reads it back (nil if unset) for counting across calls. */
+static int pb_fact(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    bool get = lua_isnoneornil(L, 2);
+    lua_Number v = get ? 0 : luaL_checknumber(L, 2);
+    luaL_argcheck(L, strlen(name) < sizeof ((strat_outcome *)0)->facts[0].name, 1,
+                  "a name of at most 31 characters expected");
+    if (getpid() != run_parent_pid)
+        return luaL_error(L, "pb.fact records in the parent (stop, observe); not in a task");
+    if (lua_getfield(L, LUA_REGISTRYINDEX, RUN_FACTS_KEY) != LUA_TTABLE)
+        return luaL_error(L, "pb.fact: no strategy is running");
+    if (get) {
+        lua_getfield(L, -1, name);
+        return 1;
+    }
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, name);
+    return 0;
+}
+
+void run_facts_begin(scn_scenario *s)
+{
+    scn_lock();
+    lua_newtable(s->L);
+    lua_setfield(s->L, LUA_REGISTRYINDEX, RUN_FACTS_KEY);
+    scn_unlock();
+}
+
+void run_facts_end(scn_scenario *s, strat_outcome *out)
+{
+    lua_State *L = s->L;
+    scn_lock();
+    if (lua_getfield(L, LUA_REGISTRYINDEX, RUN_FACTS_KEY) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER)
+                strat_fact_set(out, lua_tostring(L, -2), lua_tonumber(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, RUN_FACTS_KEY);
+    scn_unlock();
+}
+
 void run_register_tasks(scn_scenario *s)
 {
     run_cur = s;
+    run_parent_pid = getpid();
+    if (lua_getglobal(s->L, "pb") == LUA_TTABLE) {
+        lua_pushcfunction(s->L, pb_fact);
+        lua_setfield(s->L, -2, "fact");
+    }
+    lua_pop(s->L, 1);
     strat_register_tasks();
     for (int i = 0; i < s->ntasks; i++)
         pool_task_register(s->tasks[i], lua_task, s->tasks[i]);

@@ -25,6 +25,11 @@ typedef struct stop_ctx {
     char err[SCN_ERR];
 } stop_ctx;
 
+/* pb.fact's table for one repeat: made before the strategy runs, and its
+ * numbers copied into out's facts after (both take scn_lock). */
+void run_facts_begin(scn_scenario *s);
+void run_facts_end(scn_scenario *s, strat_outcome *out);
+
 /* strat_workload.stop: the workload's stop(result, item), under scn_lock. */
 bool run_stop(void *ctx, const msgpack_object *result, size_t item);
 

@@ -14,6 +14,13 @@
  * why. Checks recorded before that point stand. Any other error checks
  * raise is a failed check with its file:line.
  *
+ * When a report names fields its engine cannot give (run_report.cannot:
+ * `poolbench compare` judging CPython's figures with the twin's `cannot`
+ * keys), those fields of r[label] sit behind an __index that notes each
+ * read, and check() tags the check that follows the read with the field
+ * (run_check.reads): compare then shows that check n/a when it fails,
+ * whatever its name.
+ *
  * Everything here runs on the main thread after the last pool is gone, but
  * takes scn_lock() all the same: the rule is "every parent-side use". It
  * reads what the runner measured and never calls the runner.
@@ -124,7 +131,7 @@ static void add_check(run_report *r, const char *name, bool ok, const char *deta
     if (c == NULL)
         return;
     r->checks = c;
-    c[r->nchecks++] = (run_check){strdup(name), ok, strdup(detail ? detail : "")};
+    c[r->nchecks++] = (run_check){strdup(name), ok, strdup(detail ? detail : ""), NULL};
 }
 
 /* check(name, ok, detail) as the scenario's checks() sees it. */
@@ -134,6 +141,9 @@ static int check_fn(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     const char *detail = lua_isnoneornil(L, 3) ? "" : luaL_tolstring(L, 3, NULL);
     add_check(r, name, lua_toboolean(L, 2), detail);
+    if (r->cannot_seen[0] && r->nchecks > 0 && r->checks[r->nchecks - 1].reads == NULL)
+        r->checks[r->nchecks - 1].reads = strdup(r->cannot_seen);
+    r->cannot_seen[0] = '\0'; /* reads before the next check() are the next one's */
     return 0;
 }
 
@@ -155,6 +165,39 @@ static int missing_label(lua_State *L)
     return 0;
 }
 
+/* r[label].FIELD for a field in r->cannot: the value, kept aside (upvalue
+ * 1), and the read noted for the next check() (check_fn). */
+static int cannot_read(lua_State *L)
+{
+    run_report *r = lua_touserdata(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL && lua_type(L, 2) == LUA_TSTRING)
+        snprintf(r->cannot_seen, sizeof r->cannot_seen, "%s", lua_tostring(L, 2));
+    return 1;
+}
+
+/* Moves the result's r->cannot fields (the table on top) aside, behind a
+ * metamethod that notes their reads. */
+static void hide_cannot(run_report *r)
+{
+    lua_State *L = r->s->L;
+    if (r->ncannot == 0)
+        return;
+    lua_createtable(L, 0, r->ncannot);
+    for (int i = 0; i < r->ncannot; i++) {
+        lua_getfield(L, -2, r->cannot[i]);
+        lua_setfield(L, -2, r->cannot[i]);
+        lua_pushnil(L);
+        lua_setfield(L, -3, r->cannot[i]);
+    }
+    lua_createtable(L, 0, 1);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, r);
+    lua_pushcclosure(L, cannot_read, 2);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+}
+
 /* Pushes r: {label = result}, with the marker for labels not run. Also
  * what a lab's measure functions read (lab.c), so they see what checks see. */
 void run_push_results(run_report *r)
@@ -163,6 +206,7 @@ void run_push_results(run_report *r)
     lua_createtable(L, 0, r->nresults);
     for (int i = 0; i < r->nresults; i++) {
         push_result(r, &r->results[i]);
+        hide_cannot(r);
         lua_setfield(L, -2, r->results[i].v->label);
     }
     lua_createtable(L, 0, 1);

@@ -28,8 +28,10 @@ PARAMS = {
     'workers': (4, 4, 'pool processes'),
     'task_ms': (0, 0, 'task length, ms: 0 is near zero'),
 }
-CANNOT = {'the observe hook': "the scenario's Lua recorder keeps every repeat's counts; "
-                              'per_worker gives the last repeat\'s'}
+# Per label, over the repeats: (recorded, good), the scenario's facts
+# repeats_recorded and repeats_good (its observe hook's, per repeat: n tasks
+# on at most `workers` processes).
+_REPEATS = {}
 
 
 def _test_func(a, b):
@@ -45,6 +47,13 @@ def map_async(run, p):
         run.tasks_total = p.n
         results = pool.starmap_async(traced(_test_func), test_data).get()
         run.result(len(results))
+        counts = {}
+        for pid, _ in results:
+            counts[pid] = counts.get(pid, 0) + 1
+        seen, good = _REPEATS.get(p.task_ms, (0, 0))
+        ok = sum(counts.values()) == p.n and len(counts) <= p.workers
+        _REPEATS[p.task_ms] = (seen + 1, good + ok)
+        run.facts['repeats_recorded'], run.facts['repeats_good'] = _REPEATS[p.task_ms]
         run.finish(pool)
 
 

@@ -14,7 +14,7 @@ it"), to Python 3; phenomenon P14. The CPython twin of scenarios/worker_init.lua
   executor_submit_mt  the same with max_tasks_per_child = 25
 
 init counts its runs in a global of the worker; whoami returns (pid, count).
-facts: not_one (tasks whose count was not 1), distinct_pids (processes that
+facts: values_seen, not_one (tasks whose count was not 1), distinct_pids (processes that
 ran tasks), max_count, as the scenario's recorder counts them.
 
 Where CPython differs: ProcessPoolExecutor refuses max_tasks_per_child with
@@ -35,7 +35,7 @@ PARAMS = {
     'workers': (2, 2, 'pool processes'),
     'maxtasksperchild': (0, 0, 'tasks per worker before it is replaced (0: never; the _mt '
                                'variants set 25)'),
-    'tag': (1, 1, 'which recorder the results go to (set by each variant)'),
+    'tag': (1, 1, 'which variant this is (set by each variant)'),
 }
 
 CANNOT = {'executor_submit_mt': "ProcessPoolExecutor refuses max_tasks_per_child with the "
@@ -56,6 +56,7 @@ def whoami(x):
 def record(r, values):
     """The scenario's recorder: counts other than 1, distinct pids."""
     r.result(len(values))
+    r.facts['values_seen'] = len(values)
     r.facts['not_one'] = sum(1 for _, c in values if c != 1)
     r.facts['distinct_pids'] = len({pid for pid, _ in values})
     r.facts['max_count'] = max((c for _, c in values), default=0)

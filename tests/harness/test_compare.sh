@@ -10,7 +10,9 @@
 # read back by jq with the documented keys, the CSV); on a fake twin with
 # fixed figures (tests/harness/compare/: CPython's ratio must be exactly
 # 3.00, a `cannot` check n/a, a failing CPython check reported without
-# failing the run); without python3 (PYTHON=/nonexistent, a PATH without it)
+# failing the run); worker_death, quick_tasks and early_stop --quick (each
+# engine's own figures in the checks, a `cannot` field makes a check n/a);
+# without python3 (PYTHON=/nonexistent, a PATH without it)
 # or without the twin, poolbench's side alone with a one-line notice; a twin
 # that fails; bad usage (exit 2); bench/compare.sh QUICK=1 on one scenario
 # (JSON, CSV, compare.dat, the figure, a report); bench/reproduction.py on
@@ -86,6 +88,29 @@ check "fake twin: a check that fails for CPython is reported FAIL" \
     out_matches '^  FAIL  no fact named x$' '^CPython checks: 1 of 3 passed, 1 n/a$'
 check "fake twin: the JSON marks the n/a check with its reason" jq_ok '
     [.checks.cpython[] | select(.na != null)] | length == 1 and .[0].na == "the fake twin names no worker"' "$tmp/fake.json"
+
+# ---- checks judge each engine by its own figures (r[label] and its facts) ---------
+# worker_death: the items that came back are facts (pb.fact in the stop rule;
+# the twin's own), so CPython's imap, which hangs at item k, shows its own.
+run compare scenarios/worker_death.lua --quick --json "$tmp/wd.json"
+check "compare worker_death --quick: runs, poolbench's checks hold" run_ok
+check "worker_death: imap's 'items came back' is each engine's own (CPython hangs at k)" jq_ok '
+    def imap(side): [side[] | select(.name | startswith("imap: only the job"))][0].detail;
+    (imap(.checks.poolbench) | test("11 items came back")) and
+    (imap(.checks.cpython) | test("[0-9]+ items came back")) and
+    imap(.checks.cpython) != imap(.checks.poolbench)' "$tmp/wd.json"
+run compare scenarios/quick_tasks.lua --quick --repeat 2 --json "$tmp/qt.json"
+check "compare quick_tasks --quick: CPython's repeats check reads the twin's facts" jq_ok '
+    def rep(side): [side[] | select(.name == "map_async: every repeat ran n tasks on at most `workers` processes")][0];
+    (rep(.checks.poolbench).detail | startswith("2 repeats recorded of 2")) and
+    (rep(.checks.cpython).detail | startswith("1 repeats recorded of 2")) and rep(.checks.cpython).ok' "$tmp/qt.json"
+# early_stop: the twin's `cannot` names the field messages_sent; the P5 check
+# reads it (noted as the checks run), so for CPython it is n/a, never FAIL.
+run compare scenarios/early_stop.lua --quick --json "$tmp/es.json"
+check "compare early_stop --quick: the P5 check that reads messages_sent is n/a for CPython" \
+    eval '[ -s "$tmp/es.json" ] && ! grep -q "^  FAIL  P5: submit-all-then-check" "$tmp/out" &&
+          jq -e "[.checks.cpython[] | select(.name | startswith(\"P5: submit-all\"))][0] |
+                 .ok or (.na | test(\"messages\"))" "$tmp/es.json" > /dev/null'
 
 FAKE_TWIN_FAIL=1 POOLBENCH_PYTHON_DIR=$FAKE run compare $FAKE/fake_twin.lua --json "$tmp/failed.json"
 check "a twin that fails: said in a line, poolbench's side still judged" \
