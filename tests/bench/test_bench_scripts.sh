@@ -247,7 +247,17 @@ jq_ok() { jq -e "$@" > /dev/null; }
 
 # The processes of a twin still alive (its workers would be its children,
 # and carry its command line).
-leftovers() { pgrep -f "bench/python/$1.py" | grep -cvx "$$" || true; }
+# leftovers NAME: the twin's processes still alive, counted only when they
+# run in this checkout (their cwd), so that a make test in another copy,
+# beside this one, is not taken for ours.
+leftovers() {
+    local n=0 pid
+    for pid in $(pgrep -f "bench/python/$1.py"); do
+        [ "$pid" = $$ ] && continue
+        [ "$(readlink "/proc/$pid/cwd" 2> /dev/null)" = "$PWD" ] && n=$((n + 1))
+    done
+    echo $n
+}
 
 if [ -z "$PY" ]; then
     skip "bench/python/*.py: $PYTHON (3.9 or later) not found"
