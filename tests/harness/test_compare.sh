@@ -106,7 +106,10 @@ check "compare quick_tasks --quick: CPython's repeats check reads the twin's fac
     (rep(.checks.cpython).detail | startswith("1 repeats recorded of 2")) and rep(.checks.cpython).ok' "$tmp/qt.json"
 # early_stop: the twin's `cannot` names the field messages_sent; the P5 check
 # reads it (noted as the checks run), so for CPython it is n/a, never FAIL.
-run compare scenarios/early_stop.lua --quick --json "$tmp/es.json"
+# CPython's twin of producer_consumer_long (a producer thread, then
+# terminate()) hung once here in the pool's own shutdown: the twin's run is
+# bounded (POOLBENCH_TWIN_TIMEOUT), so such a hang ends this test, never CI.
+POOLBENCH_TWIN_TIMEOUT=60 run compare scenarios/early_stop.lua --quick --json "$tmp/es.json"
 check "compare early_stop --quick: the P5 check that reads messages_sent is n/a for CPython" \
     eval '[ -s "$tmp/es.json" ] && ! grep -q "^  FAIL  P5: submit-all-then-check" "$tmp/out" &&
           jq -e "[.checks.cpython[] | select(.name | startswith(\"P5: submit-all\"))][0] |
