@@ -119,7 +119,7 @@ def producer_consumer(r, p):
             if h.get():
                 r.answer()
                 r.facts['found'] = i
-                pool.terminate()
+                r.terminate(pool)  # the document's pool.terminate(), bounded (ports.py)
                 break
             i += 1
 
