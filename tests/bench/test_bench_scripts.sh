@@ -264,6 +264,19 @@ if [ -z "$PY" ]; then
 elif [ "$have_poolbench" = 0 ]; then
     skip "bench/python/*.py: $POOLBENCH is missing (the twins are checked against it)"
 else
+    # CPython's terminate() can hang for good (python/cpython#78178): a worker
+    # started after the task handler's sentinels holds the inqueue's read
+    # lock. Made to happen on purpose; ports.Run.terminate must end it.
+    term_out=$(cd bench/python && timeout 60 "$PY" -c '
+import time, ports
+pool = ports.CountingPool(2, context=ports.CTX)
+pool.close(); time.sleep(0.5)
+pool._pool.clear(); pool._repopulate_pool(); time.sleep(0.5)
+r = ports.Run("x", "x", None, 30.0); r.TERMINATE_BOUND_S = 1.0
+r.terminate(pool); pool.join()
+print(r.note is not None and "#78178" in r.note, r.hung, len(pool._pool))' 2>&1)
+    check "ports.py: a terminate() hung as in python/cpython#78178 is unblocked ($term_out)" \
+        test "$term_out" = "True False 2"
     for f in bench/python/*.py; do
         [ "$f" = bench/python/ports.py ] && continue
         check "$(basename "$f"): has a scenario of its name" test -f "scenarios/$(basename "$f" .py).lua"
