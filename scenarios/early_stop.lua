@@ -46,7 +46,7 @@ core count.]],
     workers   = {default = 10,   quick = 10,   min = 1, max = 64, doc = "pool processes"},
     chunksize = {default = 0,    quick = 0,    min = 0, max = 100000,
                  doc = "chunk size (0: the API's default); imap_unordered_c16 sets 16"},
-    n_long    = {default = 600000, quick = 100000, min = 1, max = 10000000,
+    n_long    = {default = 600000, quick = 300000, min = 1, max = 10000000,
                  doc = "tasks of the P5 variants (*_long): a submit loop longer than k_long*t/w"},
     k_long    = {default = 1000, quick = 200, min = 1, max = 10000000,
                  doc = "the hit of the P5 variants"},
@@ -210,6 +210,10 @@ started finish or die, the rest never run.]],
     -- No "near the ideal" check for producer_consumer_long: its producer
     -- thread is still submitting while the workers compute and takes most of
     -- one of the 2 cores, so how near depends on the machine's load.
+    check("P5: the producer thread answers before it has submitted every task",
+          pl.stopped_early and pl.messages_sent < pl.params.n_long,
+          string.format("%d of %d submitted when it stopped, answer at %.3f s",
+                        pl.messages_sent, pl.params.n_long, pl.answer_s))
     check("P5: a producer thread answers at least 1.5x sooner on the long input",
           pl.answer_s > 0 and sl.answer_s >= 1.5 * pl.answer_s,
           string.format("submit-then-check %.3f s vs producer+consumer %.3f s: %.2fx (ideal "

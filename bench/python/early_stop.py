@@ -41,7 +41,7 @@ PARAMS = {
     'task_ms': (1, 1, 'sleep per task, ms'),
     'workers': (10, 10, 'pool processes'),
     'chunksize': (0, 0, "chunk size (0: the API's default); imap_unordered_c16 sets 16"),
-    'n_long': (600000, 100000, 'tasks of the P5 variants (*_long)'),
+    'n_long': (600000, 300000, 'tasks of the P5 variants (*_long)'),
     'k_long': (1000, 200, 'the hit of the P5 variants'),
     'long': (0, 0, '1: n_long tasks, hit at k_long (the *_long variants set it)'),
 }
