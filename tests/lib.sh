@@ -35,6 +35,11 @@ check() {
         echo "not ok - $name"
         echo "#   exit status $rc; stdout, then stderr:"
         sed -n '1,30s/^/#   /p' "$tmp/out" "$tmp/err"
+        # A failed check's own line may come after the first 30: show those.
+        if [ "$(wc -l < "$tmp/out")" -gt 30 ] && grep -q '^FAIL' "$tmp/out"; then
+            echo "#   ... the failed checks:"
+            grep '^FAIL' "$tmp/out" | sed 's/^/#   /'
+        fi
         failed=$((failed + 1))
     fi
 }
