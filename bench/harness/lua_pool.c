@@ -202,7 +202,14 @@ static void pack_list(lua_State *L, int idx, msgpack_sbuffer *buf, const char *w
     }
     if (lua_type(L, idx) != LUA_TTABLE)
         luaL_error(L, "%s must be a list, not a %s", what, luaL_typename(L, idx));
-    size_t n = lua_rawlen(L, idx), keys = 0;
+    size_t n = 0, keys = 0;
+    if (luav_is_count(L, idx, &n)) { /* the workload's items = n: 1..n */
+        msgpack_pack_array(&pk, n);
+        for (size_t i = 1; i <= n; i++)
+            msgpack_pack_uint64(&pk, i);
+        return;
+    }
+    n = lua_rawlen(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         keys++;

@@ -116,6 +116,7 @@ static void pool_free(pool *p)
     free(p->spawn_at);
     free(p->tab);
     free(p->trace);
+    free(p->trace_hold);
     free(p->sent);
     free(p->cfg.initargs);
     for (int i = 0; i < 2; i++) {
