@@ -18,6 +18,8 @@
 #                   overhead (bench/overhead), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
+#   make bench-scale  time and peak memory from 10^3 to 10^7 tasks (bench/scale.sh),
+#                   the figure plots/out/scale.png; about two minutes
 #   make compare    every scenario beside its CPython twin (poolbench compare,
 #                   defaults, --repeat 3, interleaved; QUICK=1: --quick, for
 #                   tests): JSON and CSV into bench/results/compare/, the figure
@@ -72,7 +74,7 @@ TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench compare chaos \
+.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench bench-scale compare chaos \
         chaos-quick clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
@@ -150,6 +152,7 @@ test: deps
 check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
 	tests/harness/test_cli.sh $(POOLBENCH) || rc=1; \
+	tests/harness/test_scale.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_compare.sh $(POOLBENCH) || rc=1; \
 	tests/plots/test_plots.sh $(POOLBENCH) || rc=1; \
@@ -202,6 +205,16 @@ docs-img:
 bench: all
 	$(BENCH_BIN)
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
+
+# Time and the parent's peak memory from 10^3 to 10^7 trivial tasks (issue
+# 14: flat memory, linear time): bench/scale.sh into bench/results/scale/,
+# then the log-log figure plots/out/scale.png (plots/scale.gp). About two
+# minutes on 2 cores; make plots draws the same figure to 10^5 only.
+bench-scale: all
+	POOLBENCH=$(POOLBENCH) bench/scale.sh --max 10000000 --out bench/results/scale
+	@mkdir -p plots/out
+	gnuplot -e "datadir='bench/results/scale'; outdir='plots/out'" plots/scale.gp
+	@echo "bench-scale: plots/out/scale.png, data in bench/results/scale/"
 
 # Runs `poolbench compare` on every scenario: each strategy on poolbench and
 # on the scenario's CPython twin (bench/python/NAME.py), interleaved, both
