@@ -15,7 +15,8 @@
 #   make docs-img   copy the last figures into docs/img/, the copies the README
 #                   and the docs show (then commit them)
 #   make bench      the benchmarks (figures, not pass/fail): the engine's
-#                   overhead (bench/overhead), then every scenario x strategy
+#                   overhead (bench/overhead), the pool's start-up per worker
+#                   (bench/startup), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
 #   make bench-scale  time and peak memory from 10^3 to 10^7 tasks (bench/scale.sh),
@@ -73,6 +74,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
+STARTUP_BIN := $(BUILD)/startup
 
 .PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench bench-scale compare chaos \
         chaos-quick clean
@@ -83,7 +85,7 @@ BENCH_BIN  := $(BUILD)/overhead
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(LIBPOOL) $(POOLBENCH) $(TEST_BIN) $(BENCH_BIN)
+build: $(LIBPOOL) $(POOLBENCH) $(TEST_BIN) $(BENCH_BIN) $(STARTUP_BIN)
 
 # Installs the missing packages. dpkg-query tells what is installed; as root
 # we install, otherwise we print the one command a user must run.
@@ -134,6 +136,9 @@ $(BUILD)/tests/%: tests/%.c $(HEADERS) $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL) $(LDLIBS) -lcmocka -o $@
 
 $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@
+
+$(STARTUP_BIN): bench/startup.c $(LIBPOOL)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@
 
 # Each case in its own process (tests/run_cases.sh), so a crash cannot take
@@ -204,6 +209,7 @@ docs-img:
 
 bench: all
 	$(BENCH_BIN)
+	$(STARTUP_BIN)
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
 
 # Time and the parent's peak memory from 10^3 to 10^7 trivial tasks (issue
