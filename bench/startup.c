@@ -177,11 +177,46 @@ int main(int argc, char **argv)
     if (sweep(reps, false, &ss, &sr) != 0 || sweep(reps, true, &iss, &isr) != 0)
         return 1;
     double ff = fork_floor(50);
+    /* The fork itself grows with the caller: a fork copies the page tables
+     * of every page the caller has touched, and the fork server (a fork of
+     * the caller) passes its size on to every worker it forks. */
+    size_t big = (size_t)256 << 20;
+    char *ballast = malloc(big);
+    if (ballast)
+        memset(ballast, 1, big);
+    double sb, rb;
+    printf("\nthe same with 256 MiB touched in the caller:\n");
+    if (ballast && sweep(reps, false, &sb, &rb) != 0)
+        return 1;
+    double ffb = fork_floor(20);
+    free(ballast);
+    /* Memory the caller freed but its allocator kept (256 MiB of small
+     * blocks under one still in use: the heap cannot shrink from the top):
+     * pool_create hands it back first (malloc_trim), so neither the fork
+     * server nor any worker copies its page tables. */
+    enum { SMALL = 4000, NSMALL = (256 << 20) / SMALL };
+    char **blocks = malloc(NSMALL * sizeof *blocks);
+    for (int i = 0; blocks && i < NSMALL; i++)
+        if ((blocks[i] = malloc(SMALL)) != NULL)
+            memset(blocks[i], 1, SMALL);
+    for (int i = 0; blocks && i < NSMALL - 1; i++)
+        free(blocks[i]);
+    double sf = 0, rf = 0;
+    printf("\nthe same after freeing 256 MiB of small blocks (the allocator keeps them):\n");
+    if (blocks && sweep(reps, false, &sf, &rf) != 0)
+        return 1;
+    if (blocks)
+        free(blocks[NSMALL - 1]);
+    free(blocks);
     printf("\nper worker (slope from W=1 to W=16), ms:\n");
     printf("  forked (STARTED heard)        %.3f\n", ss);
     printf("  ready (took a task)           %.3f\n", sr);
     printf("  ready, with an initializer    %.3f  (the initializer: %+.3f)\n", isr, isr - sr);
     printf("  floor: fork+_exit+waitpid of this process  %.3f\n", 1e3 * ff);
     printf("  not the fork itself: ready - floor = %.3f per worker\n", sr - 1e3 * ff);
+    if (ballast) {
+        printf("  with 256 MiB in the caller: ready %.3f per worker; floor %.3f\n", rb, 1e3 * ffb);
+    }
+    printf("  after freeing 256 MiB of small blocks: ready %.3f per worker\n", rf);
     return 0;
 }
