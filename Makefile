@@ -15,9 +15,12 @@
 #   make docs-img   copy the last figures into docs/img/, the copies the README
 #                   and the docs show (then commit them)
 #   make bench      the benchmarks (figures, not pass/fail): the engine's
-#                   overhead (bench/overhead), then every scenario x strategy
+#                   overhead (bench/overhead), the pool's start-up per worker
+#                   (bench/startup), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
+#   make bench-scale  time and peak memory from 10^3 to 10^7 tasks (bench/scale.sh),
+#                   the figure plots/out/scale.png; about two minutes
 #   make compare    every scenario beside its CPython twin (poolbench compare,
 #                   defaults, --repeat 3, interleaved; QUICK=1: --quick, for
 #                   tests): JSON and CSV into bench/results/compare/, the figure
@@ -71,8 +74,9 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
+STARTUP_BIN := $(BUILD)/startup
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench compare chaos \
+.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench bench-scale compare chaos \
         chaos-quick clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
@@ -81,7 +85,7 @@ BENCH_BIN  := $(BUILD)/overhead
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(LIBPOOL) $(POOLBENCH) $(TEST_BIN) $(BENCH_BIN)
+build: $(LIBPOOL) $(POOLBENCH) $(TEST_BIN) $(BENCH_BIN) $(STARTUP_BIN)
 
 # Installs the missing packages. dpkg-query tells what is installed; as root
 # we install, otherwise we print the one command a user must run.
@@ -134,6 +138,9 @@ $(BUILD)/tests/%: tests/%.c $(HEADERS) $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
 $(BENCH_BIN): bench/overhead.c $(LIBPOOL)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@
 
+$(STARTUP_BIN): bench/startup.c $(LIBPOOL)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIBPOOL) $(LDLIBS) -o $@
+
 # Each case in its own process (tests/run_cases.sh), so a crash cannot take
 # the runner down; the script ends with "N passed, N failed". Then the quick
 # fault injection (make chaos-quick, under 30 s): not part of check, so that
@@ -150,6 +157,7 @@ test: deps
 check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
 	tests/harness/test_cli.sh $(POOLBENCH) || rc=1; \
+	tests/harness/test_scale.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_compare.sh $(POOLBENCH) || rc=1; \
 	tests/plots/test_plots.sh $(POOLBENCH) || rc=1; \
@@ -201,7 +209,18 @@ docs-img:
 
 bench: all
 	$(BENCH_BIN)
+	$(STARTUP_BIN)
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
+
+# Time and the parent's peak memory from 10^3 to 10^7 trivial tasks (issue
+# 14: flat memory, linear time): bench/scale.sh into bench/results/scale/,
+# then the log-log figure plots/out/scale.png (plots/scale.gp). About two
+# minutes on 2 cores; make plots draws the same figure to 10^5 only.
+bench-scale: all
+	POOLBENCH=$(POOLBENCH) bench/scale.sh --max 10000000 --out bench/results/scale
+	@mkdir -p plots/out
+	gnuplot -e "datadir='bench/results/scale'; outdir='plots/out'" plots/scale.gp
+	@echo "bench-scale: plots/out/scale.png, data in bench/results/scale/"
 
 # Runs `poolbench compare` on every scenario: each strategy on poolbench and
 # on the scenario's CPython twin (bench/python/NAME.py), interleaved, both

@@ -49,7 +49,9 @@ static int executor_map_run(const strat_workload *w, strat_outcome *out)
                         .ordered = true};
     pool_iter *it;
     if (w->nstages == 1) {
-        it = pool_executor_map_opt(p, w->stages[0], w->items, w->items_len, &o);
+        size_t len; /* items = n: packed here, 1..n */
+        const char *packed = strat_items_packed(w, &chain, &len);
+        it = pool_executor_map_opt(p, w->stages[0], packed, len, &o);
     } else {
         snprintf(out->note, sizeof out->note,
                  "%d stages ran as one strat_chain task per item", w->nstages);

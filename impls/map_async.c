@@ -39,8 +39,8 @@ static int map_async_stages(pool *p, const strat_workload *w, pool_result **r,
 {
     msgpack_sbuffer next;
     msgpack_sbuffer_init(&next);
-    const char *items = w->items;
-    size_t items_len = w->items_len;
+    size_t items_len;
+    const char *items = strat_items_packed(w, &next, &items_len); /* a count: packed here */
     int st = POOL_OK;
     for (int s = 0; s < w->nstages; s++) {
         if (s > 0) {

@@ -23,6 +23,11 @@
 
 static pthread_mutex_t strat_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int strat_cb_running;
+/* The run's trace_sink and its answer's absolute time (0: none yet): one
+ * strategy runs at a time in a process, as strat_cb_running assumes. */
+static _Atomic double strat_answer_at;
+static const strat_workload *strat_sink_w;
+static void strat_trace_sink(void *ctx, const pool_trace_rec *recs, size_t n);
 
 /* ---- the chain task: every stage in one task -------------------------- */
 
@@ -129,7 +134,10 @@ pool_result *strat_apply_async(pool *p, const char *task, const msgpack_sbuffer 
 int strat_items_open(strat_items *it, const strat_workload *w)
 {
     size_t off = 0;
+    it->count = w->items_count;
     msgpack_unpacked_init(&it->u);
+    if (it->count)
+        return 0;
     if (msgpack_unpack_next(&it->u, w->items, w->items_len, &off) != MSGPACK_UNPACK_SUCCESS ||
         it->u.data.type != MSGPACK_OBJECT_ARRAY || it->u.data.via.array.size != w->n) {
         msgpack_unpacked_destroy(&it->u);
@@ -140,7 +148,33 @@ int strat_items_open(strat_items *it, const strat_workload *w)
 
 const msgpack_object *strat_item(const strat_items *it, size_t i)
 {
+    if (it->count) {
+        /* Per thread, so that a producer thread and the caller's cannot
+         * overwrite each other's item. */
+        static _Thread_local msgpack_object ring[16];
+        static _Thread_local unsigned next;
+        msgpack_object *o = &ring[next++ % 16];
+        *o = (msgpack_object){.type = MSGPACK_OBJECT_POSITIVE_INTEGER,
+                              .via.u64 = (uint64_t)i + 1};
+        return o;
+    }
     return &it->u.data.via.array.ptr[i];
+}
+
+const char *strat_items_packed(const strat_workload *w, msgpack_sbuffer *tmp, size_t *len)
+{
+    if (!w->items_count) {
+        *len = w->items_len;
+        return w->items;
+    }
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(tmp);
+    msgpack_packer_init(&pk, tmp, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, w->n);
+    for (size_t i = 1; i <= w->n; i++)
+        msgpack_pack_uint64(&pk, i);
+    *len = tmp->size;
+    return tmp->data;
 }
 
 void strat_items_close(strat_items *it)
@@ -200,6 +234,12 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     opt.initargs = w->initargs;
     opt.initargs_len = w->initargs_len;
     opt.trace = w->trace;
+    if (w->trace && w->trace_sink) {
+        opt.trace_sink = strat_trace_sink;
+        opt.trace_ctx = out;
+        strat_sink_w = w;
+    }
+    atomic_store(&strat_answer_at, 0.0);
     out->tasks_total = tasks == STRAT_TASK_PER_ITEM ? w->n : w->n * (size_t)w->nstages;
     double t = pool_now();
     pool *p = pool_create(&opt);
@@ -218,20 +258,15 @@ void strat_stop_clock(strat_outcome *out)
     out->wall_s = pool_now() - out->t0;
 }
 
-/* Copies the engine's stats and trace into out: what ran, and which
- * processes ran it. */
-static void strat_pool_report(pool *p, strat_outcome *out)
+/* What out learns from each record: tasks that began after the answer
+ * (answer_at: its absolute time, 0 while there is none) and the processes
+ * that ran tasks. */
+static void strat_count_recs(strat_outcome *out, const pool_trace_rec *recs, size_t n,
+                             double answer_at)
 {
-    pool_get_stats(p, &out->stats);
-    out->tasks_run = out->stats.tasks_done + out->stats.tasks_failed;
-    out->errors_unobserved = out->stats.errors_unobserved;
-    size_t n = pool_trace_count(p);
-    free(out->trace);
-    out->trace = malloc((n ? n : 1) * sizeof *out->trace);
-    out->ntrace = out->trace ? pool_trace_copy(p, 0, out->trace, n) : 0;
-    for (size_t i = 0; i < out->ntrace; i++) {
-        const pool_trace_rec *r = &out->trace[i];
-        if (out->answer_s > 0 && r->t_start > out->t0 + out->answer_s)
+    for (size_t i = 0; i < n; i++) {
+        const pool_trace_rec *r = &recs[i];
+        if (answer_at > 0 && r->t_start > answer_at)
             out->tasks_after_stop++;
         if (r->pid == 0)
             continue;
@@ -241,6 +276,32 @@ static void strat_pool_report(pool *p, strat_outcome *out)
         if (k == out->nworker_pids && k < (int)(sizeof out->worker_pids / sizeof(int)))
             out->worker_pids[out->nworker_pids++] = r->pid;
     }
+}
+
+/* The engine's trace_sink while a strategy runs with w->trace_sink: counts
+ * into out, then passes the records on. A record handed over before the
+ * answer cannot have begun after it (its result was read before the batch
+ * left, and the answer came later), so reading the answer's time as the
+ * batch leaves counts exactly what strat_pool_report used to. */
+static void strat_trace_sink(void *ctx, const pool_trace_rec *recs, size_t n)
+{
+    strat_count_recs(ctx, recs, n, atomic_load(&strat_answer_at));
+    strat_sink_w->trace_sink(strat_sink_w->trace_ctx, recs, n);
+}
+
+/* Copies the engine's stats and trace into out: what ran, and which
+ * processes ran it (with a trace_sink, the last records leave now). */
+static void strat_pool_report(pool *p, strat_outcome *out)
+{
+    pool_get_stats(p, &out->stats);
+    out->tasks_run = out->stats.tasks_done + out->stats.tasks_failed;
+    out->errors_unobserved = out->stats.errors_unobserved;
+    pool_trace_drain(p);
+    size_t n = pool_trace_count(p);
+    free(out->trace);
+    out->trace = malloc((n ? n : 1) * sizeof *out->trace);
+    out->ntrace = out->trace ? pool_trace_copy(p, 0, out->trace, n) : 0;
+    strat_count_recs(out, out->trace, out->ntrace, out->answer_s > 0 ? out->t0 + out->answer_s : 0);
 }
 
 void strat_pool_finish(pool *p, strat_outcome *out, strat_items *items, bool answer)
@@ -320,6 +381,7 @@ bool strat_final(const strat_workload *w, strat_outcome *out, int status,
                      error ? error : pool_status_name(status));
     } else if (w->stop && out->answer_s == 0 && w->stop(w->stop_ctx, value, item)) {
         out->answer_s = pool_now() - out->t0;
+        atomic_store(&strat_answer_at, out->t0 + out->answer_s);
         answer = true;
     }
     pthread_mutex_unlock(&strat_lock);

@@ -57,11 +57,20 @@ typedef struct strat_workload {
                                 or NULL: none */
     size_t initargs_len;
     bool trace;              /* keep the engine's trace (timelines) */
+    /* With trace: the records are handed here in batches as the run goes
+     * (pool_options.trace_sink; on the engine's threads, under its lock)
+     * instead of being copied into out->trace at the end, so that nothing
+     * grows with the number of tasks; NULL: out->trace as before.
+     * tasks_after_stop and worker_pids are counted either way. */
+    void (*trace_sink)(void *ctx, const pool_trace_rec *recs, size_t n);
+    void *trace_ctx;
 
     /* The work. */
     const char *items;       /* packed msgpack array of the n items */
     size_t items_len;
     size_t n;
+    bool items_count;        /* the items are the integers 1..n, made as they are
+                                read (items NULL): nothing per item is kept */
     const char *stages[STRAT_MAX_STAGES];
     int nstages;             /* >= 1 */
 
@@ -163,13 +172,19 @@ const char *strat_pipeline_args(msgpack_sbuffer *args, const strat_workload *w,
 /* apply_async with no callbacks, the packed args as they are. */
 pool_result *strat_apply_async(pool *p, const char *task, const msgpack_sbuffer *args);
 
-/* The items one by one: the packed value of item i (pointers into w->items). */
+/* The items one by one: the packed value of item i (pointers into
+ * w->items). With items_count, item i is the integer i + 1, made on the
+ * call: its pointer holds until the calling thread's 16th next call. */
 typedef struct strat_items {
     msgpack_unpacked u;
+    bool count;
 } strat_items;
 int strat_items_open(strat_items *it, const strat_workload *w);
 const msgpack_object *strat_item(const strat_items *it, size_t i);
 void strat_items_close(strat_items *it);
+/* The items as one packed array: w->items, or with items_count 1..n packed
+ * into tmp (initialized by the caller); its length in *len. */
+const char *strat_items_packed(const strat_workload *w, msgpack_sbuffer *tmp, size_t *len);
 
 /* What tasks_total counts: every stage of every item is a task of its
  * own (n * nstages), or the workers run one task per item (n: the chain

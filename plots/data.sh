@@ -30,6 +30,7 @@
 #   shared_state.dat      per-access cost (us) and increments landed (%), poolbench and CPython
 #   chunk_sweep.csv .dat  chunk_skew over chunksize 1..16 (bench/sweep.sh)
 #   memory_sweep.csv .dat imap_memory over n, one strategy per process
+#   scale_sweep.csv .dat  bench/scale.lua over n: time and peak memory (bench/scale.sh)
 #   status.txt            each run's exit status (0 checks held, 1 a check failed, 2 bad scenario)
 #
 # A scenario whose checks fail keeps its data (a figure of a phenomenon that
@@ -359,6 +360,18 @@ if wanted imap_memory; then
             failed+=("the memory sweep")
         fi
     fi
+fi
+
+# ---- the scale sweep ------------------------------------------------------------
+# Time and peak memory against n (bench/scale.sh, bench/scale.lua): to 10^5
+# here (seconds), to 10^7 with `make bench-scale`. The figure: plots/scale.gp.
+# bench/scale.lua is no scenario of scenarios/: SCENARIOS="... scale" asks for
+# it; the quick run (the tests') always has it.
+if [ -z "$SCENARIOS" ] || wanted scale || [ "$QUICK" = 1 ]; then
+    if [ "$QUICK" = 1 ]; then smax=10000; else smax=100000; fi
+    echo
+    echo "==> bench/scale.sh --max $smax --out $DATA"
+    bench/scale.sh --max "$smax" --out "$DATA" || failed+=("the scale sweep")
 fi
 
 echo

@@ -59,7 +59,8 @@ struct lp_run {
     strat_outcome *out;
     lua_State *anchor;        /* a Lua thread never mid-call: makes the others */
     int anchor_ref, self_ref;
-    lp_cb *cbs;               /* every callback record, freed by lp_close */
+    lp_cb *cbs;               /* the callback records not yet run (lp_cb_run
+                                 retires each once it ran), the rest freed by lp_close */
     lp_thread *threads[LP_MAX_THREADS];
     int nthreads;
     atomic_bool answered;     /* pool:final returned true (read without the lock) */
@@ -71,7 +72,7 @@ struct lp_cb {
     lp_run *run;
     int fn_ref, efn_ref;      /* callback, error_callback (LUA_NOREF: none) */
     int handle_ref;           /* a done callback's future, or LUA_NOREF */
-    lp_cb *next;
+    lp_cb *next, *prev;       /* on run->cbs */
 };
 
 typedef struct lp_handle {
@@ -202,7 +203,14 @@ static void pack_list(lua_State *L, int idx, msgpack_sbuffer *buf, const char *w
     }
     if (lua_type(L, idx) != LUA_TTABLE)
         luaL_error(L, "%s must be a list, not a %s", what, luaL_typename(L, idx));
-    size_t n = lua_rawlen(L, idx), keys = 0;
+    size_t n = 0, keys = 0;
+    if (luav_is_count(L, idx, &n)) { /* the workload's items = n: 1..n */
+        msgpack_pack_array(&pk, n);
+        for (size_t i = 1; i <= n; i++)
+            msgpack_pack_uint64(&pk, i);
+        return;
+    }
+    n = lua_rawlen(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         keys++;
@@ -295,6 +303,25 @@ static int cb_body(lua_State *T)
     return 0;
 }
 
+/* A record whose callback has run: the engine never calls it again (one
+ * of callback or error_callback per result, a done callback once), so its
+ * references and memory go now, not at lp_close: an apply_async loop with
+ * callbacks over n items keeps only the records still pending (caller
+ * holds scn_lock). */
+static void cb_retire(lp_run *run, lp_cb *cb)
+{
+    if (cb->prev)
+        cb->prev->next = cb->next;
+    else
+        run->cbs = cb->next;
+    if (cb->next)
+        cb->next->prev = cb->prev;
+    luaL_unref(run->anchor, LUA_REGISTRYINDEX, cb->fn_ref);
+    luaL_unref(run->anchor, LUA_REGISTRYINDEX, cb->efn_ref);
+    luaL_unref(run->anchor, LUA_REGISTRYINDEX, cb->handle_ref);
+    free(cb);
+}
+
 /* Runs one Lua callback: the lock, a Lua thread of its own, a protected
  * call; its error goes back to the engine, which counts it. */
 static int lp_cb_run(lp_cb *cb, int kind, pool_result *r, char *err, size_t errlen)
@@ -314,6 +341,7 @@ static int lp_cb_run(lp_cb *cb, int kind, pool_result *r, char *err, size_t errl
     if (rc > 0)
         snprintf(err, errlen, "a callback raised poolbench's skip marker");
     luaL_unref(run->anchor, LUA_REGISTRYINDEX, tref);
+    cb_retire(run, cb); /* the engine calls each record once: nothing kept per task */
     lp_in_callback--;
     scn_unlock();
     strat_callback_leave(run->out);
@@ -346,7 +374,9 @@ static lp_cb *cb_new(lua_State *L, lp_run *run, int fn_ref, int efn_ref, int han
         luaL_unref(L, LUA_REGISTRYINDEX, efn_ref);
         luaL_error(L, "out of memory");
     }
-    *cb = (lp_cb){run, fn_ref, efn_ref, handle_ref, run->cbs};
+    *cb = (lp_cb){run, fn_ref, efn_ref, handle_ref, run->cbs, NULL};
+    if (run->cbs)
+        run->cbs->prev = cb;
     run->cbs = cb;
     return cb;
 }

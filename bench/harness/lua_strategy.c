@@ -64,6 +64,12 @@ static int ls_body(lua_State *T)
     if (lua_type(T, -1) != LUA_TFUNCTION)
         return luaL_error(T, "strategy '%s' is not a function", c->name);
     c->run = lp_open(T, c->s, c->p, c->w, c->out);
+    if (c->w->items_count) {
+        luav_push_count(T, c->w->n); /* 1..n, nothing per item */
+        lua_getglobal(T, "P");
+        lua_call(T, 3, 0);
+        return 0;
+    }
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;

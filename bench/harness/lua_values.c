@@ -368,3 +368,52 @@ void luav_push_args(lua_State *L, const msgpack_object_array *a)
     for (uint32_t i = 0; i < a->size; i++)
         push_value(L, &a->ptr[i], 0);
 }
+
+/* ---- the list 1..n, made on demand ------------------------------------------ */
+
+static int count_index(lua_State *L)
+{
+    lua_Integer n = lua_tointeger(L, lua_upvalueindex(1));
+    int isint = 0;
+    lua_Integer i = lua_tointegerx(L, 2, &isint);
+    if (isint && i >= 1 && i <= n)
+        lua_pushinteger(L, i);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int count_len(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
+/* The table is empty; its metatable holds n (__poolbench_count, which
+ * luav_is_count reads) and answers items[i] and #items from it. */
+void luav_push_count(lua_State *L, size_t n)
+{
+    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_pushcclosure(L, count_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_pushcclosure(L, count_len, 1);
+    lua_setfield(L, -2, "__len");
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_setfield(L, -2, "__poolbench_count");
+    lua_setmetatable(L, -2);
+}
+
+bool luav_is_count(lua_State *L, int idx, size_t *n)
+{
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return false;
+    lua_getfield(L, -1, "__poolbench_count");
+    bool is = lua_isinteger(L, -1);
+    if (is)
+        *n = (size_t)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    return is;
+}

@@ -76,4 +76,11 @@ int luav_pack_args(lua_State *L, int first, int last, msgpack_sbuffer *out, char
  * raise a Lua error, as luav_push. */
 void luav_push_args(lua_State *L, const msgpack_object_array *a);
 
+/* A table that reads as the list 1..n (items[i], #items, ipairs) and holds
+ * nothing per item: a workload's items = n as a Lua strategy sees them, so
+ * that 10^7 items cost no 10^7-entry table. pairs() sees it empty. */
+void luav_push_count(lua_State *L, size_t n);
+/* Whether the value at idx is such a table; its n into *n. */
+bool luav_is_count(lua_State *L, int idx, size_t *n);
+
 #endif

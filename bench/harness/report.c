@@ -485,6 +485,30 @@ static void trace_time(FILE *f, double t, double t0)
         fputc(',', f);
 }
 
+typedef struct trace_row_ctx {
+    FILE *f;
+    const run_result *res;
+} trace_row_ctx;
+
+static void trace_row(void *c, const pool_trace_rec *t, uint32_t index)
+{
+    trace_row_ctx *x = c;
+    FILE *f = x->f;
+    const run_result *res = x->res;
+    int stage = run_trace_stage(res, t); /* 0: the chain task, or no stage */
+    fprintf(f, "%s,%s,%d,%d,%d", res->v->label, pool_task_name(t->task), stage, t->slot,
+            (int)t->pid);
+    trace_time(f, t->t_submit, res->out.t0);
+    trace_time(f, t->t_start, res->out.t0);
+    trace_time(f, t->t_end, res->out.t0);
+    trace_time(f, t->t_result, res->out.t0);
+    trace_time(f, t->t_callback, res->out.t0);
+    fprintf(f, ",%llu,%u,%u,%s\n", (unsigned long long)t->job, t->item, index,
+            pool_trace_state_name(t->state));
+}
+
+/* The rows stream from each result's spool (run_stream.c), so writing
+ * them costs no memory per row. */
 int rep_trace(const char *path, const run_report *r, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "w");
@@ -494,25 +518,16 @@ int rep_trace(const char *path, const run_report *r, char *err, size_t errlen)
     }
     fprintf(f, "impl,task,stage,slot,pid,t_submit,t_start,t_end,t_result,t_callback,"
             "job,item,index,state\n");
+    bool lost = false;
     for (int i = 0; i < r->nresults; i++) {
-        const run_result *res = &r->results[i];
-        for (size_t k = 0; k < res->out.ntrace; k++) {
-            const pool_trace_rec *t = &res->out.trace[k];
-            const char *task = pool_task_name(t->task);
-            int stage = run_trace_stage(res, t); /* 0: the chain task, or no stage */
-            fprintf(f, "%s,%s,%d,%d,%d", res->v->label, task, stage, t->slot, (int)t->pid);
-            trace_time(f, t->t_submit, res->out.t0);
-            trace_time(f, t->t_start, res->out.t0);
-            trace_time(f, t->t_end, res->out.t0);
-            trace_time(f, t->t_result, res->out.t0);
-            trace_time(f, t->t_callback, res->out.t0);
-            fprintf(f, ",%llu,%u,%u,%s\n", (unsigned long long)t->job, t->item,
-                    res->trace_index ? res->trace_index[k] : 0,
-                    pool_trace_state_name(t->state));
-        }
+        trace_row_ctx c = {f, &r->results[i]};
+        run_trace_each(&r->results[i], trace_row, &c);
+        lost |= r->results[i].spool_failed;
     }
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    if (fclose(f) != 0 || lost) {
+        snprintf(err, errlen, "%s: %s", path,
+                 lost ? "rows lost: the temporary file of the trace could not be written"
+                      : strerror(errno));
         return -1;
     }
     return 0;

@@ -82,27 +82,37 @@ static bool rec_span(const pool_trace_rec *t, uint32_t index, bool callbacks, do
     return true;
 }
 
-/* Paints every record into the lanes: bodies first, then start columns. */
+typedef struct paint_ctx {
+    char **lane;
+    int nlanes, pass;
+    const tl_scale *sc;
+} paint_ctx;
+
+static void paint_rec(void *c, const pool_trace_rec *t, uint32_t index)
+{
+    paint_ctx *p = c;
+    for (int cb = 0; cb < 2; cb++) {
+        double a, b;
+        char ch;
+        if (!rec_span(t, index, cb == 1, &a, &b, &ch))
+            continue;
+        int l = cb ? p->nlanes - 1 : t->slot;
+        if (l >= p->nlanes - 1 && !cb)
+            continue;
+        int ca = col_of(p->sc, a), cz = p->pass == 0 ? col_of(p->sc, b) : ca;
+        for (int col = ca; col <= cz; col++)
+            p->lane[l][col] = ch;
+    }
+}
+
+/* Paints every record into the lanes: bodies first, then start columns
+ * (the records read back from the spool when they streamed there). */
 static void paint(char **lane, int nlanes, const run_result *res, const tl_scale *sc)
 {
-    const strat_outcome *o = &res->out;
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < o->ntrace; i++) {
-            const pool_trace_rec *t = &o->trace[i];
-            uint32_t index = res->trace_index ? res->trace_index[i] : 0;
-            for (int cb = 0; cb < 2; cb++) {
-                double a, b;
-                char ch;
-                if (!rec_span(t, index, cb == 1, &a, &b, &ch))
-                    continue;
-                int l = cb ? nlanes - 1 : t->slot;
-                if (l >= nlanes - 1 && !cb)
-                    continue;
-                int ca = col_of(sc, a), cz = pass == 0 ? col_of(sc, b) : ca;
-                for (int c = ca; c <= cz; c++)
-                    lane[l][c] = ch;
-            }
-        }
+    for (int pass = 0; pass < 2; pass++) {
+        paint_ctx c = {lane, nlanes, pass, sc};
+        run_trace_each(res, paint_rec, &c);
+    }
 }
 
 /* The time axis: a label every ~10 columns where it fits, seconds. */
@@ -130,37 +140,42 @@ static void axis(FILE *f, const tl_scale *sc, int width)
     free(line);
 }
 
-/* The lanes: how many worker slots the trace and the parameters name. */
-static int worker_lanes(const run_report *r, const run_result *res)
+/* One pass over the records: the highest slot and the last event. */
+typedef struct extent_ctx {
+    long slots;
+    double end;
+} extent_ctx;
+
+static void extent_rec(void *c, const pool_trace_rec *t, uint32_t index)
 {
-    long w = scn_param_long(r->s, &res->p, "workers", r->cores);
-    for (size_t i = 0; i < res->out.ntrace; i++)
-        if (res->out.trace[i].slot >= w)
-            w = res->out.trace[i].slot + 1;
-    return w < 1 ? 1 : w > 512 ? 512 : (int)w;
+    (void)index;
+    extent_ctx *x = c;
+    if (t->slot >= x->slots)
+        x->slots = t->slot + 1;
+    double e = t->t_callback > t->t_end ? t->t_callback : t->t_end;
+    if (t->slot >= 0 && t->t_start > 0 && t->t_result > e)
+        e = t->t_result;
+    x->end = e > x->end ? e : x->end;
 }
 
-/* The span drawn: to the last event of the trace, or the wall time. */
-static double last_event(const run_result *res)
+/* The lanes: how many worker slots the trace and the parameters name; and
+ * the span drawn: to the last event of the trace, or the wall time. */
+static int extent(const run_report *r, const run_result *res, double *end)
 {
-    const strat_outcome *o = &res->out;
-    double end = o->t0 + res->out.wall_s;
-    for (size_t i = 0; i < o->ntrace; i++) {
-        const pool_trace_rec *t = &o->trace[i];
-        double e = t->t_callback > t->t_end ? t->t_callback : t->t_end;
-        if (t->slot >= 0 && t->t_start > 0 && t->t_result > e)
-            e = t->t_result;
-        end = e > end ? e : end;
-    }
-    return end;
+    extent_ctx x = {scn_param_long(r->s, &res->p, "workers", r->cores),
+                    res->out.t0 + res->out.wall_s};
+    run_trace_each(res, extent_rec, &x);
+    *end = x.end;
+    return x.slots < 1 ? 1 : x.slots > 512 ? 512 : (int)x.slots;
 }
 
 void rep_timeline(FILE *f, const run_report *r, const run_result *res, int width)
 {
-    if (res->out.ntrace == 0)
+    if (run_trace_rows(res) == 0)
         return;
-    int nlanes = worker_lanes(r, res) + 1; /* + the callbacks lane */
-    tl_scale sc = {res->out.t0, last_event(res) - res->out.t0, width - TL_LABEL - 2};
+    double end;
+    int nlanes = extent(r, res, &end) + 1; /* + the callbacks lane */
+    tl_scale sc = {res->out.t0, end - res->out.t0, width - TL_LABEL - 2};
     if (sc.span <= 0)
         sc.span = 1e-3;
     char **lane = calloc((size_t)nlanes, sizeof *lane);

@@ -179,22 +179,19 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int cmp_worker(const void *a, const void *b)
-{
-    const run_worker *x = a, *y = b;
-    return x->slot != y->slot ? x->slot - y->slot : 0;
-}
-
-/* Per-worker counts from the trace: every pid that ran a task. A record
- * with no pid (its worker died before saying who it was) counts for its
- * slot with pid 0. Records that never reached a worker (slot -1) count for
- * nobody. */
+/* Per-worker counts from a trace copied whole (out.trace; a run streams
+ * its records into run_stream_take instead): every pid that ran a task. A
+ * record with no pid (its worker died before saying who it was) counts for
+ * its slot with pid 0. Records that never reached a worker (slot -1) count
+ * for nobody. */
 static void per_worker(run_result *res)
 {
     const strat_outcome *o = &res->out;
-    if (o->ntrace == 0 && o->nworker_pids > 0) {
+    if (o->ntrace == 0 && res->nstreamed == 0 && o->nworker_pids > 0) {
         /* No pool, no trace (process_per_task): each process ran one
          * item's stages, so list the processes it reported (the first 64). */
+        free(res->workers);
+        res->nworkers = 0;
         res->workers = calloc((size_t)o->nworker_pids, sizeof *res->workers);
         for (int k = 0; res->workers && k < o->nworker_pids; k++)
             res->workers[res->nworkers++] = (run_worker){
@@ -202,39 +199,16 @@ static void per_worker(run_result *res)
                 .tasks = (size_t)(res->nstages > 0 ? res->nstages : 1)};
         return;
     }
-    for (size_t i = 0; i < o->ntrace; i++) {
-        const pool_trace_rec *t = &o->trace[i];
-        if (t->slot < 0)
-            continue;
-        int k = 0;
-        while (k < res->nworkers &&
-               !(res->workers[k].pid == t->pid && (t->pid != 0 || res->workers[k].slot == t->slot)))
-            k++;
-        if (k == res->nworkers) {
-            run_worker *w = realloc(res->workers, (size_t)(k + 1) * sizeof *w);
-            if (w == NULL)
-                return;
-            res->workers = w;
-            w[k] = (run_worker){.slot = t->slot, .pid = t->pid};
-            res->nworkers++;
-        }
-        res->workers[k].tasks++;
-        if (t->t_start > 0 && t->t_end >= t->t_start)
-            res->workers[k].busy_s += t->t_end - t->t_start;
-    }
-    /* Stable by slot: qsort is not stable, so order ties by first sight
-     * with a tiny insertion sort instead when slots repeat (respawns). */
-    for (int i = 1; i < res->nworkers; i++)
-        for (int j = i; j > 0 && cmp_worker(&res->workers[j - 1], &res->workers[j]) > 0; j--) {
-            run_worker t = res->workers[j];
-            res->workers[j] = res->workers[j - 1];
-            res->workers[j - 1] = t;
-        }
+    if (o->ntrace == 0)
+        return;
+    for (size_t i = 0; i < o->ntrace; i++)
+        run_worker_add(res, &o->trace[i]);
+    run_workers_sort(res);
 }
 
 /* What the strategy is handed: the workload, the runner's parameters, and
  * the stop rule and observe hook (sc) when the workload has them. */
-static void strategy_input(const run_report *r, const run_result *res, const scn_workload *w,
+static void strategy_input(const run_report *r, run_result *res, const scn_workload *w,
                            stop_ctx *sc, strat_workload *sw)
 {
     const scn_scenario *s = r->s;
@@ -247,8 +221,11 @@ static void strategy_input(const run_report *r, const run_result *res, const scn
         .initargs = w->initargs.size ? w->initargs.data : NULL,
         .initargs_len = w->initargs.size,
         .trace = true,
+        .trace_sink = run_stream_take, /* aggregates as the run goes (run_stream.c) */
+        .trace_ctx = (void *)res,
         .items = w->items.data,
         .items_len = w->items.size,
+        .items_count = w->count,
         .n = w->n,
         .nstages = w->nstages,
         .stop = w->stop_ref != LUA_NOREF ? run_stop : NULL,
@@ -287,6 +264,7 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
         if (o->progress)
             o->progress(o->progress_ctx, v->label, rep + 1, r->repeat, true);
         run_facts_begin(r->s); /* pb.fact's figures for this repeat */
+        run_stream_begin(res, r->keep_trace); /* the rows kept only when wanted */
         int ran = v->impl->run(sw, &out);
         run_facts_end(r->s, &out);
         if (o->progress)
@@ -332,8 +310,10 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     bool hwm_reset = run_peak_reset();
     lua_strat_bind(s, v->impl); /* a Lua strategy's run needs its scenario */
     run_repeats(r, v, o, &sw, &sc, res);
-    per_worker(res);
-    run_trace_stats(res); /* item numbers, queue wait and run time */
+    run_stream_end(res); /* per_worker, queue wait, run time, item numbers */
+    per_worker(res);     /* a strategy that copied its trace whole, or none */
+    if (res->out.ntrace > 0)
+        run_trace_stats(res);
     res->peak_rss_kb = run_peak_kb(hwm_reset);
     res->parent_pid = (int)getpid();
     scn_workload_free(s, &w);
@@ -403,6 +383,7 @@ void run_report_free(run_report *r)
         strat_outcome_free(&res->out);
         free(res->workers);
         free(res->trace_index);
+        run_stream_free(res);
         for (int k = 0; k < res->nstages; k++)
             free(res->stages[k]);
     }

@@ -26,6 +26,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "scenario.h"
 #include "strategy.h"
@@ -61,6 +63,24 @@ typedef struct run_pct {
     double p50, p90, p99, max;
 } run_pct;
 
+/* Percentiles computed as the values come (run_trace.c): exact (nearest
+ * rank over every value) up to RUN_PCT_EXACT values, then from a histogram
+ * of 64 buckets per octave, so within 1.1% of the exact value, in a few KB
+ * whatever the number of tasks. */
+#define RUN_PCT_EXACT 65536
+typedef struct run_pct_acc {
+    double *v;
+    size_t n, cap;
+    uint32_t *hist; /* non-NULL once past RUN_PCT_EXACT */
+    double max;
+} run_pct_acc;
+
+/* A job's item numbering for rows read back from the spool (run_stream.c). */
+typedef struct run_jobno {
+    uint64_t job;
+    uint32_t rank; /* the job's one item's number; 0: a job of many items (item + 1) */
+} run_jobno;
+
 /* What one variant measured: the repeats' wall times, and the last
  * repeat's outcome (counts, trace). */
 typedef struct run_result {
@@ -82,6 +102,20 @@ typedef struct run_result {
     /* Per trace record: the item's number from 1 (run_trace_index says how
      * it is found), 0 when unknown; NULL when no trace. */
     uint32_t *trace_index;
+    /* The trace as it streamed from the engine (run_stream.c): the
+     * aggregates above were computed as the records came, and the records
+     * themselves are kept only when rows are wanted (keep_rows: --trace,
+     * --timeline, trace = true), in an unnamed temporary file, the spool,
+     * read back by run_trace_each. Nothing here grows with the number of
+     * tasks but the spool on disk (and jobno, with the number of jobs). */
+    size_t nstreamed;                  /* records seen in the last repeat */
+    bool keep_rows;
+    FILE *spool;
+    size_t nspool;
+    bool spool_failed;                 /* a write failed: rows are missing */
+    run_jobno *jobno;
+    size_t njobno;
+    run_pct_acc wait_acc, run_acc;
 } run_result;
 
 typedef struct run_check {
@@ -134,6 +168,7 @@ const char *run_interrupt_name(int why);
  *
  *   result_fields.c     the fields of a result, for every report
  *   run_trace.c         the trace's item numbers, percentiles, Lua rows
+ *   run_stream.c        the trace as it streams: aggregates, the spool
  *   runner_checks.c     checks(r, p, check) and done(report)
  *   runner_callbacks.c  Lua tasks, stop rule, observe hook
  *   runner.c            prepare, run the strategies, free
@@ -192,6 +227,19 @@ void run_register_tasks(scn_scenario *s);
  * res->queue_wait, res->run_time. */
 void run_trace_stats(run_result *res);
 
+/* The percentile accumulators: add a value; then the percentiles, which
+ * frees what the accumulator held (it starts again empty). */
+void run_pct_add(run_pct_acc *a, double x);
+run_pct run_pct_done(run_pct_acc *a);
+
+/* Visits every trace record of res (the last repeat) with its item number,
+ * in the order they came: from the spool when the rows streamed there, else
+ * from out.trace. Returns how many were visited. */
+typedef void (*run_trace_fn)(void *ctx, const pool_trace_rec *t, uint32_t index);
+size_t run_trace_each(const run_result *res, run_trace_fn fn, void *ctx);
+/* How many records run_trace_each visits. */
+size_t run_trace_rows(const run_result *res);
+
 /* Pushes res's trace as an array of rows {task, stage, slot, pid, job, item,
  * index, state, t_submit, t_start, t_end, t_result, t_callback} (times from
  * the strategy's start, nil when they did not happen). Caller holds the lock. */
@@ -199,6 +247,23 @@ void run_push_trace(lua_State *L, const run_result *res);
 /* The workload stage a record's task is (1..nstages), 0 for the chain task
  * or a task that is no stage. */
 int run_trace_stage(const run_result *res, const pool_trace_rec *t);
+
+/* ---- the trace as it streams (run_stream.c) -------------------------------- */
+
+/* Before each repeat: forgets the previous repeat's records and aggregates,
+ * and (keep_rows) starts an empty spool. */
+void run_stream_begin(run_result *res, bool keep_rows);
+/* The strategy's trace_sink (ctx: the run_result): per-worker counts and
+ * percentiles from each record, and the record into the spool. Called on
+ * the engine's threads, one call at a time (under the pool's lock). */
+void run_stream_take(void *ctx, const pool_trace_rec *recs, size_t n);
+/* After the repeat: workers sorted by slot, percentiles, item numbers. */
+void run_stream_end(run_result *res);
+/* One record into res->workers (per_worker's counting). */
+void run_worker_add(run_result *res, const pool_trace_rec *t);
+/* res->workers, stable by slot. */
+void run_workers_sort(run_result *res);
+void run_stream_free(run_result *res);
 
 /* ---- running (runner.c) ---------------------------------------------------- */
 

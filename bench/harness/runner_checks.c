@@ -117,10 +117,6 @@ static void push_result(run_report *r, const run_result *res)
     run_visitor v = {l_num, l_int, l_str, l_bool, l_workers, l_params, l_facts, l_pct, &lo};
     lua_createtable(r->s->L, 0, 40);
     run_result_visit(r, res, &v);
-    if (r->keep_trace) { /* trace = true, --trace, --timeline: r[label].trace */
-        run_push_trace(r->s->L, res);
-        lua_setfield(r->s->L, -2, "trace");
-    }
 }
 
 /* ---- checks and done ------------------------------------------------------- */
@@ -165,35 +161,56 @@ static int missing_label(lua_State *L)
     return 0;
 }
 
-/* r[label].FIELD for a field in r->cannot: the value, kept aside (upvalue
- * 1), and the read noted for the next check() (check_fn). */
-static int cannot_read(lua_State *L)
+/* r[label].FIELD for a field that is not in the table itself (its
+ * __index; upvalues: the aside table of r->cannot fields or nil, r, the
+ * run_result):
+ *   - `trace` (trace = true, --trace, --timeline): the rows, built on the
+ *     first read from the spool (run_push_trace) and kept in the table, so
+ *     that a run whose checks never read them never holds them in memory;
+ *   - a field in r->cannot: its value, kept aside, and the read noted for
+ *     the next check() (check_fn). */
+static int result_index(lua_State *L)
 {
     run_report *r = lua_touserdata(L, lua_upvalueindex(2));
+    const run_result *res = lua_touserdata(L, lua_upvalueindex(3));
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+    if (r->keep_trace && strcmp(k, "trace") == 0) {
+        run_push_trace(L, res);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 1, "trace");
+        return 1;
+    }
+    if (lua_isnil(L, lua_upvalueindex(1)))
+        return 0;
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL && lua_type(L, 2) == LUA_TSTRING)
-        snprintf(r->cannot_seen, sizeof r->cannot_seen, "%s", lua_tostring(L, 2));
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL && k[0])
+        snprintf(r->cannot_seen, sizeof r->cannot_seen, "%s", k);
     return 1;
 }
 
-/* Moves the result's r->cannot fields (the table on top) aside, behind a
- * metamethod that notes their reads. */
-static void hide_cannot(run_report *r)
+/* Moves the result's r->cannot fields (the table on top) aside, and gives
+ * it the __index above (the rows of its trace, the cannot fields). */
+static void hide_cannot(run_report *r, const run_result *res)
 {
     lua_State *L = r->s->L;
-    if (r->ncannot == 0)
+    if (r->ncannot == 0 && !r->keep_trace)
         return;
-    lua_createtable(L, 0, r->ncannot);
-    for (int i = 0; i < r->ncannot; i++) {
-        lua_getfield(L, -2, r->cannot[i]);
-        lua_setfield(L, -2, r->cannot[i]);
+    if (r->ncannot > 0) {
+        lua_createtable(L, 0, r->ncannot);
+        for (int i = 0; i < r->ncannot; i++) {
+            lua_getfield(L, -2, r->cannot[i]);
+            lua_setfield(L, -2, r->cannot[i]);
+            lua_pushnil(L);
+            lua_setfield(L, -3, r->cannot[i]);
+        }
+    } else {
         lua_pushnil(L);
-        lua_setfield(L, -3, r->cannot[i]);
     }
     lua_createtable(L, 0, 1);
     lua_insert(L, -2);
     lua_pushlightuserdata(L, r);
-    lua_pushcclosure(L, cannot_read, 2);
+    lua_pushlightuserdata(L, (void *)res);
+    lua_pushcclosure(L, result_index, 3);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
 }
@@ -206,7 +223,7 @@ void run_push_results(run_report *r)
     lua_createtable(L, 0, r->nresults);
     for (int i = 0; i < r->nresults; i++) {
         push_result(r, &r->results[i]);
-        hide_cannot(r);
+        hide_cannot(r, &r->results[i]);
         lua_setfield(L, -2, r->results[i].v->label);
     }
     lua_createtable(L, 0, 1);

@@ -108,8 +108,10 @@ typedef struct scn_scenario {
 
 /* What workload(p) asked for, ready for a strat_workload. */
 typedef struct scn_workload {
-    msgpack_sbuffer items; /* packed array of the n items */
+    msgpack_sbuffer items; /* packed array of the n items; empty when count */
     size_t n;
+    bool count;            /* items = n: the integers 1..n, never packed (a strategy
+                              makes each as it reads it: strat_workload.items_count) */
     char *stages[STRAT_MAX_STAGES];
     int nstages;
     char *initializer;     /* or NULL */

@@ -144,6 +144,7 @@ int pool_task_call(const char *name, const void *args, size_t args_len, msgpack_
 /* ---- the pool ---------------------------------------------------------- */
 
 typedef struct pool pool;
+typedef struct pool_trace_rec pool_trace_rec;
 
 typedef struct pool_options {
     int workers;             /* >= 1; pool_options_default() sets the online CPUs */
@@ -152,6 +153,15 @@ typedef struct pool_options {
     size_t initargs_len;
     long maxtasksperchild;   /* a worker exits after this many task messages; 0: never */
     bool trace;              /* keep one trace record per task execution */
+    /* With trace: where the records go as the run goes, in batches, instead
+     * of staying in the pool (NULL: they stay, pool_trace_copy reads them).
+     * Called under the pool's lock on the engine's threads (or the caller's,
+     * in pool_trace_drain): it must not call back into the pool. A record
+     * whose job has a callback is held until that callback has returned, so
+     * its t_callback is known; the others leave within a batch. The pool then
+     * keeps no per-task state beyond the chunks in flight. */
+    void (*trace_sink)(void *ctx, const pool_trace_rec *recs, size_t n);
+    void *trace_ctx;
     long imap_window;        /* the buffersize of pool_imap and its kin (pool_imap_opts):
                                 0: none, the input is consumed at the call, as CPython's
                                 Pool.imap does; > 0: at most that many chunks out */
@@ -414,7 +424,7 @@ const char *pool_trace_state_name(int state);
  * A chunk that ends after its caller let go of its job (an iterator freed
  * early) is not waited for and leaves no record. Times are pool_now()
  * seconds; 0 means "did not happen" (no callback, or never started). */
-typedef struct pool_trace_rec {
+struct pool_trace_rec {
     uint64_t job;        /* the job id (pool_result_job) */
     uint32_t item;       /* the item's index within its job (from 0) */
     uint16_t task;       /* registry index: pool_task_name() */
@@ -427,9 +437,12 @@ typedef struct pool_trace_rec {
     double t_end;        /* the worker finished the task */
     double t_result;     /* the parent read the result */
     double t_callback;   /* the job's callback returned (apply_async, map_async) */
-} pool_trace_rec;
+};
 
-/* Number of records so far. */
+/* With a trace_sink: hands every record still in the pool to the sink, the
+ * held ones too (call it once the pool is joined, before pool_destroy). */
+void pool_trace_drain(pool *p);
+/* Number of records so far (with a trace_sink: not yet handed over). */
 size_t pool_trace_count(pool *p);
 /* Copies up to max records from position `from`; returns how many. */
 size_t pool_trace_copy(pool *p, size_t from, pool_trace_rec *out, size_t max);

@@ -300,6 +300,7 @@ struct pool_job {
     uint64_t id;
     unsigned task;
     double t_submit;
+    bool has_cb;   /* a callback will mark its trace records (pool_trace_mark_callback) */
 };
 
 /* ---- results, for the other API files (pool_result.c) ----------------------- */
@@ -420,7 +421,8 @@ void pool_trace_sent(pool *p, const pool_taskmsg *first);
  * a worker was running it (or had run it, its chunk's result unsent), else
  * NOT_STARTED; then forgets the sent chunks (no job can follow). */
 void pool_trace_abandon(pool *p, pool_job *const *v, size_t n);
-/* Sets t_callback on `count` records from `first`. */
+/* Sets t_callback on `count` records from `first` (a chunk's trace_first;
+ * t = 0: no callback ran, the records are only released to the sink). */
 void pool_trace_mark_callback(pool *p, size_t first, size_t count, double t);
 /* Counts a callback run, and a failed one with its message on stderr. */
 void pool_count_callback(pool *p, int rc, const char *what, uint64_t job, const char *err);
@@ -509,8 +511,10 @@ struct pool {
     pool_stats stats;
     pool_trace_rec *trace;
     size_t trace_len, trace_cap;
-    struct pool_trace_sent *sent; /* chunks queued (trace on): pool_trace.c */
-    size_t sent_len, sent_cap;
+    size_t trace_base;        /* records handed to the trace_sink so far */
+    uint8_t *trace_hold;      /* per record (trace_sink only): awaits its callback */
+    struct pool_trace_sent *sent; /* chunks queued, no records yet (trace on): pool_trace.c */
+    size_t sent_len, sent_cap, sent_dead;
     int live, pending;        /* workers running; spawns asked for, not yet started */
     pid_t *pids;              /* per slot, 0 when empty */
 

@@ -89,7 +89,8 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
         free(r);
         return NULL;
     }
-    r->job = (pool_job){.ops = &result_ops, .task = task, .t_submit = pool_now()};
+    r->job = (pool_job){.ops = &result_ops, .task = task, .t_submit = pool_now(),
+                        .has_cb = cb != NULL || ecb != NULL};
     r->pool = p;
     r->result_thread = pool_result_thread_id(p);
     r->is_map = is_map;
@@ -239,11 +240,12 @@ static void complete(pool_result *r)
         char err[512] = "";
         int rc = fn(r, r->udata, err, sizeof err);
         pool_count_callback(p, rc, ok ? "the callback" : "the error callback", r->job.id, err);
-        double t = pool_now();
-        for (uint32_t c = 0; c < r->nchunks; c++)
-            if (r->chunks[c]->trace_first != SIZE_MAX)
-                pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
     }
+    /* Marks (or, no callback run, only releases) the held trace records. */
+    double t = fn ? pool_now() : 0;
+    for (uint32_t c = 0; r->job.has_cb && c < r->nchunks; c++)
+        if (r->chunks[c] && r->chunks[c]->trace_first != SIZE_MAX)
+            pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
     pthread_mutex_lock(&r->lock);
     bool unobserved = !ok && r->user_freed && r->ecb == NULL && r->done_cbs == NULL;
     pthread_mutex_unlock(&r->lock);

@@ -23,6 +23,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A chunk sent to the workers, remembered until the pool's jobs end. */
 struct pool_trace_sent {
@@ -51,8 +52,39 @@ static bool trace_room(pool *p, size_t n)
     if (t == NULL)
         return false; /* tracing is best effort; results are not */
     p->trace = t;
+    if (p->opt.trace_sink) {
+        uint8_t *h = realloc(p->trace_hold, cap);
+        if (h == NULL)
+            return false;
+        p->trace_hold = h;
+    }
     p->trace_cap = cap;
     return true;
+}
+
+/* Records handed to the sink at a time: the pool's trace buffer stays near
+ * this size whatever the number of tasks (plus the records held for a
+ * callback still to run). */
+#define TRACE_BATCH 1024
+
+/* With a trace_sink: hands over the records before the first one held for
+ * its callback (every record when all), and forgets them (caller holds the
+ * lock). Their global numbers (trace_first) stay valid: trace_base counts
+ * the records handed over. */
+static void trace_emit(pool *p, bool all)
+{
+    if (p->opt.trace_sink == NULL)
+        return;
+    size_t k = 0;
+    while (k < p->trace_len && (all || !p->trace_hold[k]))
+        k++;
+    if (k == 0)
+        return;
+    p->opt.trace_sink(p->opt.trace_ctx, p->trace, k);
+    memmove(p->trace, p->trace + k, (p->trace_len - k) * sizeof *p->trace);
+    memmove(p->trace_hold, p->trace_hold + k, p->trace_len - k);
+    p->trace_len -= k;
+    p->trace_base += k;
 }
 
 /* The state of item i of a chunk that came back without results: its
@@ -71,14 +103,19 @@ static uint8_t lost_state(const pool_chunk *c, uint32_t i, double *t_start)
     return c->running_start > 0 ? POOL_TRACE_KILLED : POOL_TRACE_NOT_STARTED;
 }
 
+static void forget_sent(pool *p, uint64_t job, uint32_t chunk);
+
 /* Appends trace records for a chunk (caller holds the lock). */
 static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pid_t pid,
                         double now)
 {
+    forget_sent(p, job->id, c->index); /* it has its records now */
     if (!trace_room(p, c->count))
         return;
-    c->trace_first = p->trace_len;
+    c->trace_first = p->trace_base + p->trace_len;
     for (uint32_t i = 0; i < c->count; i++) {
+        if (p->trace_hold)
+            p->trace_hold[p->trace_len] = job->has_cb;
         pool_trace_rec *r = &p->trace[p->trace_len++];
         *r = (pool_trace_rec){
             .job = job->id, .item = c->first + i, .task = (uint16_t)job->task,
@@ -94,6 +131,8 @@ static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, p
             r->state = lost_state(c, i, &r->t_start);
         }
     }
+    if (p->trace_len >= TRACE_BATCH)
+        trace_emit(p, false);
 }
 
 /* The number of items in a task message: its payload is
@@ -118,6 +157,53 @@ static uint32_t taskmsg_count(const pool_taskmsg *m)
     return 0;
 }
 
+/*
+ * The chunks sent and not yet recorded, sorted by (job, chunk): a chunk
+ * leaves (forget_sent) when its records are made, so the list holds the
+ * chunks in flight, not every chunk of the run. Chunks are mostly sent in
+ * that order (an insert is an append); a forgotten one is marked dead
+ * (count 0) and the dead are swept out once they are half the list.
+ */
+static int sent_before(const struct pool_trace_sent *e, uint64_t job, uint32_t chunk)
+{
+    return e->job < job || (e->job == job && e->chunk < chunk);
+}
+
+/* The first entry not before (job, chunk). */
+static size_t sent_lower(const pool *p, uint64_t job, uint32_t chunk)
+{
+    size_t lo = 0, hi = p->sent_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sent_before(&p->sent[mid], job, chunk))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void sweep_sent(pool *p)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < p->sent_len; i++)
+        if (p->sent[i].count > 0)
+            p->sent[k++] = p->sent[i];
+    p->sent_len = k;
+    p->sent_dead = 0;
+}
+
+static void forget_sent(pool *p, uint64_t job, uint32_t chunk)
+{
+    size_t i = sent_lower(p, job, chunk);
+    if (i == p->sent_len || p->sent[i].job != job || p->sent[i].chunk != chunk ||
+        p->sent[i].count == 0)
+        return;
+    p->sent[i].count = 0;
+    if (++p->sent_dead * 2 > p->sent_len)
+        sweep_sent(p);
+}
+
 /* Remembers one sent chunk (caller holds the lock). */
 static void remember_sent(pool *p, const pool_taskmsg *m)
 {
@@ -133,7 +219,13 @@ static void remember_sent(pool *p, const pool_taskmsg *m)
         p->sent = v;
         p->sent_cap = cap;
     }
-    p->sent[p->sent_len++] = (struct pool_trace_sent){
+    size_t at = p->sent_len > 0 && sent_before(&p->sent[p->sent_len - 1], m->hdr.job,
+                                               m->hdr.chunk)
+                    ? p->sent_len
+                    : sent_lower(p, m->hdr.job, m->hdr.chunk);
+    memmove(p->sent + at + 1, p->sent + at, (p->sent_len - at) * sizeof *p->sent);
+    p->sent_len++;
+    p->sent[at] = (struct pool_trace_sent){
         .job = m->hdr.job, .chunk = m->hdr.chunk, .first = m->hdr.first, .count = count,
         .task = (uint16_t)job->task, .t_submit = job->t_submit,
     };
@@ -213,13 +305,15 @@ void pool_trace_abandon(pool *p, pool_job *const *v, size_t n)
     size_t nkeys = keys ? p->trace_len : 0;
     for (size_t k = 0; keys && k < nsent; k++) {
         const struct pool_trace_sent *e = &p->sent[k];
-        if (bsearch(&e->job, ids, n, sizeof *ids, id_cmp) == NULL)
+        if (e->count == 0 || bsearch(&e->job, ids, n, sizeof *ids, id_cmp) == NULL)
             continue; /* ended already, or abandoned by its caller (ran unseen) */
         for (uint32_t i = e->first; i < e->first + e->count; i++) {
             struct trace_key want = {e->job, i};
             if (bsearch(&want, keys, nkeys, sizeof *keys, key_cmp) != NULL ||
                 !trace_room(p, 1))
                 continue;
+            if (p->trace_hold)
+                p->trace_hold[p->trace_len] = 0;
             p->trace[p->trace_len++] = abandoned_rec(p, e, i);
         }
     }
@@ -227,7 +321,7 @@ void pool_trace_abandon(pool *p, pool_job *const *v, size_t n)
     free(ids);
     free(p->sent); /* every job has ended: nothing more comes back */
     p->sent = NULL;
-    p->sent_len = p->sent_cap = 0;
+    p->sent_len = p->sent_cap = p->sent_dead = 0;
 }
 
 void pool_record_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pid_t pid,
@@ -248,8 +342,24 @@ void pool_record_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pi
 void pool_trace_mark_callback(pool *p, size_t first, size_t count, double t)
 {
     pthread_mutex_lock(&p->lock);
-    for (size_t i = first; i < first + count && i < p->trace_len; i++)
-        p->trace[i].t_callback = t;
+    /* first is global: records before trace_base have left (never held ones) */
+    for (size_t g = first; g < first + count; g++) {
+        if (g < p->trace_base || g - p->trace_base >= p->trace_len)
+            continue;
+        if (t > 0)
+            p->trace[g - p->trace_base].t_callback = t;
+        if (p->trace_hold)
+            p->trace_hold[g - p->trace_base] = 0;
+    }
+    if (p->trace_len >= TRACE_BATCH)
+        trace_emit(p, false);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void pool_trace_drain(pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    trace_emit(p, true);
     pthread_mutex_unlock(&p->lock);
 }
 

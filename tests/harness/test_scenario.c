@@ -316,7 +316,8 @@ static void lua_task_error_through_a_strategy(void **state)
     assert_int_equal(scn_workload_eval(s, &p, &w, err, sizeof err), 0);
     scn_set_P(s, &p);
     strat_workload sw = {.workers = 2, .trace = true, .items = w.items.data,
-                         .items_len = w.items.size, .n = w.n, .nstages = 1,
+                         .items_len = w.items.size, .items_count = w.count, .n = w.n,
+                         .nstages = 1,
                          .stages = {w.stages[0]}};
     strat_outcome out;
     memset(&out, 0, sizeof out);

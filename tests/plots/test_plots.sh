@@ -96,7 +96,7 @@ fi
 # The files the figures read, each with at least one data row.
 for f in machine.txt serialized_get.results.dat serialized_get.tasks.dat serialized_get.callbacks.dat \
          get_placement.tasks.dat chunk_skew.tasks.dat early_stop.results.dat early_stop.tasks.dat \
-         overhead.dat chunk_sweep.dat memory_sweep.dat; do
+         overhead.dat chunk_sweep.dat memory_sweep.dat scale_sweep.dat; do
     if [ -s "$data/$f" ] && grep -qv '^#' "$data/$f"; then
         ok "data file $f written"
     else
