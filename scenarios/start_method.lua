@@ -112,7 +112,6 @@ machine's constants, see the file) + the 50 ms probe.
 bench/python/start_method.py measures CPython's three methods the same way.]],
   params = {
     workers = {default = 2, quick = 2, min = 1, max = 64, doc = "pool processes (set by each label)"},
-    n       = {default = 4, quick = 4, min = 1, max = 64, doc = "items (one per worker at most is reported)"},
   },
   setup = function(p) SET_IN_SETUP = 42 end,
   tasks = {mark_up = mark_up, probe = probe},
