@@ -17,7 +17,6 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     bool dev = res->has_model && res->model_s > 0 && !res->run_failed;
     v->str(c, "impl", res->v->impl->name);
     v->str(c, "label", res->v->label);
-    v->str(c, "start_method", pool_start_method_name(res->start_method));
     v->num(c, "wall_s", res->wall_s, true);
     v->num(c, "wall_min_s", res->wall_min_s, true);
     v->num(c, "wall_max_s", res->wall_max_s, true);
@@ -54,6 +53,7 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     v->facts(c, "facts", o);
     v->workers(c, "per_worker", res->workers, res->nworkers);
     v->integer(c, "cores", r->cores);
+    v->str(c, "start_method", pool_start_method_name(res->start_method));
     v->params(c, "params", &res->p);
 }
 
