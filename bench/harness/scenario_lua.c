@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The one lock for every parent-side use of a scenario's Lua state. It is
  * re-entrant per thread (a depth counter in the thread's own storage): a
@@ -63,15 +64,37 @@ void scn_unlock(void)
  * this a worker could start with the lock held by a thread it does not
  * have, and hang on its first Lua task. CPython does the same with its GIL
  * (PyOS_BeforeFork, PyOS_AfterFork_Child). Locks of the scenario's own
- * (pb.lock) get no such care: that is the fork_with_threads trap. */
+ * (pb.lock) get no such care: that is the fork_with_threads trap.
+ *
+ * The wait is bounded (SCN_ATFORK_WAIT_S): CPython's GIL is handed over
+ * every few milliseconds, ours only when its holder blocks (a Lua strategy
+ * that loops without pb.sleep or a pool call never does). Past the bound
+ * the fork goes ahead without the lock, so no worker start waits forever;
+ * a worker forked then may find the lock held (its Lua tasks hang, and
+ * the task time limit, if any, ends them). */
+#define SCN_ATFORK_WAIT_S 2
+static _Thread_local bool scn_atfork_took;
+
 static void scn_atfork_prepare(void)
 {
-    scn_lock();
+    if (scn_lock_depth > 0) { /* this thread holds it already */
+        scn_lock_depth++;
+        scn_atfork_took = true;
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += SCN_ATFORK_WAIT_S;
+    scn_atfork_took = pthread_mutex_clocklock(&scn_lua_lock, CLOCK_MONOTONIC, &ts) == 0;
+    if (scn_atfork_took)
+        scn_lock_depth = 1;
 }
 
 static void scn_atfork_release(void)
 {
-    scn_unlock();
+    if (scn_atfork_took)
+        scn_unlock();
+    scn_atfork_took = false;
 }
 
 static void scn_atfork_install(void)
