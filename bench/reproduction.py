@@ -178,8 +178,12 @@ def section(name, ids, j, notes):
         out += ['', '    build/poolbench compare scenarios/%s.lua --repeat %d' % (name, j['repeat']),
                 '']
     for n in notes.get(name, []):
-        body = re.sub(r'^## (.*)\n', lambda m: '### Notes (hand-written, 2026-11-24; their '
-                      "figures are that day's): %s\n" % m.group(1), n, count=1)
+        # A section whose heading names its own day (", 2026-11-30)") is that
+        # day's; the others are the report of 2026-11-24's.
+        body = re.sub(r'^## (.*)\n', lambda m: '### Notes (hand-written, %s; their '
+                      "figures are that day's): %s\n" % (
+                          (re.findall(r'\d{4}-\d{2}-\d{2}', m.group(1)) or ['2026-11-24'])[-1],
+                          m.group(1)), n, count=1)
         out += [body.rstrip(), '']
     return out
 
