@@ -48,6 +48,11 @@ local function with_holder(pool, items, p)
       pb.sleep(p.gap_ms / 1000)
     end
   end)
+  -- The thread starts when it gets the interpreter lock: wait (bounded,
+  -- sleeping, which lets it go) until it holds LOG, or the tasks could all
+  -- be over before it first takes it.
+  local until_t = pb.now() + 5
+  while not LOG:locked() and pb.now() < until_t do pb.sleep(0.001) end
   local deadlocked, logged = 0, 0
   for i, x in ipairs(items) do
     local h = pool:apply_async("log_line", {x})

@@ -77,6 +77,9 @@ def with_holder(run, p, method):
         run._start()
         holder = threading.Thread(target=hold, daemon=True)
         holder.start()
+        until = time.monotonic() + 5  # until the thread holds LOG, as the scenario waits
+        while not LOG.locked() and time.monotonic() < until:
+            time.sleep(0.001)
         deadlocked = logged = 0
         for i in range(1, p.n + 1):
             v = pool.apply_async(log_line, (i,)).get(10 * LIMIT_S + 5)

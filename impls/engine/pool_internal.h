@@ -9,6 +9,8 @@
  *   task handler      --fragments--> shared queue (SOCK_SEQPACKET) --> any worker
  *   result handler    <--frames------ one pipe per worker <----------- its worker
  *   result handler    <--STARTED/EXITED-- control socket --> fork server --fork--> worker
+ *                     (start methods fork and spawn: a launcher thread of the parent
+ *                      speaks the same protocol, and forks, or forks and execs: pool_launcher.c)
  *
  * A job is one submit call (apply, map, imap). It is split into chunks; a
  * chunk is one message on the shared queue and one result frame back. The
