@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -106,6 +107,14 @@ static int check_options(const pool_options *opt, int *init_task)
     if (opt->start_method != POOL_START_FORKSERVER)
         return POOL_OK; /* the launcher forks from a thread: threads are the point */
     int threads = count_threads();
+    /* A thread just joined (the previous pool's handlers) can still be
+     * listed for a moment: the kernel wakes pthread_join as the thread
+     * exits, before it is released. Look again for up to 200 ms. */
+    for (int i = 0; i < 200 && threads > POOL_OWN_THREADS; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        threads = count_threads();
+    }
     if (threads > POOL_OWN_THREADS)
         return pool_seterr(POOL_ESTATE,
                            "pool_create: this process has %d threads; create pools before "
