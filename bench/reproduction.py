@@ -68,7 +68,8 @@ SCENARIOS = [
     ('quick_tasks', ['P8']), ('pool_vs_fork', ['P9']), ('errors', ['P10']),
     ('one_file', ['P11']), ('imap_memory', ['P12']), ('lifecycle', ['P13']),
     ('worker_init', ['P14']), ('shared_state', ['P15']), ('worker_death', ['P16']),
-    ('straggler', ['P18']), ('orphans', ['P22']), ('interrupt', ['P23']),
+    ('straggler', ['P18']), ('start_method', ['P20']), ('fork_with_threads', ['P21']),
+    ('orphans', ['P22']), ('interrupt', ['P23']),
     ('oversubscription', ['P24']), ('eager_input', ['P25']),
 ]
 
@@ -177,8 +178,12 @@ def section(name, ids, j, notes):
         out += ['', '    build/poolbench compare scenarios/%s.lua --repeat %d' % (name, j['repeat']),
                 '']
     for n in notes.get(name, []):
-        body = re.sub(r'^## (.*)\n', lambda m: '### Notes (hand-written, 2026-11-24; their '
-                      "figures are that day's): %s\n" % m.group(1), n, count=1)
+        # A section whose heading names its own day (", 2026-11-30)") is that
+        # day's; the others are the report of 2026-11-24's.
+        body = re.sub(r'^## (.*)\n', lambda m: '### Notes (hand-written, %s; their '
+                      "figures are that day's): %s\n" % (
+                          (re.findall(r'\d{4}-\d{2}-\d{2}', m.group(1)) or ['2026-11-24'])[-1],
+                          m.group(1)), n, count=1)
         out += [body.rstrip(), '']
     return out
 

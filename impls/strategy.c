@@ -229,6 +229,8 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     pool_options_default(&opt);
     opt.workers = w->workers;
     opt.task_timeout = w->task_timeout;
+    opt.start_method = w->start_method;
+    opt.spawn_argv = w->spawn_argv;
     opt.maxtasksperchild = w->maxtasksperchild;
     opt.initializer = w->initializer;
     opt.initargs = w->initargs;

@@ -91,6 +91,13 @@ typedef struct strat_workload {
      * worker is killed and replaced, the task fails with POOL_ETIMELIMIT);
      * 0: no limit. process_per_task keeps it itself. */
     double task_timeout;
+
+    /* How the pool starts its workers (pool_options.start_method, enum
+     * pool_start_method; 0: the fork server) and, for spawn, the program to
+     * exec (pool_options.spawn_argv). process_per_task forks as it always
+     * does. */
+    int start_method;
+    const char *const *spawn_argv;
 } strat_workload;
 
 typedef struct strat_outcome {

@@ -28,6 +28,8 @@
 #                         were measured with this run's parameters (else not written)
 #   overhead.dat          per-task cost of each API in microseconds, poolbench and CPython
 #   shared_state.dat      per-access cost (us) and increments landed (%), poolbench and CPython
+#   start_method.dat      start-up per pool (ms) and CPU per worker (ms) by start method and
+#                         workers, poolbench and CPython
 #   chunk_sweep.csv .dat  chunk_skew over chunksize 1..16 (bench/sweep.sh)
 #   memory_sweep.csv .dat imap_memory over n, one strategy per process
 #   scale_sweep.csv .dat  bench/scale.lua over n: time and peak memory (bench/scale.sh)
@@ -52,7 +54,7 @@ POOLBENCH=${POOLBENCH:-build/poolbench}
 export POOLBENCH   # bench/sweep.sh runs the same binary
 # The quick run feeds the tests: only the scenarios the figures read.
 if [ "$QUICK" = 1 ]; then
-    SCENARIOS=${SCENARIOS:-serialized_get get_placement chunk_skew early_stop overhead imap_memory oversubscription}
+    SCENARIOS=${SCENARIOS:-serialized_get get_placement chunk_skew early_stop overhead imap_memory oversubscription start_method}
 fi
 SCENARIOS=${SCENARIOS:-}
 
@@ -260,6 +262,26 @@ if [ -s "$DATA/shared_state.json" ]; then
         { echo "data.sh: bench/python/shared_state.py failed: CPython left out" >&2; rm -f "$py_json"; }
     jq -r --slurpfile py <(cat "$py_json" 2> /dev/null || echo '{}') -f plots/lib/shared_state.jq \
         "$DATA/shared_state.json" > "$DATA/shared_state.dat"
+fi
+
+# ---- start methods: start-up per pool and per worker, poolbench and CPython ----
+# poolbench's facts (up_ms, cpu_ms per label METHOD_wW) from the run above;
+# CPython's from its twin, run here (bench/python/start_method.py, the same
+# labels). One row per (method, workers): method workers pb_up_ms py_up_ms
+# pb_cpu_ms py_cpu_ms. Read by plots/start_method.gp.
+if [ -s "$DATA/start_method.json" ]; then
+    py_json=$DATA/start_method.cpython.json
+    python3 bench/python/start_method.py --json "$py_json" > /dev/null 2>&1 ||
+        { echo "data.sh: bench/python/start_method.py failed: CPython left out" >&2; rm -f "$py_json"; }
+    {
+        echo "# method workers pb_up_ms py_up_ms pb_cpu_ms py_cpu_ms"
+        jq -r --slurpfile py <(cat "$py_json" 2> /dev/null || echo '{}') '
+            def num: if . == null then "NaN" else . end;
+            ([$py[0].results // [] | .[] | {(.label): .facts}] | add // {}) as $c
+            | .results[] | (.label | split("_w")) as $m
+            | [$m[0], $m[1], .facts.up_ms, $c[.label].up_ms, .facts.cpu_ms, $c[.label].cpu_ms]
+            | map(num) | @tsv' "$DATA/start_method.json"
+    } > "$DATA/start_method.dat"
 fi
 
 # ---- the sweeps -------------------------------------------------------------

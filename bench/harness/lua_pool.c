@@ -1140,6 +1140,12 @@ lp_run *lp_open(lua_State *L, scn_scenario *s, pool *p, const strat_workload *w,
     lua_setfield(L, -2, "chunksize");
     lua_pushboolean(L, w->fire_and_forget);
     lua_setfield(L, -2, "fire_and_forget");
+    /* When pool_create was called, on pb.now()'s clock: workers' start-up
+     * is measured from here (scenarios/start_method.lua). */
+    lua_pushnumber(L, out->t0 - out->startup_s);
+    lua_setfield(L, -2, "t_create");
+    lua_pushstring(L, pool_start_method_name(w->start_method));
+    lua_setfield(L, -2, "start_method");
     lua_createtable(L, w->nstages, 0);
     for (int i = 0; i < w->nstages; i++) {
         lua_pushstring(L, w->stages[i]);

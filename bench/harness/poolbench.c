@@ -5,6 +5,7 @@
  *   poolbench show FILE             a scenario: doc, parameters, predictions
  *   poolbench run FILE [options]    run it, print the table and the checks
  *   poolbench lab [NAME [--seed N] [-c]]   a scenario as a classroom lab (lab.c)
+ *   poolbench worker ...            (hidden) a pool's spawned worker (run_spawn.c)
  *
  * Exit status: 0 when every check holds, 1 when a check fails, 2 for bad
  * usage or a bad scenario (then the message is "file:line: message").
@@ -35,6 +36,7 @@
 #include "report.h"
 #include "report_timeline.h"
 #include "runner.h"
+#include "run_spawn.h"
 #include "scenario.h"
 
 #define MAX_SETS 64
@@ -45,6 +47,7 @@ static const char usage_text[] =
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
+    "                          [--start-method fork|forkserver|spawn]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
@@ -97,6 +100,10 @@ static const char help_text[] =
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
     "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
     "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
+    "  --start-method M how pools start workers: forkserver (the default: a single-\n"
+    "                   threaded fork server), fork (from the running process, from\n"
+    "                   a thread) or spawn (a fresh poolbench for each); default: the\n"
+    "                   scenario's start_method; a variant that sets its own keeps it\n"
     "\n"
     "exit status: 0 every check holds, 1 a check failed, 2 bad usage or a bad scenario,\n"
     "124 the run time limit, 130 SIGINT, 143 SIGTERM (then the report so far, marked\n"
@@ -117,7 +124,8 @@ static int sub_help(const char *cmd)
         printf("usage: poolbench run FILE [--impl a,b] [--set key=value]... [--quick] "
                "[--repeat N]\n                          [--json F] [--csv F] [--trace F] "
                "[--timeline]\n                          [--task-timeout SECONDS] "
-               "[--run-timeout SECONDS]\n\nRuns each strategy of the scenario, prints every "
+               "[--run-timeout SECONDS]\n                          "
+               "[--start-method fork|forkserver|spawn]\n\nRuns each strategy of the scenario, prints every "
                "parameter, a table and the\nchecks.\n\n%s", strstr(help_text, "options of run:"));
     else if (strcmp(cmd, "lab") == 0)
         printf("usage: poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
@@ -313,6 +321,7 @@ typedef struct run_args {
     bool quick;
     int repeat;
     double task_timeout; /* 0: the scenario's */
+    int start_method;    /* 1 + enum pool_start_method; 0: the scenario's */
     double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
     bool timeline;       /* --timeline */
 } run_args;
@@ -382,6 +391,14 @@ static int parse_run(int argc, char **argv, run_args *a)
                 return 2;
             }
             *(task ? &a->task_timeout : &a->run_timeout) = sec;
+        } else if (is_opt(arg, "--start-method")) {
+            if ((v = opt_value(argc, argv, &i, "--start-method")) == NULL)
+                return usage_error("%s needs fork, forkserver or spawn", "--start-method");
+            int m = pool_start_method_parse(v);
+            if (m < 0)
+                return usage_error("--start-method must be fork, forkserver or spawn (got '%s')",
+                                   v);
+            a->start_method = m + 1;
         } else if (is_opt(arg, "--json") || is_opt(arg, "--csv") || is_opt(arg, "--trace")) {
             const char *name = is_opt(arg, "--json") ? "--json"
                                : is_opt(arg, "--csv") ? "--csv" : "--trace";
@@ -570,6 +587,7 @@ static int cmd_run(int argc, char **argv)
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
+        .start_method = a.start_method,
         .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
         .trace = a.trace != NULL || a.timeline,
     };
@@ -624,6 +642,15 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* A spawned worker of a pool (start method spawn): nothing else runs. */
+    if (pool_worker_spawn_arg(argc, argv) != NULL)
+        return run_spawn_worker_main(argc, argv);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        run_spawn_set_program(self);
+    }
     if (argc < 2)
         return usage_error("%s", "no command");
     const char *cmd = argv[1];

@@ -58,6 +58,17 @@ void rep_echo(FILE *f, const run_report *r)
         }
         fputc('\n', f);
     }
+    /* How the pools started their workers: one method, or each variant's. */
+    bool one = true;
+    for (int i = 1; i < r->nselected; i++)
+        one = one && r->start_method[i] == r->start_method[0];
+    fprintf(f, "ARG start_method");
+    if (one && r->nselected > 0)
+        fprintf(f, " %s", pool_start_method_name(r->start_method[0]));
+    for (int i = 0; !one && i < r->nselected; i++)
+        fprintf(f, "%s %s=%s", i ? "," : "", r->selected[i]->label,
+                pool_start_method_name(r->start_method[i]));
+    fputc('\n', f);
     fprintf(f, "ARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
     fprintf(f, "figures measured on this machine (%d cores, %s); model = the scenario's "
             "prediction\n", r->cores, r->os);

@@ -53,6 +53,7 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     v->facts(c, "facts", o);
     v->workers(c, "per_worker", res->workers, res->nworkers);
     v->integer(c, "cores", r->cores);
+    v->str(c, "start_method", pool_start_method_name(res->start_method));
     v->params(c, "params", &res->p);
 }
 

@@ -14,6 +14,7 @@
  * last. Nothing there calls back here.
  */
 #include "runner.h"
+#include "run_spawn.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -133,6 +134,8 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     if (check_impls(s, o->impls, err, errlen) != 0)
         return -1;
     select_variants(s, o->impls, r);
+    for (int i = 0; i < r->nselected; i++)
+        r->start_method[i] = run_start_method(s, r->selected[i], o);
     return precheck_variants(r, err, errlen);
 }
 
@@ -287,6 +290,15 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
     free(walls);
 }
 
+int run_start_method(const scn_scenario *s, const scn_variant *v, const run_options *o)
+{
+    if (v->start_method >= 0)
+        return v->start_method;
+    if (o->start_method > 0)
+        return o->start_method - 1;
+    return s->start_method >= 0 ? s->start_method : POOL_START_FORKSERVER;
+}
+
 /* One variant: its parameters, model and workload, then its runs. */
 static int run_variant(run_report *r, const scn_variant *v, const run_options *o,
                        run_result *res, char *err, size_t errlen)
@@ -307,6 +319,14 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     strat_workload sw;
     strategy_input(r, res, &w, &sc, &sw);
     scn_set_P(s, &res->p); /* before the strategy forks its pool */
+    res->start_method = sw.start_method = run_start_method(s, v, o);
+    char **spawn_argv = NULL;
+    if (sw.start_method == POOL_START_SPAWN &&
+        (spawn_argv = run_spawn_argv(s, &res->p, err, errlen)) == NULL) {
+        scn_workload_free(s, &w);
+        return -1;
+    }
+    sw.spawn_argv = (const char *const *)spawn_argv;
     bool hwm_reset = run_peak_reset();
     lua_strat_bind(s, v->impl); /* a Lua strategy's run needs its scenario */
     run_repeats(r, v, o, &sw, &sc, res);
@@ -316,6 +336,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
         run_trace_stats(res);
     res->peak_rss_kb = run_peak_kb(hwm_reset);
     res->parent_pid = (int)getpid();
+    run_spawn_argv_free(spawn_argv);
     scn_workload_free(s, &w);
     if (sc.failed) {
         snprintf(err, errlen, "%s", sc.err);

@@ -41,6 +41,10 @@ typedef struct run_options {
     bool trace;         /* keep the trace for checks (r[label].trace), as the
                            scenario's trace = true does (--trace, --timeline) */
     double task_timeout; /* --task-timeout, seconds; 0: the scenario's, if any */
+    int start_method;    /* --start-method: 1 + enum pool_start_method; 0: none given. A
+                            variant's own start_method wins over it (a scenario that
+                            compares methods keeps its comparison), and it wins over
+                            the scenario's (run_start_method) */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
     void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
@@ -92,6 +96,7 @@ typedef struct run_result {
     double model_s;
     bool has_model;
     bool run_failed;                   /* the strategy could not run at all */
+    int start_method;                  /* how its pool started workers (enum pool_start_method) */
     bool interrupted;                  /* the run was cut short (SIGINT, SIGTERM, time limit) */
     strat_outcome out;                 /* the last repeat */
     run_worker *workers;               /* from out.trace, by slot */
@@ -141,6 +146,8 @@ typedef struct run_report {
     int nchecks;
     char skipped[256];   /* why checks stopped early (--impl left a label out), or "" */
     double task_timeout; /* seconds one task may run, 0: no limit */
+    int start_method[SCN_MAX_VARIANTS]; /* each selected variant's, as run_start_method
+                                           resolved it (enum pool_start_method) */
     int interrupted;     /* 0, or why the run was cut short: SIGINT, SIGTERM or
                           * RUN_TIME_LIMIT (strat_interrupted()) */
     bool keep_trace;     /* checks get r[label].trace (trace = true, --trace, --timeline) */
@@ -158,6 +165,10 @@ typedef struct run_report {
 /* What strat_interrupt() is given when the run's time limit (--run-timeout)
  * expires; a signal number otherwise. */
 #define RUN_TIME_LIMIT 1000
+
+/* A variant's start method: its own start_method, else --start-method,
+ * else the scenario's, else the fork server. */
+int run_start_method(const scn_scenario *s, const scn_variant *v, const run_options *o);
 
 /* "SIGINT", "SIGTERM", "run time limit": why for the reports. */
 const char *run_interrupt_name(int why);

@@ -74,6 +74,7 @@ typedef struct scn_variant {
      * (scn_params_for_eval); set_value is unused then. 0: a plain number. */
     int set_fn[SCN_MAX_PARAMS];
     int line;
+    int start_method; /* its start_method = "..." (enum pool_start_method); -1: none given */
 } scn_variant;
 
 /* Resolved values, one per entry of scn_scenario.params, same order. */
@@ -96,6 +97,7 @@ typedef struct scn_scenario {
     char **tasks;        /* names of the Lua tasks, sorted */
     int ntasks;
     double task_timeout; /* the file's task_timeout, seconds; 0: none given */
+    int start_method;    /* the file's start_method (enum pool_start_method); -1: none given */
     double run_timeout;  /* the file's run_timeout, seconds; 0: none given */
     int repeat;          /* the file's repeats = N (--repeat overrides); 0: none given */
     bool trace;          /* trace = true: checks get r[label].trace */
@@ -145,6 +147,10 @@ void scn_unlock(void);
  * state's main thread), and says whether it did; scn_gil_reacquire(that)
  * takes it back. L may be NULL (C code with no Lua frame of its own). */
 void scn_gil_enable(bool on);
+/* Makes fork() safe for the lock (once; scn_load calls it): the forking
+ * thread takes it around every fork, so a child never starts with a copy
+ * another thread held (pool start method fork forks from a thread). */
+void scn_lock_atfork(void);
 bool scn_gil_release(lua_State *L);
 void scn_gil_reacquire(bool released);
 /*
@@ -269,6 +275,10 @@ int scn_lua_strategy_run(const strat_workload *w, strat_outcome *out);
 
 /* Loads and checks a scenario. NULL on error, with "file:line: message". */
 scn_scenario *scn_load(const char *path, char *err, size_t errlen);
+/* Before scn_load in a spawned worker (run_spawn.c): this process is not
+ * the parent, whatever scn_load would infer (pb.sleep keeps no lock to
+ * release, os.exit is a worker's to call). */
+void scn_set_worker_process(void);
 void scn_free(scn_scenario *s);
 
 /* Removes the run's temporary directory (pb.tmpdir, pb.tmpname) and all in

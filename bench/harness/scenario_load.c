@@ -31,6 +31,7 @@
 #include "manager.h"
 #include "pool.h"
 #include "shared_mem.h"
+#include "lua_lock.h"
 
 /* ---- the pb table: what scenario code can call ------------------------------ */
 
@@ -68,6 +69,31 @@ static int pb_sleep(lua_State *L)
 static int pb_spin(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)pool_spin(arg_seconds(L)));
+    return 1;
+}
+
+/* pb.fds(): how many descriptors this process has open (what a worker
+ * inherited: scenarios/start_method.lua). */
+static int pb_fds(lua_State *L)
+{
+    DIR *d = opendir("/proc/self/fd");
+    lua_Integer n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    lua_pushinteger(L, d ? n - 1 : -1); /* not the directory's own */
+    return 1;
+}
+
+/* pb.cpu(): CPU seconds this process has used (user + system), all its
+ * threads: a worker's start-up cost that a busy machine does not inflate. */
+static int pb_cpu(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
     return 1;
 }
 
@@ -197,10 +223,13 @@ static void open_pb(lua_State *L)
     static const luaL_Reg fns[] = {
         {"sleep", pb_sleep}, {"spin", pb_spin},     {"pid", pb_pid},
         {"now", pb_now},     {"cores", pb_cores},   {"exit", pb_exit},
-        {"tmpdir", pb_tmpdir}, {"tmpname", pb_tmpname}, {NULL, NULL},
+        {"tmpdir", pb_tmpdir}, {"tmpname", pb_tmpname}, {"fds", pb_fds},
+        {"cpu", pb_cpu},
+        {NULL, NULL},
     };
     luaL_newlib(L, fns);
     scn_manager_open(L); /* pb.manager (manager.h) */
+    scn_lock_open(L);    /* pb.lock (lua_lock.h) */
     scn_shared_open(L);  /* pb.shared (shared_mem.h) */
     lua_setglobal(L, "pb");
     if (lua_getglobal(L, "os") == LUA_TTABLE) {
@@ -296,6 +325,11 @@ static int check_workload(scn_scenario *s, char *err, size_t errlen)
     return 0;
 }
 
+void scn_set_worker_process(void)
+{
+    scn_parent_pid = -1; /* no process is the parent here: pb behaves as in a worker */
+}
+
 scn_scenario *scn_load(const char *path, char *err, size_t errlen)
 {
     scn_scenario *s = calloc(1, sizeof *s);
@@ -313,6 +347,7 @@ scn_scenario *scn_load(const char *path, char *err, size_t errlen)
     }
     if (scn_parent_pid == 0)
         scn_parent_pid = getpid();
+    scn_lock_atfork();
     scn_lock();
     luaL_openlibs(s->L);
     open_pb(s->L);

@@ -3,7 +3,8 @@
  * Lua state safely and to point at the scenario's file.
  *
  *   - the lock: one process-wide mutex held by every parent-side use of a
- *     scenario's Lua state (scenario.h says who uses it from which thread);
+ *     scenario's Lua state (scenario.h says who uses it from which thread),
+ *     taken around every fork (pthread_atfork) as CPython takes its GIL;
  *   - scn_pcall: a protected call whose error reads "file:line: message",
  *     the form compilers use, so that an editor can jump to it, whatever
  *     the scenario raised (a table is named by its type); scn_protected, a
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The one lock for every parent-side use of a scenario's Lua state. It is
  * re-entrant per thread (a depth counter in the thread's own storage): a
@@ -52,6 +54,58 @@ void scn_unlock(void)
 {
     if (--scn_lock_depth == 0)
         pthread_mutex_unlock(&scn_lua_lock);
+}
+
+/* Around every fork of the process: the forking thread takes the lock, so
+ * no other thread holds it at the fork, and both sides let it go after (in
+ * the child the forking thread is the one thread, and the copy of its
+ * depth counter is its own). A pool with start method fork forks workers
+ * from its launcher thread while the strategy's threads run Lua; without
+ * this a worker could start with the lock held by a thread it does not
+ * have, and hang on its first Lua task. CPython does the same with its GIL
+ * (PyOS_BeforeFork, PyOS_AfterFork_Child). Locks of the scenario's own
+ * (pb.lock) get no such care: that is the fork_with_threads trap.
+ *
+ * The wait is bounded (SCN_ATFORK_WAIT_S): CPython's GIL is handed over
+ * every few milliseconds, ours only when its holder blocks (a Lua strategy
+ * that loops without pb.sleep or a pool call never does). Past the bound
+ * the fork goes ahead without the lock, so no worker start waits forever;
+ * a worker forked then may find the lock held (its Lua tasks hang, and
+ * the task time limit, if any, ends them). */
+#define SCN_ATFORK_WAIT_S 2
+static _Thread_local bool scn_atfork_took;
+
+static void scn_atfork_prepare(void)
+{
+    if (scn_lock_depth > 0) { /* this thread holds it already */
+        scn_lock_depth++;
+        scn_atfork_took = true;
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += SCN_ATFORK_WAIT_S;
+    scn_atfork_took = pthread_mutex_clocklock(&scn_lua_lock, CLOCK_MONOTONIC, &ts) == 0;
+    if (scn_atfork_took)
+        scn_lock_depth = 1;
+}
+
+static void scn_atfork_release(void)
+{
+    if (scn_atfork_took)
+        scn_unlock();
+    scn_atfork_took = false;
+}
+
+static void scn_atfork_install(void)
+{
+    pthread_atfork(scn_atfork_prepare, scn_atfork_release, scn_atfork_release);
+}
+
+void scn_lock_atfork(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, scn_atfork_install);
 }
 
 void scn_gil_enable(bool on)

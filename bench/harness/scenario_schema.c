@@ -145,6 +145,26 @@ static double opt_seconds(lua_State *L, scn_scenario *s, int t, const char *key)
     return v;
 }
 
+/* An optional start_method = "fork" | "forkserver" | "spawn" in table t:
+ * its enum pool_start_method, -1 when absent. `line`: where to point. */
+static int opt_start_method(lua_State *L, scn_scenario *s, int t, int line)
+{
+    int type = scn_rawgetfield(L, t, "start_method");
+    char got[64];
+    if (type == LUA_TSTRING)
+        snprintf(got, sizeof got, "\"%s\"", lua_tostring(L, -1));
+    else
+        snprintf(got, sizeof got, "a %s", luaL_typename(L, -1));
+    int m = type == LUA_TSTRING ? pool_start_method_parse(lua_tostring(L, -1)) : -1;
+    lua_pop(L, 1);
+    if (type == LUA_TNIL)
+        return -1;
+    if (m < 0)
+        schema_error(L, s, line, "'start_method' must be \"fork\", \"forkserver\" or "
+                     "\"spawn\" (got %s)", got);
+    return m;
+}
+
 static bool good_name(const char *n)
 {
     if (!isalpha((unsigned char)n[0]) && n[0] != '_')
@@ -401,7 +421,7 @@ static void schema_variant_set(lua_State *L, scn_scenario *s, scn_variant *v)
 /* One entry of impls, on top of the stack: "name" or {impl=, label=, set=}. */
 static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int from)
 {
-    static const char *const fields[] = {"impl", "label", "set", NULL};
+    static const char *const fields[] = {"impl", "label", "set", "start_method", NULL};
     const char *impl, *label;
     int e = lua_gettop(L);
     if (lua_type(L, e) == LUA_TSTRING) {
@@ -429,6 +449,7 @@ static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int fr
         schema_error(L, s, scn_line_of_name(s, impl), "unknown strategy '%s' (valid: %s)", impl,
                      list);
     }
+    v->start_method = lua_type(L, e) == LUA_TTABLE ? opt_start_method(L, s, e, v->line) : -1;
     if (lua_type(L, e) == LUA_TTABLE && scn_rawgetfield(L, e, "set") != LUA_TNIL)
         schema_variant_set(L, s, v);
 }
@@ -516,7 +537,8 @@ int scn_schema(lua_State *L)
     static const char *const fields[] = {
         "name", "source", "summary", "doc", "params", "tasks", "workload",
         "impls", "model", "checks", "setup", "done", "cleanup", "lab",
-        "task_timeout", "run_timeout", "strategies", "repeats", "repeat", "trace", "ratios", NULL,
+        "task_timeout", "run_timeout", "strategies", "repeats", "repeat", "trace", "ratios",
+        "start_method", NULL,
     };
     scn_scenario *s = lua_touserdata(L, 1);
     const int t = 2;
@@ -530,6 +552,7 @@ int scn_schema(lua_State *L)
     need_type(L, s, t, "cleanup", LUA_TFUNCTION, false);
     s->task_timeout = opt_seconds(L, s, t, "task_timeout");
     s->run_timeout = opt_seconds(L, s, t, "run_timeout");
+    s->start_method = opt_start_method(L, s, t, scn_line_of_key(s, "start_method", 1));
     schema_repeat_trace(L, s, t);
     /* A classroom lab (docs/lua-api.md, "Labs"): only its type here; lab_table.c
      * reads the rest when `poolbench lab` opens it, with the same

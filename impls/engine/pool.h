@@ -23,12 +23,17 @@
  * float, string, array, map (ext types are refused at submit). Results come
  * back as msgpack_object views that live as long as the handle they came from.
  *
- * Threads. pool_create() forks a fork server first, while the caller still has
- * a single thread, and refuses if it has more (a forked child would inherit
- * locks held by the other threads forever). Every worker, including respawns,
- * is forked by that single-threaded fork server. The pool then runs two
- * threads in the parent: the task handler (feeds the shared queue) and the
- * result handler (reads results, runs callbacks, notices dead workers).
+ * Threads. By default (start method POOL_START_FORKSERVER) pool_create()
+ * forks a fork server first, while the caller still has a single thread, and
+ * refuses if it has more (a forked child would inherit locks held by the
+ * other threads forever). Every worker, including respawns, is forked by that
+ * single-threaded fork server. POOL_START_FORK forks each worker from the
+ * pool's own process instead, whatever threads it has then (CPython's
+ * "fork", and its hazard); POOL_START_SPAWN execs a fresh program for each
+ * worker (CPython's "spawn"): see pool_options.start_method. The pool then
+ * runs two threads in the parent (three with fork or spawn: the launcher):
+ * the task handler (feeds the shared queue) and the result handler (reads
+ * results, runs callbacks, notices dead workers).
  *
  * Errors. Functions that return int return POOL_OK (0) or a negative POOL_E*
  * code; functions that return a pointer return NULL on error. Either way
@@ -146,6 +151,21 @@ int pool_task_call(const char *name, const void *args, size_t args_len, msgpack_
 typedef struct pool pool;
 typedef struct pool_trace_rec pool_trace_rec;
 
+/* How workers are started (pool_options.start_method); CPython's start
+ * methods of the same names. */
+enum pool_start_method {
+    POOL_START_FORKSERVER = 0, /* forked by a single-threaded fork server, itself forked at
+                                  pool_create (the default; CPython 3.14's on Linux) */
+    POOL_START_FORK = 1,       /* forked straight from the pool's process, from its launcher
+                                  thread, whatever other threads hold at that moment */
+    POOL_START_SPAWN = 2,      /* a fresh program (spawn_argv) exec'd for each worker: it
+                                  inherits nothing but what is passed */
+};
+/* "forkserver", "fork", "spawn" ("?" otherwise). */
+const char *pool_start_method_name(int method);
+/* The method of that name, or -1. */
+int pool_start_method_parse(const char *name);
+
 typedef struct pool_options {
     int workers;             /* >= 1; pool_options_default() sets the online CPUs */
     const char *initializer; /* task run once in each worker before its first task, or NULL */
@@ -168,7 +188,51 @@ typedef struct pool_options {
     double task_timeout;     /* seconds one task may run (billiard's hard time limit): past
                                 it the worker is killed and replaced and the task fails
                                 with POOL_ETIMELIMIT; 0: no limit */
+    int start_method;        /* enum pool_start_method; 0: the fork server */
+    const char *const *spawn_argv; /* POOL_START_SPAWN: the program to exec for each worker,
+                                      argv[0] its path, NULL-terminated; the engine appends
+                                      one argument of its own. The program must register
+                                      the same tasks in the same order, then call
+                                      pool_worker_spawn_main(). Copied at pool_create. */
 } pool_options;
+/*
+ * Start methods. Every method keeps every other semantic (dead workers,
+ * time limits, respawns, maxtasksperchild, nothing orphaned, no zombie or
+ * descriptor left); what differs is who starts a worker and what it
+ * inherits:
+ *   - forkserver: a copy of the process as it was at pool_create (tasks,
+ *     globals), taken while it had one thread; pool_create refuses a caller
+ *     with more threads.
+ *   - fork: a copy of the process as it is when that worker starts (a
+ *     respawn copies the process of that moment), made from a thread of the
+ *     pool (the launcher) while other threads run: a lock another thread
+ *     holds at that moment stays held in the worker forever. pthread_atfork
+ *     handlers run around each fork (a program protects its own locks
+ *     there, as CPython does its GIL). The workers' parent is this process.
+ *   - spawn: spawn_argv exec'd, with the shared queue, its result pipe and
+ *     the pool's shared memory (a memfd) as its only inherited descriptors
+ *     besides 0, 1, 2. The initializer's arguments travel in the shared
+ *     memory. The program re-creates its tasks; the engine checks that the
+ *     registry's names match the parent's (a mismatch fails the initializer
+ *     and breaks the pool).
+ * pool_forkserver_pid() is 0 for fork and spawn (there is no fork server).
+ */
+
+/*
+ * The entry point of a spawned worker: call it from main() after
+ * registering the tasks, when pool_worker_spawn_arg() finds the engine's
+ * argument (the last one, "--pool-worker=..."). It never returns when the
+ * argument is well formed; otherwise it prints why and returns 2.
+ */
+int pool_worker_spawn_main(int argc, char **argv);
+/* The engine's argument in argv, or NULL: whether this process is a
+ * spawned worker. */
+const char *pool_worker_spawn_arg(int argc, char **argv);
+/* A spawned worker whose program cannot become the worker (its scenario
+ * does not load, say): tells the pool why, as a failed initializer does
+ * (the pool is broken with msg), and exits. Without the engine's argument
+ * it only prints msg and returns. */
+void pool_worker_spawn_fail(int argc, char **argv, const char *msg);
 /*
  * The time limit is per task, that is per item: each item of a chunk has
  * the whole limit. The task past it fails with POOL_ETIMELIMIT and a message
@@ -210,7 +274,8 @@ void pool_destroy(pool *p);
 int pool_workers(const pool *p);
 /* Pids of the live workers, up to `max`; returns how many. */
 int pool_worker_pids(pool *p, pid_t *out, int max);
-/* The fork server's pid (the parent of every worker). */
+/* The fork server's pid (the parent of every worker); 0 when the pool has
+ * none (start methods fork and spawn: the workers' parent is this process). */
 pid_t pool_forkserver_pid(const pool *p);
 
 typedef struct pool_stats {

@@ -9,8 +9,10 @@
  * pool_create forks the fork server first, while the caller has a single
  * thread (it checks), then starts the two threads (the task handler,
  * pool_taskq.c, and the result handler, pool_result_handler.c) and asks the
- * fork server for the workers. pool_destroy leaves no process, descriptor
- * or allocation behind.
+ * fork server for the workers. With start methods fork and spawn a launcher
+ * thread (pool_launcher.c) stands in for the fork server, speaking its
+ * protocol, and the caller may have threads. pool_destroy leaves no
+ * process, descriptor or allocation behind.
  *
  * Every wait here has an end: terminate and join wait for the fork server's
  * news of the workers, which the result handler bounds (pool_watch.c: a
@@ -35,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -94,7 +97,25 @@ static int check_options(const pool_options *opt, int *init_task)
             pool_msg_check_value(opt->initargs, opt->initargs_len, true, "initargs") != POOL_OK)
             return POOL_EINVAL;
     }
+    if (opt->start_method < POOL_START_FORKSERVER || opt->start_method > POOL_START_SPAWN)
+        return pool_seterr(POOL_EINVAL, "pool_create: start_method must be "
+                           "POOL_START_FORKSERVER, POOL_START_FORK or POOL_START_SPAWN (got %d)",
+                           opt->start_method);
+    if (opt->start_method == POOL_START_SPAWN &&
+        (opt->spawn_argv == NULL || opt->spawn_argv[0] == NULL))
+        return pool_seterr(POOL_EINVAL, "pool_create: start method spawn needs spawn_argv "
+                           "(the worker program to exec)");
+    if (opt->start_method != POOL_START_FORKSERVER)
+        return POOL_OK; /* the launcher forks from a thread: threads are the point */
     int threads = count_threads();
+    /* A thread just joined (the previous pool's handlers) can still be
+     * listed for a moment: the kernel wakes pthread_join as the thread
+     * exits, before it is released. Look again for up to 200 ms. */
+    for (int i = 0; i < 200 && threads > POOL_OWN_THREADS; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        threads = count_threads();
+    }
     if (threads > POOL_OWN_THREADS)
         return pool_seterr(POOL_ESTATE,
                            "pool_create: this process has %d threads; create pools before "
@@ -120,6 +141,12 @@ static void pool_free(pool *p)
     free(p->trace_hold);
     free(p->sent);
     free(p->cfg.initargs);
+    if (p->cfg.spawn_argv)
+        for (char **a = p->cfg.spawn_argv; *a; a++)
+            free(*a);
+    free(p->cfg.spawn_argv);
+    if (p->cfg.shm_fd >= 0)
+        close(p->cfg.shm_fd);
     for (int i = 0; i < 2; i++) {
         if (p->wake_task[i] >= 0)
             close(p->wake_task[i]);
@@ -130,12 +157,45 @@ static void pool_free(pool *p)
         close(p->ctl_fd);
     if (p->queue_fd >= 0)
         close(p->queue_fd);
+    if (p->cfg.queue_fd >= 0)
+        close(p->cfg.queue_fd);
     if (p->shm)
         munmap(p->shm, p->shm_size);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     pthread_cond_destroy(&p->task_cond);
     free(p);
+}
+
+/* The shared memory: anonymous, inherited by fork; with spawn a memfd the
+ * workers map (passed by descriptor), the initializer's arguments after the
+ * slots. NULL on failure. */
+static struct pool_shm *map_shared(pool *p, const pool_options *opt)
+{
+    int fd = -1;
+    if (opt->start_method == POOL_START_SPAWN) {
+        size_t args = opt->initializer && opt->initargs ? opt->initargs_len : 0;
+        size_t slots = p->shm_size;
+        p->shm_size += args;
+        fd = memfd_create("poolbench-pool", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)p->shm_size) != 0) {
+            if (fd >= 0)
+                close(fd);
+            return NULL;
+        }
+        void *m = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            close(fd);
+            return NULL;
+        }
+        p->cfg.shm_fd = fd;
+        p->cfg.shm_size = p->shm_size;
+        if (args)
+            memcpy((char *)m + slots, opt->initargs, args);
+        return m;
+    }
+    void *m = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
 }
 
 /* Allocates a pool and what it owns in memory, the shared memory with its
@@ -148,7 +208,7 @@ static pool *pool_alloc(const pool_options *opt)
     p->opt = *opt;
     p->opt.initializer = NULL; /* not owned; the index is kept in cfg */
     p->nworkers = opt->workers;
-    p->ctl_fd = p->queue_fd = -1;
+    p->ctl_fd = p->queue_fd = p->cfg.shm_fd = p->cfg.queue_fd = -1;
     p->wake_task[0] = p->wake_task[1] = -1;
     p->wake_result[0] = p->wake_result[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
@@ -160,9 +220,7 @@ static pool *pool_alloc(const pool_options *opt)
     p->pids = calloc((size_t)p->nworkers, sizeof *p->pids);
     p->spawn_at = calloc((size_t)p->nworkers, sizeof *p->spawn_at);
     p->shm_size = sizeof(struct pool_shm) + (size_t)p->nworkers * sizeof(struct pool_slot_shm);
-    p->shm = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p->shm == MAP_FAILED)
-        p->shm = NULL;
+    p->shm = map_shared(p, opt);
     if (p->ws)
         for (int i = 0; i < p->nworkers; i++)
             p->ws[i].fd = -1;
@@ -180,6 +238,40 @@ static pool *pool_alloc(const pool_options *opt)
     pthread_mutex_init(&p->shm->queue_lock, &ma);
     pthread_mutexattr_destroy(&ma);
     return p;
+}
+
+/* Copies a NULL-terminated argv. NULL when out of memory. */
+static char **copy_argv(const char *const *argv)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **c = calloc(n + 1, sizeof *c);
+    for (size_t i = 0; c && i < n; i++)
+        if ((c[i] = strdup(argv[i])) == NULL) {
+            while (i-- > 0)
+                free(c[i]);
+            free(c);
+            return NULL;
+        }
+    return c;
+}
+
+/* Start methods fork and spawn: the launcher thread stands in for the fork
+ * server. The workers' end of the queue stays open here (the launcher
+ * passes it to each worker) until the pool is freed. */
+static int start_launcher(pool *p, const pool_options *opt)
+{
+    if (opt->start_method == POOL_START_SPAWN) {
+        p->cfg.registry_hash = pool_registry_hash();
+        p->cfg.spawn_argv = copy_argv(opt->spawn_argv);
+        if (p->cfg.spawn_argv == NULL)
+            return pool_seterr(POOL_ESYS, "pool_create: out of memory");
+    }
+    p->fs_thread_mode = true;
+    if (pool_launcher_start(&p->cfg, p->nworkers, &p->ctl_fd, &p->fs_thread) != 0)
+        return POOL_ESYS;
+    return POOL_OK;
 }
 
 /* Opens the shared queue and fills the workers' configuration; then forks
@@ -204,10 +296,14 @@ static int start_forkserver(pool *p, const pool_options *opt, int init_task)
     p->cfg.shm = p->shm;
     p->cfg.init_task = init_task;
     p->cfg.maxtasks = opt->maxtasksperchild;
+    p->cfg.start_method = opt->start_method;
+    if (opt->start_method != POOL_START_FORKSERVER)
+        return start_launcher(p, opt);
 
     /* This process has one thread (checked): a safe fork. */
     p->fs_pid = pool_forkserver_start(&p->cfg, p->nworkers, &p->ctl_fd);
     close(qv[1]); /* only the fork server and its workers read the queue */
+    p->cfg.queue_fd = -1;
     return p->fs_pid < 0 ? POOL_ESYS : POOL_OK;
 }
 
@@ -257,9 +353,12 @@ pool *pool_create(const pool_options *opt)
      * this pool was made are not its own. */
     p->intr_seen = pool_interrupts_so_far();
     if (start_threads(p) != POOL_OK) {
-        close(p->ctl_fd); /* the fork server sees EOF and exits */
+        close(p->ctl_fd); /* the fork server (or launcher) sees EOF and exits */
         p->ctl_fd = -1;
-        waitpid(p->fs_pid, NULL, 0);
+        if (p->fs_thread_mode)
+            pthread_join(p->fs_thread, NULL);
+        else
+            waitpid(p->fs_pid, NULL, 0);
         pool_free(p);
         return NULL;
     }
@@ -474,4 +573,21 @@ void pool_interrupt_all(void)
     }
     atomic_fetch_sub(&live_writers, 1);
     errno = saved;
+}
+
+/* ---- start methods ------------------------------------------------------------ */
+
+static const char *const method_names[] = {"forkserver", "fork", "spawn"};
+
+const char *pool_start_method_name(int method)
+{
+    return method >= 0 && method <= POOL_START_SPAWN ? method_names[method] : "?";
+}
+
+int pool_start_method_parse(const char *name)
+{
+    for (int i = 0; name && i <= POOL_START_SPAWN; i++)
+        if (strcmp(name, method_names[i]) == 0)
+            return i;
+    return -1;
 }

@@ -46,8 +46,8 @@ int pool_fs_send(int ctl_fd, int op, int slot)
     return 0;
 }
 
-/* Sends an event, with `fd` attached when fd >= 0. */
-static int fs_send_event(int ctl_fd, const struct pool_fs_msg *m, int fd)
+/* Sends an event, with `fd` attached when fd >= 0 (also the launcher's). */
+int pool_fs_send_event(int ctl_fd, const struct pool_fs_msg *m, int fd)
 {
     struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof *m};
     union {
@@ -114,12 +114,12 @@ static void fs_spawn(struct fs_state *s, int slot)
     int pfd[2];
     if (slot < 0 || slot >= s->nslots || s->pid[slot] != 0) {
         m.status = EINVAL;
-        fs_send_event(s->ctl_fd, &m, -1);
+        pool_fs_send_event(s->ctl_fd, &m, -1);
         return;
     }
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         m.status = errno;
-        fs_send_event(s->ctl_fd, &m, -1);
+        pool_fs_send_event(s->ctl_fd, &m, -1);
         return;
     }
     pid_t pid = fork();
@@ -133,13 +133,13 @@ static void fs_spawn(struct fs_state *s, int slot)
     if (pid < 0) {
         m.status = errno;
         close(pfd[0]);
-        fs_send_event(s->ctl_fd, &m, -1);
+        pool_fs_send_event(s->ctl_fd, &m, -1);
         return;
     }
     s->pid[slot] = pid;
     m.op = POOL_FS_STARTED;
     m.pid = pid;
-    fs_send_event(s->ctl_fd, &m, pfd[0]);
+    pool_fs_send_event(s->ctl_fd, &m, pfd[0]);
     close(pfd[0]);
 }
 
@@ -172,7 +172,7 @@ static void fs_reap(struct fs_state *s)
                 s->pid[i] = 0;
                 struct pool_fs_msg m = {.op = POOL_FS_EXITED, .slot = i, .pid = pid,
                                         .status = status};
-                fs_send_event(s->ctl_fd, &m, -1);
+                pool_fs_send_event(s->ctl_fd, &m, -1);
             }
         }
     }

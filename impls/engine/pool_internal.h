@@ -9,6 +9,8 @@
  *   task handler      --fragments--> shared queue (SOCK_SEQPACKET) --> any worker
  *   result handler    <--frames------ one pipe per worker <----------- its worker
  *   result handler    <--STARTED/EXITED-- control socket --> fork server --fork--> worker
+ *                     (start methods fork and spawn: a launcher thread of the parent
+ *                      speaks the same protocol, and forks, or forks and execs: pool_launcher.c)
  *
  * A job is one submit call (apply, map, imap). It is split into chunks; a
  * chunk is one message on the shared queue and one result frame back. The
@@ -66,6 +68,11 @@ void pool_describe_exit(int status, char *buf, size_t len);
 /* Loads the built-ins; pool_create calls it before forking, because a
  * worker's registry is the copy it was forked with. */
 void pool_registry_init(void);
+/* A hash of every registered task's name, in order: a spawned worker
+ * checks its own against its parent's. */
+uint64_t pool_registry_hash(void);
+/* How many tasks are registered (a mismatch's message names both counts). */
+unsigned pool_registry_count(void);
 /* Index of a task name, or -1. */
 int pool_task_index(const char *name);
 /*
@@ -183,6 +190,12 @@ struct pool_worker_cfg {
     size_t initargs_len;
     long maxtasks;
     int parent_queue_fd;   /* the parent's end of the queue: closed in the fork server */
+    /* Start methods fork and spawn (pool_launcher.c). */
+    int start_method;      /* enum pool_start_method */
+    int shm_fd;            /* spawn: the memfd behind shm, passed to each worker; else -1 */
+    size_t shm_size;       /* spawn: its size (the slots, then initargs) */
+    uint64_t registry_hash; /* spawn: the task names' hash (pool_registry_hash) */
+    char **spawn_argv;     /* spawn: the program and its arguments, a copy */
 };
 
 /* The worker's whole life; never returns. */
@@ -205,7 +218,16 @@ enum pool_exit_status {
     POOL_EXIT_FS_SETUP = 76,       /* fork server: no signalfd or memory at start */
     POOL_EXIT_FS_POLL = 77,        /* fork server: poll() failed */
     POOL_EXIT_INIT_FAILED = 78,    /* worker: its initializer failed (INITFAIL sent first) */
+    POOL_EXIT_REAPED_ELSEWHERE = 79, /* (not an exit) fork: another part of the program reaped
+                                      the worker (waitpid(-1)), its status is lost */
+    POOL_EXIT_EXEC = 80,           /* spawn: the worker program could not be exec'd */
+    POOL_EXIT_SPAWN_ARG = 81,      /* spawn: the worker could not use what it was passed */
 };
+
+/* A worker that cannot start (a spawned one whose tasks differ from the
+ * parent's): sends an INITFAIL frame with msg, which breaks the pool, and
+ * exits with POOL_EXIT_INIT_FAILED. */
+noreturn void pool_worker_fail_start(int result_fd, const char *msg);
 
 /* ---- fork server (pool_forkserver.c) ------------------------------------ */
 
@@ -216,6 +238,9 @@ enum pool_fs_op {
     POOL_FS_STARTED = 4, /* fs -> parent: worker `pid` in `slot`; carries its result pipe */
     POOL_FS_EXITED = 5,  /* fs -> parent: worker `pid` in `slot` ended with `status` */
     POOL_FS_SPAWNFAIL = 6, /* fs -> parent: no worker in `slot`; `status` is the errno */
+    POOL_FS_BYE = 7,     /* launcher -> parent: every worker reaped, the launcher is done
+                            (fork, spawn: the end of its socket cannot tell, since forks
+                            made elsewhere in the process may hold a copy of it) */
 };
 
 struct pool_fs_msg {
@@ -228,6 +253,13 @@ struct pool_fs_msg {
 /* Forks the fork server. Returns its pid and sets *ctl_fd to the parent's end
  * of the control socket, or -1 with pool_last_error set. */
 pid_t pool_forkserver_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_fd);
+/* Sends an event, with `fd` attached when fd >= 0 (fork server, launcher). */
+int pool_fs_send_event(int ctl_fd, const struct pool_fs_msg *m, int fd);
+/* Starts the launcher thread of start methods fork and spawn
+ * (pool_launcher.c), which speaks the fork server's protocol from inside
+ * this process. Returns 0 and sets *ctl_fd, or -1 with pool_last_error set. */
+int pool_launcher_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_fd,
+                        pthread_t *thread);
 /* Sends a request: 0, or -1 when the fork server is gone. */
 int pool_fs_send(int ctl_fd, int op, int slot);
 /* Receives an event (*fd: the descriptor passed with it, or -1): 1, 0 when
@@ -473,7 +505,9 @@ struct pool {
     /* Set by pool_create, read-only after. */
     pool_options opt;
     int nworkers;
-    pid_t fs_pid;
+    pid_t fs_pid;    /* the fork server; 0 with a launcher thread (fork, spawn) */
+    bool fs_thread_mode; /* start method fork or spawn: the launcher is a thread */
+    pthread_t fs_thread;
     int ctl_fd;      /* control socket to the fork server */
     int queue_fd;    /* write end of the shared queue */
     struct pool_shm *shm;

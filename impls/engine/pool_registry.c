@@ -6,6 +6,9 @@
  * hold the same table, and a task message names its task by index. That is
  * why tasks must be registered before pool_create(): the fork server copies
  * the table as it is at that moment, and every worker is forked from it.
+ * A spawned worker (start method spawn) inherits no table: its program
+ * registers the same tasks in the same order, and pool_registry_hash lets
+ * it check that the indexes mean the same names as in its parent.
  */
 #include "pool_internal.h"
 
@@ -80,6 +83,27 @@ int pool_task_register_raw(const char *name, pool_task_fn fn, void *udata)
 void pool_registry_init(void)
 {
     pthread_once(&registry_once, registry_init);
+}
+
+uint64_t pool_registry_hash(void)
+{
+    pthread_once(&registry_once, registry_init);
+    pthread_mutex_lock(&registry_lock);
+    uint64_t h = 14695981039346656037ull; /* FNV-1a over the names, each ended by its NUL */
+    for (unsigned i = 0; i < registry_len; i++)
+        for (const char *c = registry[i].name;; c++) {
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+            if (*c == '\0')
+                break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+    return h;
+}
+
+unsigned pool_registry_count(void)
+{
+    pthread_once(&registry_once, registry_init);
+    return registry_len;
 }
 
 int pool_task_index(const char *name)

@@ -261,6 +261,7 @@ void pool_wake_result_handler(pool *p, char why)
 struct held_chunk {
     uint64_t job;
     uint32_t chunk, first, item;
+    double running_start; /* when its current item began (0: not begun) */
 };
 
 /* Words an item so that it cannot be misread: the engine numbers items
@@ -313,7 +314,7 @@ static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct h
     c->trace_first = SIZE_MAX;
     /* For the trace: the item it was on, and whether that one had begun. */
     c->lost_at = held->item - held->first + 1;
-    c->running_start = atomic_load(&p->shm->slot[m->slot].t_start);
+    c->running_start = held->running_start;
     const char *task = pool_task_name(job->task);
     if (p->ws[m->slot].killed) {
         timed_out_messages(p, c, m, held, task);
@@ -346,10 +347,17 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
     }
     struct pool_slot_shm *s = &p->shm->slot[slot];
     struct held_chunk held = {atomic_load(&s->job), atomic_load(&s->chunk),
-                              atomic_load(&s->first), atomic_load(&s->item)};
+                              atomic_load(&s->first), atomic_load(&s->item),
+                              atomic_load(&s->t_start)};
     if (held.job == p->ws[slot].last_job && held.chunk == p->ws[slot].last_chunk)
         held.job = 0; /* its result is in: it died after sending, before clearing */
+    /* The slot starts clean for its next worker, BEFORE the respawn below:
+     * the new worker may take a task and write its slot at once, and a
+     * clear after that would erase its t_start (the time limit would never
+     * see it run). */
     atomic_store(&s->job, 0);
+    atomic_store(&s->t_start, 0.0);
+    atomic_store(&s->lock_at, 0.0);
 
     bool clean = WIFEXITED(m->status) && WEXITSTATUS(m->status) == POOL_EXIT_OK;
     pthread_mutex_lock(&p->lock);
@@ -364,9 +372,6 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
 
     if (held.job != 0)
         fail_held_chunk(p, m, &held);
-    /* The slot starts clean for its next worker. */
-    atomic_store(&s->t_start, 0.0);
-    atomic_store(&s->lock_at, 0.0);
     struct pool_wslot *w = &p->ws[slot];
     w->eof_at = w->stopped_since = w->kill_t_start = 0;
     w->killed = false;
@@ -379,8 +384,8 @@ static bool fs_event(pool *p)
     struct pool_fs_msg m;
     int fd;
     int rc = pool_fs_recv(p->ctl_fd, &m, &fd);
-    if (rc <= 0)
-        return false;
+    if (rc <= 0 || m.op == POOL_FS_BYE)
+        return false; /* the fork server's end, or the launcher's last word */
     if (m.op == POOL_FS_STARTED) {
         if (m.slot < 0 || m.slot >= p->nworkers || fd < 0)
             pool_panic("fs_event: bad STARTED for slot %d", m.slot);
@@ -458,6 +463,12 @@ static void read_wakeups(pool *p)
  * not after a second is killed. Sets p->fs_status. */
 static void reap_forkserver(pool *p)
 {
+    if (p->fs_thread_mode) { /* the launcher thread: it said BYE and returns */
+        pthread_join(p->fs_thread, NULL);
+        p->fs_status = 0;
+        p->fs_reaped = true;
+        return;
+    }
     double until = pool_now() + 1.0;
     int st = 0;
     pid_t r;

@@ -86,6 +86,10 @@ static const char *exit_meaning(int code)
     case POOL_EXIT_FS_SETUP: return "POOL_EXIT_FS_SETUP: the fork server could not start";
     case POOL_EXIT_FS_POLL: return "POOL_EXIT_FS_POLL: the fork server's poll failed";
     case POOL_EXIT_INIT_FAILED: return "POOL_EXIT_INIT_FAILED: its initializer failed";
+    case POOL_EXIT_REAPED_ELSEWHERE:
+        return "POOL_EXIT_REAPED_ELSEWHERE: reaped by another part of the program, status lost";
+    case POOL_EXIT_EXEC: return "POOL_EXIT_EXEC: the worker program could not be exec'd";
+    case POOL_EXIT_SPAWN_ARG: return "POOL_EXIT_SPAWN_ARG: the spawned worker's argument was bad";
     }
     return NULL;
 }

@@ -24,6 +24,9 @@
  *     it, its socket closes, and the pool is broken (pool_result_handler.c,
  *     fs_ended). So a stopped fork server hangs nothing either, and a slow
  *     one (valgrind, a loaded machine) is not mistaken for a stopped one.
+ *     With start methods fork and spawn the launcher is a thread of this
+ *     process (pool_launcher.c): it cannot be stopped alone, and it answers
+ *     each request as soon as fork() returns, so it is never killed.
  *
  * Everything here runs on the result-handler thread; the slot fields of
  * struct pool_wslot it writes are that thread's alone.
@@ -133,6 +136,8 @@ static bool watch_forkserver(pool *p, double now)
     pthread_mutex_unlock(&p->lock);
     if (gone || p->fs_kill_why[0] != '\0')
         return false; /* gone, or killed: its socket's close will wake us */
+    if (p->fs_thread_mode)
+        return since > 0; /* a thread of ours answers at once; none to kill */
     double late = since > 0 ? now - since : 0;
     /* Stopped: killed after POOL_FS_REPLY_S. Running but slow (a loaded
      * machine, valgrind): given up to POOL_FS_HARD_S. */

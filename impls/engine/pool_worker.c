@@ -197,6 +197,18 @@ static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
     msgpack_unpacked_destroy(&u);
 }
 
+noreturn void pool_worker_fail_start(int result_fd, const char *msg)
+{
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+    worker_frame_begin(&out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
+    worker_pack_msg(&pk, msg);
+    worker_send(result_fd, &out);
+    _exit(POOL_EXIT_INIT_FAILED);
+}
+
 /* Runs the initializer; if it fails, tells the parent (an INITFAIL frame,
  * which breaks the pool) and exits. */
 static void worker_initialize(const struct pool_worker_cfg *cfg, int slot, int result_fd,
@@ -213,21 +225,17 @@ static void worker_initialize(const struct pool_worker_cfg *cfg, int slot, int r
     msgpack_packer tpk;
     msgpack_packer_init(&tpk, tmp, msgpack_sbuffer_write);
     char err[1024];
+    (void)out;
     if (pool_task_run((unsigned)cfg->init_task, &u.data.via.array, &tpk, slot, err,
-                      sizeof err) != 0) {
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-        worker_frame_begin(out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
-        worker_pack_msg(&pk, err);
-        worker_send(result_fd, out);
-        _exit(POOL_EXIT_INIT_FAILED);
-    }
+                      sizeof err) != 0)
+        pool_worker_fail_start(result_fd, err);
     msgpack_unpacked_destroy(&u);
 }
 
 noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int result_fd)
 {
-    /* The fork server is our parent: if it goes, we go (no orphans). */
+    /* Our parent (the fork server, or the pool's launcher thread with
+     * start methods fork and spawn): if it goes, we go (no orphans). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(POOL_EXIT_OK);

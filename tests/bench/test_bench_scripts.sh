@@ -238,6 +238,17 @@ twin_expect() {
             echo '.params as $p | all(.results[0:2][]; .results == $p.n and .errors == 0)
                   and all(.results[2:][]; .facts.processes_before >= $p.workers + 1
                           and .facts.survivors >= 1)' ;;
+        start_method)
+            echo '([.results[] | {(.label): .facts}] | add) as $f
+                  | all(.results[]; .facts.workers_up == .params.workers
+                                    and .start_method == (.label | split("_w")[0]))
+                    and $f.fork_w4.inherited == 1 and $f.spawn_w4.inherited == 0
+                    and $f.spawn_w4.fds < $f.fork_w4.fds' ;;
+        fork_with_threads)
+            echo '.params as $p | ([.results[] | {(.label): .facts}] | add) as $f
+                  | $f.fork.deadlocked >= 1 and $f.fork.deadlocked + $f.fork.logged == $p.n
+                    and $f.forkserver.deadlocked == 0 and $f.spawn.deadlocked == 0
+                    and ([.results[].start_method] == ["fork", "forkserver", "spawn"])' ;;
         *) return 1 ;;
     esac
 }

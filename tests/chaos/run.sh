@@ -20,7 +20,9 @@
 # Environment: POOLBENCH (default build/poolbench), CHAOS_ENGINE (default
 # build/tests/chaos/chaos_engine), CHAOS_SEED (default 1: every random choice
 # follows from it and the case's name), CHAOS_QUICK=1 (same as --quick: a few
-# cases, under 30 s). Output: each failure with the command that reproduces
+# cases, under 30 s), CHAOS_START_METHOD (fork, forkserver or spawn: added to
+# every `poolbench run` as --start-method; the C driver's pools keep the fork
+# server, since it kills the fork server on purpose). Output: each failure with the command that reproduces
 # it, the counts, the failures by category, then "N passed, N failed"; exit 1
 # if any failed, 2 on bad usage.
 
@@ -29,6 +31,8 @@ set -u
 POOLBENCH=${POOLBENCH:-build/poolbench}
 CHAOS_ENGINE=${CHAOS_ENGINE:-build/tests/chaos/chaos_engine}
 SEED=${CHAOS_SEED:-1}
+SM=()
+[ -n "${CHAOS_START_METHOD:-}" ] && SM=(--start-method "$CHAOS_START_METHOD")
 QUICK=${CHAOS_QUICK:-0}
 ONLY='*'
 HERE=$(dirname "$0")
@@ -245,7 +249,7 @@ kill_case() {
     local impl=$1 fault=$2 json=$WORK/kill.$N.json pb
     # --task-timeout: a worker stopped for good (stop_worker_hold) costs its
     # task a time-limit error, not the run a hang
-    local cmd=("$POOLBENCH" run "$HERE/load.lua" --quick --impl "$impl" --task-timeout 1 --json "$json")
+    local cmd=("$POOLBENCH" run "$HERE/load.lua" --quick --impl "$impl" --task-timeout 1 --json "$json" "${SM[@]}")
     REPRO="$REPRO   # runs: ${cmd[*]} with $fault"
     start_run "${cmd[@]}"
     pb=$(poolbench_pid)
@@ -263,7 +267,7 @@ signal_case() {
     local file=$1 sig=$2 want pb
     [ "$sig" = INT ] && want=130 || want=143
     # one_file --quick ends too soon to be signalled: it runs with its defaults
-    local cmd=("$POOLBENCH" run "$file")
+    local cmd=("$POOLBENCH" run "$file" "${SM[@]}")
     [ "$file" = scenarios/one_file.lua ] || cmd+=(--quick)
     REPRO="$REPRO   # runs: ${cmd[*]}, SIG$sig mid-run"
     start_run "${cmd[@]}"
@@ -286,7 +290,7 @@ signal_case() {
 hang_case() {
     local impl=$1 mode=$2 json=$WORK/hang.$N.json
     # --task-timeout: the stuck task fails with a time-limit error, the run ends
-    local cmd=("$POOLBENCH" run "$HERE/hang.lua" --quick --impl "$impl" --set mode="$mode" --task-timeout 1 --json "$json")
+    local cmd=("$POOLBENCH" run "$HERE/hang.lua" --quick --impl "$impl" --set mode="$mode" --task-timeout 1 --json "$json" "${SM[@]}")
     REPRO="$REPRO   # runs: timeout $LIMIT ${cmd[*]}"
     start_run "${cmd[@]}"
     sleep 0.5; sample_open
@@ -305,7 +309,7 @@ mutant_case() {
     what=$("$HERE/mutate.sh" "$s" "$src" 2>&1 > "$m")
     mutants=$((mutants + 1))
     REPRO="$HERE/mutate.sh $s $src > /tmp/m.lua && timeout $LIMIT $POOLBENCH run /tmp/m.lua --quick   # ${what#mutate: }"
-    start_run "$POOLBENCH" run "$m" --quick
+    start_run "$POOLBENCH" run "$m" --quick "${SM[@]}"
     sleep 0.2; sample_open
     finish_run
     [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ] && return
@@ -395,7 +399,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start=$SECONDS
-echo "chaos: seed $SEED (CHAOS_SEED), $([ "$QUICK" = 1 ] && echo quick || echo full) mode, poolbench $POOLBENCH, driver $CHAOS_ENGINE, limit ${LIMIT} s per run"
+echo "chaos: seed $SEED (CHAOS_SEED), $([ "$QUICK" = 1 ] && echo quick || echo full) mode, poolbench $POOLBENCH, driver $CHAOS_ENGINE, limit ${LIMIT} s per run, start method ${CHAOS_START_METHOD:-forkserver (the default)}"
 run_engine
 run_kills
 run_signals

@@ -264,6 +264,36 @@ run run "$SC/task_timeout.lua" --quick --impl imap --task-timeout 0.5
 check "--task-timeout overrides the file's" out_has "ran past its time limit of 0.5 s"
 run run "$SC/tiny.lua" --task-timeout abc
 check "--task-timeout needs seconds (2)" fails_with 2 "--task-timeout expects seconds"
+
+# ---- start methods ----------------------------------------------------------------------
+
+run run "$SC/tiny.lua" --quick --start-method spawn --json "$tmp/sm.json"
+check "--start-method spawn: every check holds, the report says spawn (text and JSON)" eval '
+    exits_with 0 "ARG start_method spawn" "checks: 6 of 6 passed" &&
+    jq -e "all(.results[]; .start_method == \"spawn\")" "$tmp/sm.json" > /dev/null'
+check "--start-method spawn: no spawned worker is left behind" \
+    eval '! pgrep -f "poolbench worker .*tests/harness/scenarios/tiny.lua" > /dev/null'
+run run "$SC/tiny.lua" --quick --start-method fork --csv "$tmp/sm.csv"
+check "--start-method fork: every check holds; the CSV has the start method" eval '
+    exits_with 0 "ARG start_method fork" "checks: 6 of 6 passed" &&
+    head -1 "$tmp/sm.csv" | grep -q ",start_method," && grep -q ",fork," "$tmp/sm.csv"'
+run run "$SC/tiny.lua" --quick --start-method=forkserver
+check "--start-method=forkserver (the default, named)" exits_with 0 "ARG start_method forkserver"
+run run "$SC/tiny.lua" --start-method vfork
+check "--start-method: a bad value names the valid ones (2)" \
+    fails_with 2 "--start-method must be fork, forkserver or spawn (got 'vfork')"
+run run "$SC/tiny.lua" --start-method
+check "--start-method needs a value (2)" fails_with 2 "--start-method needs fork, forkserver or spawn"
+run run "$SC/start_methods.lua" --quick --json "$tmp/sms.json"
+check "start_method: a variant's own, else the file's" eval '
+    exits_with 0 "ARG start_method forked=fork, default=spawn" &&
+    jq -e "[.results[].start_method] == [\"fork\", \"spawn\"]" "$tmp/sms.json" > /dev/null'
+run run "$SC/start_methods.lua" --quick --start-method forkserver
+check "start_method: --start-method wins over the file's, not over a variant's own" \
+    exits_with 0 "ARG start_method forked=fork, default=forkserver"
+run run "$SC/bad_start_method.lua"
+check "start_method: a bad name is file:line, naming the valid ones (2)" \
+    fails_with 2 "$SC/bad_start_method.lua:7: 'start_method' must be \"fork\", \"forkserver\" or \"spawn\" (got \"vfork\")"
 mkdir -p "$tmp/tf"
 TMPDIR="$tmp/tf" run run "$SC/tmpfiles.lua" --quick
 check "pb.tmpname: a worker's os.exit leaves the parent's file; item 1 named from 1" \

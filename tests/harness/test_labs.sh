@@ -37,7 +37,8 @@ PB=${1:-build/poolbench}
 
 LABS="pool_vs_fork get_placement serialized_get overhead chunk_skew quick_tasks early_stop
       errors one_file imap_memory lifecycle worker_init worker_death shared_state
-      straggler eager_input oversubscription interrupt orphans big_argument get_timeout"
+      straggler eager_input oversubscription interrupt orphans big_argument get_timeout
+      start_method fork_with_threads"
 SEEDS="1 2 3 42"
 
 if [ ! -x "$PB" ]; then

@@ -1,0 +1,90 @@
+/*
+ * pool_spawn_main.c: the entry point of a spawned worker (start method
+ * spawn), in the fresh program the launcher exec'd (pool_launcher.c).
+ *
+ * The program is the client's (the engine knows nothing of it: poolbench's
+ * is `poolbench worker`, which re-loads the scenario so that its Lua tasks
+ * exist again). It registers its tasks, then calls pool_worker_spawn_main,
+ * which reads the engine's argument, the last of argv:
+ *
+ *   --pool-worker=QUEUE,RESULT,SHM,SHMSIZE,SLOT,INIT,INITLEN,MAXTASKS,HASH
+ *
+ * QUEUE, RESULT and SHM are the descriptors the worker inherited (the
+ * shared queue, its result pipe, the memfd of the pool's shared memory);
+ * the initializer's packed arguments, INITLEN bytes, follow the slots in
+ * that memory. HASH is the parent's registry hash: task messages name tasks
+ * by index, so the program must have registered the same names in the same
+ * order, and a worker whose registry differs fails as an initializer does
+ * (the pool is broken, with a message that says so) instead of running the
+ * wrong task.
+ */
+#include "pool_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define SPAWN_ARG "--pool-worker="
+
+const char *pool_worker_spawn_arg(int argc, char **argv)
+{
+    if (argc < 1 || argv[argc - 1] == NULL)
+        return NULL;
+    const char *a = argv[argc - 1];
+    return strncmp(a, SPAWN_ARG, strlen(SPAWN_ARG)) == 0 ? a + strlen(SPAWN_ARG) : NULL;
+}
+
+/* Parses the argument into cfg, slot and result_fd; maps the shared memory. */
+static int spawn_parse(const char *a, struct pool_worker_cfg *cfg, int *slot, int *result_fd)
+{
+    unsigned long long hash;
+    int n = 0;
+    if (sscanf(a, "%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx%n", &cfg->queue_fd, result_fd, &cfg->shm_fd,
+               &cfg->shm_size, slot, &cfg->init_task, &cfg->initargs_len, &cfg->maxtasks, &hash,
+               &n) != 9 || a[n] != '\0' || cfg->shm_size < sizeof(struct pool_shm))
+        return -1;
+    cfg->registry_hash = hash;
+    void *m = mmap(NULL, cfg->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, cfg->shm_fd, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    close(cfg->shm_fd); /* the mapping stays */
+    cfg->shm = m;
+    size_t slots = cfg->shm_size - cfg->initargs_len;
+    cfg->initargs = cfg->initargs_len ? (char *)m + slots : NULL;
+    cfg->parent_queue_fd = -1;
+    cfg->shm_fd = -1;
+    cfg->start_method = POOL_START_SPAWN;
+    return 0;
+}
+
+int pool_worker_spawn_main(int argc, char **argv)
+{
+    const char *a = pool_worker_spawn_arg(argc, argv);
+    struct pool_worker_cfg cfg = {0};
+    int slot = -1, result_fd = -1;
+    if (a == NULL || spawn_parse(a, &cfg, &slot, &result_fd) != 0) {
+        fprintf(stderr, "pool_worker_spawn_main: not a spawned worker's argument: %s\n",
+                argc > 0 && argv[argc - 1] ? argv[argc - 1] : "(none)");
+        return 2;
+    }
+    if (pool_registry_hash() != cfg.registry_hash) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "spawned worker %d: its program registered other tasks than "
+                 "its parent (%u names, not in the parent's order): a task index would name "
+                 "another task", slot, pool_registry_count());
+        pool_worker_fail_start(result_fd, msg);
+    }
+    pool_worker_main(&cfg, slot, result_fd);
+}
+
+void pool_worker_spawn_fail(int argc, char **argv, const char *msg)
+{
+    const char *a = pool_worker_spawn_arg(argc, argv);
+    int queue_fd, result_fd;
+    fprintf(stderr, "%s\n", msg);
+    if (a != NULL && sscanf(a, "%d,%d,", &queue_fd, &result_fd) == 2 && result_fd > 2)
+        pool_worker_fail_start(result_fd, msg);
+}

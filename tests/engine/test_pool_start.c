@@ -1,0 +1,330 @@
+/*
+ * test_pool_start.c: the three start methods (pool_options.start_method):
+ * fork server, fork, spawn.
+ *
+ * Each method must keep every other semantic of the pool: map runs, a
+ * killed worker is counted and replaced, maxtasksperchild and the task time
+ * limit replace workers, terminate and destroy leave no process, zombie or
+ * descriptor. What differs is checked too: a spawned worker inherits only
+ * the descriptors passed to it and sees none of its parent's memory (a
+ * global the parent set after start-up), a forked one sees it; a worker
+ * forked while another thread of the parent holds a lock deadlocks on that
+ * lock (the task time limit ends it), a fork-server worker does not.
+ *
+ * This binary is also the spawned workers' program: spawn_argv is
+ * /proc/self/exe, and main() sends a process whose last argument is the
+ * engine's (pool_worker_spawn_arg) to pool_worker_spawn_main, after
+ * registering the same tasks in the same order.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "test_helpers.h"
+
+static const char *const self_argv[] = {"/proc/self/exe", NULL};
+
+/* Set in the parent after start-up: a forked worker has it, a spawned one not. */
+static int64_t parent_mark;
+/* A process-local lock (not shared): each process has its own copy. */
+static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* not the directory's own descriptor */
+}
+
+static int task_fds(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
+{
+    (void)args;
+    (void)ctx;
+    msgpack_pack_int(out, open_fds());
+    return 0;
+}
+
+static int task_mark(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
+{
+    (void)args;
+    (void)ctx;
+    msgpack_pack_int64(out, parent_mark);
+    return 0;
+}
+
+/* Takes and drops the process-local lock: blocks forever in a worker forked
+ * while another thread of its parent held it. */
+static int task_locked(const msgpack_object_array *args, msgpack_packer *out,
+                       pool_task_ctx *ctx)
+{
+    (void)args;
+    (void)ctx;
+    pthread_mutex_lock(&local_lock);
+    pthread_mutex_unlock(&local_lock);
+    msgpack_pack_int(out, 1);
+    return 0;
+}
+
+static void register_tasks(void)
+{
+    pool_task_register("fds", task_fds, NULL);
+    pool_task_register("mark", task_mark, NULL);
+    pool_task_register("locked", task_locked, NULL);
+    /* A spawned worker told to differ registers one task more. */
+    if (getenv("TEST_SPAWN_MISMATCH") && getenv("TEST_SPAWN_CHILD"))
+        pool_task_register("extra", task_fds, NULL);
+}
+
+static pool *make_method(int method, int workers)
+{
+    pool_options opt;
+    pool_options_default(&opt);
+    opt.workers = workers;
+    opt.start_method = method;
+    opt.spawn_argv = self_argv;
+    return make_pool_opt(&opt);
+}
+
+/* ---- every method: the same semantics ------------------------------------ */
+
+static void map_squares(int method)
+{
+    pool *p = make_method(method, 2);
+    msgpack_sbuffer in;
+    msgpack_sbuffer_init(&in);
+    pack_range(&in, 0, 50);
+    pool_result *r = pool_map(p, "square", in.data, in.size, 3);
+    const msgpack_object_array *a = get_array(r, 50);
+    for (uint32_t i = 0; i < 50; i++)
+        assert_int_equal(obj_int(&a->ptr[i]), (int64_t)i * i);
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&in);
+}
+
+static void respawn_after_kill(int method)
+{
+    pool *p = make_method(method, 2);
+    wait_until(pool_worker_pids(p, (pid_t[2]){0}, 2) == 2);
+    pid_t pids[2];
+    assert_int_equal(pool_worker_pids(p, pids, 2), 2);
+    assert_int_equal(kill(pids[0], SIGKILL), 0);
+    pool_stats st;
+    wait_until((pool_get_stats(p, &st), st.worker_deaths == 1 && st.workers_started == 3));
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_int(&a, 7);
+    pool_result *r = pool_apply(p, "square", a.data, a.size);
+    assert_int_equal(obj_int(get_ok(r)), 49);
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&a);
+}
+
+static void maxtasks_and_limit(int method)
+{
+    pool_options opt;
+    pool_options_default(&opt);
+    opt.workers = 1;
+    opt.start_method = method;
+    opt.spawn_argv = self_argv;
+    opt.maxtasksperchild = 1;
+    opt.task_timeout = 0.3;
+    pool *p = make_pool_opt(&opt);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args0(&a);
+    pool_result *r1 = pool_apply(p, "getpid", a.data, a.size);
+    pool_result *r2 = pool_apply(p, "getpid", a.data, a.size);
+    assert_int_not_equal(obj_int(get_ok(r1)), obj_int(get_ok(r2))); /* a new worker each */
+    pool_args_double(&a, 30.0);
+    pool_result *r3 = pool_apply(p, "sleep", a.data, a.size);
+    assert_status(pool_result_get(r3, WAIT_S, NULL), POOL_ETIMELIMIT);
+    pool_result_free(r1);
+    pool_result_free(r2);
+    pool_result_free(r3);
+    msgpack_sbuffer_destroy(&a);
+}
+
+/* Terminate with work running, then destroy: no worker left, no zombie,
+ * no descriptor. */
+static void nothing_left(int method)
+{
+    int before = open_fds();
+    pool *p = make_method(method, 2);
+    wait_until(pool_worker_pids(p, (pid_t[2]){0}, 2) == 2);
+    pid_t pids[2];
+    assert_int_equal(pool_worker_pids(p, pids, 2), 2);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_double(&a, 30.0);
+    pool_result *r = pool_apply_async(p, "sleep", a.data, a.size, NULL, NULL, NULL);
+    assert_status(pool_terminate(p), POOL_OK);
+    assert_status(pool_result_get(r, WAIT_S, NULL), POOL_ETERMINATED);
+    pool_result_free(r);
+    drop_pool();
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(kill(pids[i], 0), -1); /* gone, not even a zombie */
+        assert_int_equal(errno, ESRCH);
+    }
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no child of ours at all */
+    assert_int_equal(open_fds(), before);
+    msgpack_sbuffer_destroy(&a);
+}
+
+#define EACH_METHOD(name)                                                          \
+    static void name##_forkserver(void **s) { (void)s; name(POOL_START_FORKSERVER); } \
+    static void name##_fork(void **s) { (void)s; name(POOL_START_FORK); }             \
+    static void name##_spawn(void **s) { (void)s; name(POOL_START_SPAWN); }
+EACH_METHOD(map_squares)
+EACH_METHOD(respawn_after_kill)
+EACH_METHOD(maxtasks_and_limit)
+EACH_METHOD(nothing_left)
+
+/* ---- what differs --------------------------------------------------------- */
+
+/* A spawned worker holds 0, 1, 2, the queue and its result pipe, nothing
+ * more, though the parent opened a descriptor without O_CLOEXEC; and it has
+ * none of the parent's memory. A forked worker has both. */
+static void spawn_passes_only_what_is_passed(void **state)
+{
+    (void)state;
+    int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: exec alone would keep it */
+    assert_true(leak >= 0);
+    parent_mark = 42;
+    int64_t fds[2], marks[2];
+    const int methods[2] = {POOL_START_SPAWN, POOL_START_FORK};
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args0(&a);
+    for (int m = 0; m < 2; m++) {
+        pool *p = make_method(methods[m], 1);
+        pool_result *r = pool_apply(p, "fds", a.data, a.size);
+        fds[m] = obj_int(get_ok(r));
+        pool_result_free(r);
+        r = pool_apply(p, "mark", a.data, a.size);
+        marks[m] = obj_int(get_ok(r));
+        pool_result_free(r);
+        drop_pool();
+    }
+    close(leak);
+    assert_int_equal(fds[0], 5);
+    assert_true(fds[1] > fds[0]);
+    assert_int_equal(marks[0], 0);
+    assert_int_equal(marks[1], 42);
+    msgpack_sbuffer_destroy(&a);
+}
+
+/* A spawned program whose tasks differ breaks the pool, saying why. */
+static void spawn_registry_mismatch_breaks(void **state)
+{
+    (void)state;
+    setenv("TEST_SPAWN_MISMATCH", "1", 1);
+    pool *p = make_method(POOL_START_SPAWN, 1);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_int(&a, 3);
+    pool_result *r = pool_apply(p, "square", a.data, a.size);
+    assert_status(pool_result_get(r, WAIT_S, NULL), POOL_EBROKEN);
+    assert_contains(pool_result_error(r), "other tasks than its parent");
+    pool_result_free(r);
+    msgpack_sbuffer_destroy(&a);
+    unsetenv("TEST_SPAWN_MISMATCH");
+}
+
+static void *hold_lock(void *arg)
+{
+    atomic_bool *stop = arg;
+    pthread_mutex_lock(&local_lock);
+    while (!atomic_load(stop))
+        sleep_s(0.01);
+    pthread_mutex_unlock(&local_lock);
+    return NULL;
+}
+
+/* Workers started while another thread holds local_lock: forked from the
+ * parent they deadlock on it, and the time limit ends each one; from the
+ * fork server (forked before the thread existed) they never do. */
+static int locked_timeouts(int method)
+{
+    pool_options opt;
+    pool_options_default(&opt);
+    opt.workers = 1;
+    opt.start_method = method;
+    opt.maxtasksperchild = 1;
+    opt.task_timeout = 0.2;
+    pool *p = make_pool_opt(&opt);
+    wait_until(pool_worker_pids(p, (pid_t[1]){0}, 1) == 1);
+    atomic_bool stop = false;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_lock, &stop), 0);
+    sleep_s(0.05);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args0(&a);
+    int timeouts = 0;
+    for (int i = 0; i < 4; i++) { /* the first worker predates the thread */
+        pool_result *r = pool_apply(p, "locked", a.data, a.size);
+        int rc = pool_result_get(r, WAIT_S, NULL);
+        assert_true(rc == POOL_OK || rc == POOL_ETIMELIMIT);
+        timeouts += rc == POOL_ETIMELIMIT;
+        pool_result_free(r);
+    }
+    atomic_store(&stop, true);
+    pthread_join(t, NULL);
+    drop_pool();
+    msgpack_sbuffer_destroy(&a);
+    return timeouts;
+}
+
+static void fork_with_threads_deadlocks(void **state)
+{
+    (void)state;
+    assert_int_equal(locked_timeouts(POOL_START_FORK), 3);
+    assert_int_equal(locked_timeouts(POOL_START_FORKSERVER), 0);
+}
+
+/* Bad options are refused, naming what is wrong. */
+static void start_method_refused(void **state)
+{
+    (void)state;
+    pool_options opt;
+    pool_options_default(&opt);
+    opt.start_method = 7;
+    assert_null(pool_create(&opt));
+    assert_contains(pool_last_error(), "start_method");
+    opt.start_method = POOL_START_SPAWN;
+    assert_null(pool_create(&opt));
+    assert_contains(pool_last_error(), "spawn_argv");
+    assert_int_equal(pool_start_method_parse("spawn"), POOL_START_SPAWN);
+    assert_int_equal(pool_start_method_parse("vfork"), -1);
+    assert_string_equal(pool_start_method_name(POOL_START_FORK), "fork");
+}
+
+int main(int argc, char **argv)
+{
+    if (pool_worker_spawn_arg(argc, argv)) { /* a spawned worker: the same tasks, then work */
+        setenv("TEST_SPAWN_CHILD", "1", 1);
+        register_tasks();
+        return pool_worker_spawn_main(argc, argv);
+    }
+    register_tasks();
+    const struct CMUnitTest tests[] = {
+        CASE(map_squares_forkserver), CASE(map_squares_fork), CASE(map_squares_spawn),
+        CASE(respawn_after_kill_forkserver), CASE(respawn_after_kill_fork),
+        CASE(respawn_after_kill_spawn),
+        CASE(maxtasks_and_limit_forkserver), CASE(maxtasks_and_limit_fork),
+        CASE(maxtasks_and_limit_spawn),
+        CASE(nothing_left_forkserver), CASE(nothing_left_fork), CASE(nothing_left_spawn),
+        CASE(spawn_passes_only_what_is_passed),
+        CASE(spawn_registry_mismatch_breaks),
+        CASE(fork_with_threads_deadlocks),
+        CASE(start_method_refused),
+    };
+    return test_main(argc, argv, "test_pool_start", tests, sizeof tests / sizeof tests[0]);
+}
