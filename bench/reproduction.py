@@ -68,7 +68,8 @@ SCENARIOS = [
     ('quick_tasks', ['P8']), ('pool_vs_fork', ['P9']), ('errors', ['P10']),
     ('one_file', ['P11']), ('imap_memory', ['P12']), ('lifecycle', ['P13']),
     ('worker_init', ['P14']), ('shared_state', ['P15']), ('worker_death', ['P16']),
-    ('straggler', ['P18']), ('start_method', ['P20']), ('fork_with_threads', ['P21']),
+    ('big_argument', ['P17']), ('straggler', ['P18']), ('get_timeout', ['P19']),
+    ('start_method', ['P20']), ('fork_with_threads', ['P21']),
     ('orphans', ['P22']), ('interrupt', ['P23']),
     ('oversubscription', ['P24']), ('eager_input', ['P25']),
 ]
