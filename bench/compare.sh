@@ -9,7 +9,8 @@
 #   QUICK=1    --quick --repeat 1 (seconds, for tests); default: the
 #              scenarios' defaults, --repeat 3
 #   REPEAT     overrides the repeat count
-#   SCENARIOS  the scenario names to run (default every scenarios/*.lua)
+#   SCENARIOS  the scenario names to run (default every scenarios/*.lua); the
+#              other scenarios' results in OUT are kept and reported too
 #   OUT        where the results go (default bench/results/compare, ignored by git)
 #   DOC        the report to regenerate (default docs/reproduction.md; "" none)
 #   FIGURES    where compare.png/.svg go (default plots/out; "" none)
@@ -34,7 +35,15 @@ if [ "$QUICK" = 1 ]; then opts=(--quick); REPEAT=${REPEAT:-1}; else opts=(); REP
 names=${SCENARIOS:-$(ls scenarios/*.lua | xargs -n1 basename | sed 's/\.lua$//')}
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.csv "$OUT"/*.txt "$OUT"/compare.dat
+# A run of every scenario starts afresh; a run of some (SCENARIOS) replaces
+# theirs and keeps the others' results, so that the figure and the report
+# still cover every scenario measured (each JSON carries its own date).
+if [ -z "${SCENARIOS:-}" ]; then
+    rm -f "$OUT"/*.json "$OUT"/*.csv "$OUT"/*.txt
+else
+    for n in $names; do rm -f "$OUT/$n.json" "$OUT/$n.csv" "$OUT/$n.txt"; done
+fi
+rm -f "$OUT"/compare.dat
 echo "ARG poolbench $POOLBENCH"
 echo "ARG quick $QUICK"
 echo "ARG repeat $REPEAT"
