@@ -145,6 +145,12 @@ int pool_task_call(const char *name, const void *args, size_t args_len, msgpack_
 
 typedef struct pool pool;
 
+enum pool_transport_kind {
+    POOL_TRANSPORT_DEFAULT = 0, /* POOLBENCH_TRANSPORT if set, else the socket */
+    POOL_TRANSPORT_SOCKET = 1,
+    POOL_TRANSPORT_SHM = 2,
+};
+
 typedef struct pool_options {
     int workers;             /* >= 1; pool_options_default() sets the online CPUs */
     const char *initializer; /* task run once in each worker before its first task, or NULL */
@@ -158,8 +164,17 @@ typedef struct pool_options {
     double task_timeout;     /* seconds one task may run (billiard's hard time limit): past
                                 it the worker is killed and replaced and the task fails
                                 with POOL_ETIMELIMIT; 0: no limit */
+    enum pool_transport_kind transport; /* how chunks and results travel (below) */
 } pool_options;
 /*
+ * The transport (impls/engine/pool_transport.h): POOL_TRANSPORT_SOCKET, one
+ * SOCK_SEQPACKET queue all workers read and a pipe per worker for results;
+ * POOL_TRANSPORT_SHM, rings in shared memory with futex wake-ups only when a
+ * side sleeps. POOL_TRANSPORT_DEFAULT (0) takes the environment variable
+ * POOLBENCH_TRANSPORT ("socket" or "shm"; another value makes pool_create
+ * fail with POOL_EINVAL naming the valid ones), else the socket. Every
+ * semantic below is the same on both.
+ *
  * The time limit is per task, that is per item: each item of a chunk has
  * the whole limit. The task past it fails with POOL_ETIMELIMIT and a message
  * naming the task, the item, the worker slot and pid and the limit; the
@@ -198,6 +213,8 @@ int pool_join(pool *p);
 void pool_destroy(pool *p);
 
 int pool_workers(const pool *p);
+/* The transport this pool runs on: "socket" or "shm". */
+const char *pool_transport_name(const pool *p);
 /* Pids of the live workers, up to `max`; returns how many. */
 int pool_worker_pids(pool *p, pid_t *out, int max);
 /* The fork server's pid (the parent of every worker). */
