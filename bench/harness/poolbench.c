@@ -45,6 +45,7 @@ static const char usage_text[] =
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
+    "                          [--transport socket|shm]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
@@ -95,6 +96,9 @@ static const char help_text[] =
     "                   terminal ($COLUMNS); turns the trace on like --trace\n"
     "  --task-timeout S a task running longer than S seconds fails (its worker is\n"
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
+    "  --transport T    how chunks and results travel: socket (a shared socket and a\n"
+    "                   pipe per worker) or shm (rings in shared memory); default:\n"
+    "                   $POOLBENCH_TRANSPORT, else socket; a variant's transport = wins\n"
     "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
     "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
     "\n"
@@ -117,7 +121,8 @@ static int sub_help(const char *cmd)
         printf("usage: poolbench run FILE [--impl a,b] [--set key=value]... [--quick] "
                "[--repeat N]\n                          [--json F] [--csv F] [--trace F] "
                "[--timeline]\n                          [--task-timeout SECONDS] "
-               "[--run-timeout SECONDS]\n\nRuns each strategy of the scenario, prints every "
+               "[--run-timeout SECONDS]\n                          [--transport socket|shm]"
+               "\n\nRuns each strategy of the scenario, prints every "
                "parameter, a table and the\nchecks.\n\n%s", strstr(help_text, "options of run:"));
     else if (strcmp(cmd, "lab") == 0)
         printf("usage: poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
@@ -313,6 +318,7 @@ typedef struct run_args {
     bool quick;
     int repeat;
     double task_timeout; /* 0: the scenario's */
+    int transport;       /* --transport; 0: POOLBENCH_TRANSPORT, else socket */
     double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
     bool timeline;       /* --timeline */
 } run_args;
@@ -382,6 +388,15 @@ static int parse_run(int argc, char **argv, run_args *a)
                 return 2;
             }
             *(task ? &a->task_timeout : &a->run_timeout) = sec;
+        } else if (is_opt(arg, "--transport")) {
+            if ((v = opt_value(argc, argv, &i, "--transport")) == NULL)
+                return usage_error("%s needs socket or shm", "--transport");
+            if ((a->transport = pool_transport_parse(v)) < 0) {
+                fprintf(stderr, "poolbench: --transport: unknown transport '%s' (valid: socket, "
+                        "shm)\n", v);
+                fprintf(stderr, "%s", usage_text);
+                return 2;
+            }
         } else if (is_opt(arg, "--json") || is_opt(arg, "--csv") || is_opt(arg, "--trace")) {
             const char *name = is_opt(arg, "--json") ? "--json"
                                : is_opt(arg, "--csv") ? "--csv" : "--trace";
@@ -570,6 +585,7 @@ static int cmd_run(int argc, char **argv)
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
+        .transport = a.transport,
         .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
         .trace = a.trace != NULL || a.timeline,
     };
