@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,9 @@
 #define TASK_RING_CAP (4u << 20)    /* bytes; pages are touched only as used */
 #define RESULT_RING_CAP (128u << 10)
 #define WAIT_SLICE_S 0.2            /* a futex wait re-checks at least this often */
-#define EXTRA_POLL_S 0.001          /* while results keep coming, how often the result
+#define EXTRA_POLL_S 0.001
+#define LINGER_S 50e-6              /* the result handler's look before it sleeps, while
+                                       a worker holds a chunk (its result is owed) */          /* while results keep coming, how often the result
                                        handler still looks at its other descriptors */
 
 /* One ring's positions and wake-up words, each side's on its own line. */
@@ -366,13 +369,41 @@ static void drain_doorbells(struct shm_transport *s, const bool *rang)
     }
 }
 
+/* Whether some worker holds a chunk, so that a result is owed soon. */
+static bool result_owed(const struct shm_transport *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->fd[i] >= 0 && atomic_load(&s->slots[i].job) != 0)
+            return true;
+    return false;
+}
+
+/* Before it sleeps, the result handler gives its core away for a while
+ * (sched_yield: a worker that is runnable runs) and looks again, as long as
+ * a result is owed: a result that comes back within LINGER_S then costs no
+ * doorbell and no wake-up, and the results of several workers are read in
+ * one pass. Returns the slots with bytes, 0 when none came. */
+static int linger(struct shm_transport *s, bool *ready)
+{
+    int n = 0;
+    double until = pool_now() + LINGER_S;
+    while (n == 0 && result_owed(s) && pool_now() < until) {
+        sched_yield();
+        n = scan_rings(s, ready);
+    }
+    return n;
+}
+
 static int shm_rx_wait(pool_transport *t, struct pollfd *extra, int nextra, int timeout_ms,
                        bool *ready)
 {
     struct shm_transport *s = SH(t);
     double now = pool_now();
-    atomic_store(&s->head->parent_sleeps, 1); /* before the last look at the rings */
     int n = scan_rings(s, ready);
+    if (n == 0 && timeout_ms != 0)
+        n = linger(s, ready);
+    atomic_store(&s->head->parent_sleeps, 1); /* before the last look at the rings */
+    n = n > 0 ? n : scan_rings(s, ready);
     if (n > 0) {
         atomic_store(&s->head->parent_sleeps, 0);
         if (now - s->extra_at < EXTRA_POLL_S) {
