@@ -30,8 +30,11 @@
  * fork server's socket and the interrupt pipe. So it sleeps in poll(2) on
  * those and on the workers' pipes from the fork server, after setting
  * parent_sleeps; a worker that publishes a frame and finds parent_sleeps
- * set (exchanged to 0, so one worker rings per sleep) writes one byte to
- * its pipe: the doorbell. A pipe's EOF is still its worker's death.
+ * set writes one byte to its own pipe: the doorbell (the result handler
+ * clears the flag as it wakes, so a worker stopped before ringing delays
+ * no other's results). A pipe's EOF is still its worker's death. Before it
+ * sleeps, while a worker holds a chunk, it yields its core and looks again
+ * for up to LINGER_S: a result that comes back that soon costs no wake-up.
  *
  * Taking a message keeps rule 2 (claim before take) at any instruction:
  * holding the lock, a worker peeks at the header at head, claims it in its
@@ -499,9 +502,11 @@ static int shm_wk_send(pool_transport *t, int slot, int fd, const char *data, si
         tail += k;
         off += k;
         atomic_store(&r->tail, tail);
-        /* The doorbell: only if the result handler sleeps, and once per sleep. */
-        if (atomic_load(&s->head->parent_sleeps) && atomic_exchange(&s->head->parent_sleeps, 0) &&
-            pool_write_all(fd, "r", 1) != 0)
+        /* The doorbell: only if the result handler sleeps. Each worker rings
+         * its own pipe and none clears the flag (the result handler does, as
+         * it wakes): a worker stopped between seeing the flag and ringing
+         * must not keep the others' results waiting. */
+        if (atomic_load(&s->head->parent_sleeps) && pool_write_all(fd, "r", 1) != 0)
             return -1;
     }
     return 0;
