@@ -231,6 +231,7 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     opt.task_timeout = w->task_timeout;
     opt.start_method = w->start_method;
     opt.spawn_argv = w->spawn_argv;
+    opt.transport = w->transport;
     opt.maxtasksperchild = w->maxtasksperchild;
     opt.initializer = w->initializer;
     opt.initargs = w->initargs;
@@ -247,6 +248,8 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     pool *p = pool_create(&opt);
     out->t0 = pool_now();
     out->startup_s = out->t0 - t;
+    if (p != NULL)
+        snprintf(out->transport, sizeof out->transport, "%s", pool_transport_name(p));
     if (p == NULL) {
         snprintf(out->first_error, sizeof out->first_error, "%s", pool_last_error());
         if (items)

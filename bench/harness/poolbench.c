@@ -47,7 +47,7 @@ static const char usage_text[] =
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
-    "                          [--start-method fork|forkserver|spawn]\n"
+    "                          [--start-method fork|forkserver|spawn] [--transport socket|shm]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
@@ -98,6 +98,9 @@ static const char help_text[] =
     "                   terminal ($COLUMNS); turns the trace on like --trace\n"
     "  --task-timeout S a task running longer than S seconds fails (its worker is\n"
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
+    "  --transport T    how chunks and results travel: socket (a shared socket and a\n"
+    "                   pipe per worker) or shm (rings in shared memory); default:\n"
+    "                   $POOLBENCH_TRANSPORT, else socket; a variant's transport = wins\n"
     "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
     "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
     "  --start-method M how pools start workers: forkserver (the default: a single-\n"
@@ -125,7 +128,8 @@ static int sub_help(const char *cmd)
                "[--repeat N]\n                          [--json F] [--csv F] [--trace F] "
                "[--timeline]\n                          [--task-timeout SECONDS] "
                "[--run-timeout SECONDS]\n                          "
-               "[--start-method fork|forkserver|spawn]\n\nRuns each strategy of the scenario, prints every "
+               "[--start-method fork|forkserver|spawn] [--transport socket|shm]"
+               "\n\nRuns each strategy of the scenario, prints every "
                "parameter, a table and the\nchecks.\n\n%s", strstr(help_text, "options of run:"));
     else if (strcmp(cmd, "lab") == 0)
         printf("usage: poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
@@ -322,6 +326,7 @@ typedef struct run_args {
     int repeat;
     double task_timeout; /* 0: the scenario's */
     int start_method;    /* 1 + enum pool_start_method; 0: the scenario's */
+    int transport;       /* --transport; 0: POOLBENCH_TRANSPORT, else socket */
     double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
     bool timeline;       /* --timeline */
 } run_args;
@@ -399,6 +404,15 @@ static int parse_run(int argc, char **argv, run_args *a)
                 return usage_error("--start-method must be fork, forkserver or spawn (got '%s')",
                                    v);
             a->start_method = m + 1;
+        } else if (is_opt(arg, "--transport")) {
+            if ((v = opt_value(argc, argv, &i, "--transport")) == NULL)
+                return usage_error("%s needs socket or shm", "--transport");
+            if ((a->transport = pool_transport_parse(v)) < 0) {
+                fprintf(stderr, "poolbench: --transport: unknown transport '%s' (valid: socket, "
+                        "shm)\n", v);
+                fprintf(stderr, "%s", usage_text);
+                return 2;
+            }
         } else if (is_opt(arg, "--json") || is_opt(arg, "--csv") || is_opt(arg, "--trace")) {
             const char *name = is_opt(arg, "--json") ? "--json"
                                : is_opt(arg, "--csv") ? "--csv" : "--trace";
@@ -588,6 +602,7 @@ static int cmd_run(int argc, char **argv)
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
         .start_method = a.start_method,
+        .transport = a.transport,
         .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
         .trace = a.trace != NULL || a.timeline,
     };

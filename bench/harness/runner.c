@@ -130,12 +130,29 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     if (scn_params_resolve(s, o->quick, o->sets, o->nsets, &r->p, err, errlen) != 0)
         return -1;
     r->task_timeout = o->task_timeout > 0 ? o->task_timeout : s->task_timeout;
+    r->transport = o->transport > 0 ? o->transport : pool_transport_default();
+    if (r->transport < 0) {
+        snprintf(err, errlen, "POOLBENCH_TRANSPORT='%s' is not a transport (valid: socket, shm)",
+                 getenv("POOLBENCH_TRANSPORT"));
+        return -1;
+    }
     describe_machine(r);
     if (check_impls(s, o->impls, err, errlen) != 0)
         return -1;
     select_variants(s, o->impls, r);
-    for (int i = 0; i < r->nselected; i++)
+    for (int i = 0; i < r->nselected; i++) {
         r->start_method[i] = run_start_method(s, r->selected[i], o);
+        /* A pair the engine cannot start (spawn on shm, say) is refused
+         * here, before anything runs, with what works. */
+        int tr = r->selected[i]->transport > 0 ? r->selected[i]->transport : r->transport;
+        if (pool_start_method_check(r->start_method[i], tr) != POOL_OK) {
+            const char *e = pool_last_error();
+            if (strncmp(e, "pool_create: ", 13) == 0)
+                e += 13;
+            snprintf(err, errlen, "variant '%s': %s", r->selected[i]->label, e);
+            return -1;
+        }
+    }
     return precheck_variants(r, err, errlen);
 }
 
@@ -237,6 +254,7 @@ static void strategy_input(const run_report *r, run_result *res, const scn_workl
         .observe_ctx = sc,
         .fire_and_forget = w->fire_and_forget,
         .task_timeout = r->task_timeout,
+        .transport = res->v->transport > 0 ? res->v->transport : r->transport,
     };
     for (int i = 0; i < w->nstages; i++)
         sw->stages[i] = w->stages[i];

@@ -45,6 +45,8 @@ typedef struct run_options {
                             variant's own start_method wins over it (a scenario that
                             compares methods keeps its comparison), and it wins over
                             the scenario's (run_start_method) */
+    int transport;       /* --transport (enum pool_transport_kind); 0: POOLBENCH_TRANSPORT,
+                            else the socket. A variant's own transport = wins. */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
     void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
@@ -148,6 +150,8 @@ typedef struct run_report {
     double task_timeout; /* seconds one task may run, 0: no limit */
     int start_method[SCN_MAX_VARIANTS]; /* each selected variant's, as run_start_method
                                            resolved it (enum pool_start_method) */
+    int transport;       /* the run's transport (--transport, POOLBENCH_TRANSPORT, socket),
+                            for the variants that name none */
     int interrupted;     /* 0, or why the run was cut short: SIGINT, SIGTERM or
                           * RUN_TIME_LIMIT (strat_interrupted()) */
     bool keep_trace;     /* checks get r[label].trace (trace = true, --trace, --timeline) */

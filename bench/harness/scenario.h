@@ -75,6 +75,7 @@ typedef struct scn_variant {
     int set_fn[SCN_MAX_PARAMS];
     int line;
     int start_method; /* its start_method = "..." (enum pool_start_method); -1: none given */
+    int transport; /* transport = "socket" | "shm" (enum pool_transport_kind); 0: not given */
 } scn_variant;
 
 /* Resolved values, one per entry of scn_scenario.params, same order. */

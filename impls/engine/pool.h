@@ -166,6 +166,12 @@ const char *pool_start_method_name(int method);
 /* The method of that name, or -1. */
 int pool_start_method_parse(const char *name);
 
+enum pool_transport_kind {
+    POOL_TRANSPORT_DEFAULT = 0, /* POOLBENCH_TRANSPORT if set, else the socket */
+    POOL_TRANSPORT_SOCKET = 1,
+    POOL_TRANSPORT_SHM = 2,
+};
+
 typedef struct pool_options {
     int workers;             /* >= 1; pool_options_default() sets the online CPUs */
     const char *initializer; /* task run once in each worker before its first task, or NULL */
@@ -194,6 +200,7 @@ typedef struct pool_options {
                                       one argument of its own. The program must register
                                       the same tasks in the same order, then call
                                       pool_worker_spawn_main(). Copied at pool_create. */
+    enum pool_transport_kind transport; /* how chunks and results travel (below) */
 } pool_options;
 /*
  * Start methods. Every method keeps every other semantic (dead workers,
@@ -216,6 +223,10 @@ typedef struct pool_options {
  *     registry's names match the parent's (a mismatch fails the initializer
  *     and breaks the pool).
  * pool_forkserver_pid() is 0 for fork and spawn (there is no fork server).
+ * Start methods and transports: fork works with socket and shm, spawn with
+ * socket only (a spawned worker rebuilds its end of the transport from the
+ * descriptors it inherits); any other pair fails pool_create with POOL_EINVAL
+ * naming what works (pool_start_method_check).
  */
 
 /*
@@ -234,6 +245,14 @@ const char *pool_worker_spawn_arg(int argc, char **argv);
  * it only prints msg and returns. */
 void pool_worker_spawn_fail(int argc, char **argv, const char *msg);
 /*
+ * The transport (impls/engine/pool_transport.h): POOL_TRANSPORT_SOCKET, one
+ * SOCK_SEQPACKET queue all workers read and a pipe per worker for results;
+ * POOL_TRANSPORT_SHM, rings in shared memory with futex wake-ups only when a
+ * side sleeps. POOL_TRANSPORT_DEFAULT (0) takes the environment variable
+ * POOLBENCH_TRANSPORT ("socket" or "shm"; another value makes pool_create
+ * fail with POOL_EINVAL naming the valid ones), else the socket. Every
+ * semantic below is the same on both.
+ *
  * The time limit is per task, that is per item: each item of a chunk has
  * the whole limit. The task past it fails with POOL_ETIMELIMIT and a message
  * naming the task, the item, the worker slot and pid and the limit; the
@@ -272,6 +291,17 @@ int pool_join(pool *p);
 void pool_destroy(pool *p);
 
 int pool_workers(const pool *p);
+/* The transport this pool runs on: "socket" or "shm". */
+const char *pool_transport_name(const pool *p);
+/* The transport kind named "socket" or "shm", or -1 (for a command line). */
+int pool_transport_parse(const char *name);
+/* The kind POOL_TRANSPORT_DEFAULT stands for now: POOLBENCH_TRANSPORT if
+ * set, else POOL_TRANSPORT_SOCKET; -1 when the variable names no transport. */
+int pool_transport_default(void);
+/* Whether workers can be started with `start_method` on `transport`
+ * (POOL_TRANSPORT_DEFAULT resolved first): POOL_OK, or POOL_EINVAL with
+ * pool_last_error naming the pairs that work. */
+int pool_start_method_check(int start_method, enum pool_transport_kind transport);
 /* Pids of the live workers, up to `max`; returns how many. */
 int pool_worker_pids(pool *p, pid_t *out, int max);
 /* The fork server's pid (the parent of every worker); 0 when the pool has

@@ -105,6 +105,8 @@ static int check_options(const pool_options *opt, int *init_task)
         (opt->spawn_argv == NULL || opt->spawn_argv[0] == NULL))
         return pool_seterr(POOL_EINVAL, "pool_create: start method spawn needs spawn_argv "
                            "(the worker program to exec)");
+    if (pool_start_method_check(opt->start_method, opt->transport) != POOL_OK)
+        return POOL_EINVAL;
     if (opt->start_method != POOL_START_FORKSERVER)
         return POOL_OK; /* the launcher forks from a thread: threads are the point */
     int threads = count_threads();
@@ -128,11 +130,8 @@ static void pool_free(pool *p)
 {
     pool_taskq_clear(p);
     if (p->ws)
-        for (int i = 0; i < p->nworkers; i++) {
-            if (p->ws[i].fd >= 0)
-                close(p->ws[i].fd);
+        for (int i = 0; i < p->nworkers; i++)
             free(p->ws[i].buf);
-        }
     free(p->ws);
     free(p->pids);
     free(p->spawn_at);
@@ -147,54 +146,49 @@ static void pool_free(pool *p)
     free(p->cfg.spawn_argv);
     if (p->cfg.shm_fd >= 0)
         close(p->cfg.shm_fd);
-    for (int i = 0; i < 2; i++) {
-        if (p->wake_task[i] >= 0)
-            close(p->wake_task[i]);
+    for (int i = 0; i < 2; i++)
         if (p->wake_result[i] >= 0)
             close(p->wake_result[i]);
-    }
     if (p->ctl_fd >= 0)
         close(p->ctl_fd);
-    if (p->queue_fd >= 0)
-        close(p->queue_fd);
-    if (p->cfg.queue_fd >= 0)
-        close(p->cfg.queue_fd);
-    if (p->shm)
-        munmap(p->shm, p->shm_size);
+    if (p->tx)
+        p->tx->ops->destroy(p->tx); /* after the threads that used it have ended */
+    if (p->slots)
+        munmap(p->slots, p->slots_size);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     pthread_cond_destroy(&p->task_cond);
     free(p);
 }
 
-/* The shared memory: anonymous, inherited by fork; with spawn a memfd the
- * workers map (passed by descriptor), the initializer's arguments after the
- * slots. NULL on failure. */
-static struct pool_shm *map_shared(pool *p, const pool_options *opt)
+/* The slot records: anonymous shared memory, inherited by fork; with spawn
+ * a memfd the workers map (passed by descriptor), the initializer's
+ * arguments after the slots. NULL on failure. */
+static struct pool_slot_shm *map_slots(pool *p, const pool_options *opt)
 {
-    int fd = -1;
     if (opt->start_method == POOL_START_SPAWN) {
         size_t args = opt->initializer && opt->initargs ? opt->initargs_len : 0;
-        size_t slots = p->shm_size;
-        p->shm_size += args;
-        fd = memfd_create("poolbench-pool", MFD_CLOEXEC);
-        if (fd < 0 || ftruncate(fd, (off_t)p->shm_size) != 0) {
+        size_t slots = p->slots_size;
+        p->slots_size += args;
+        int fd = memfd_create("poolbench-pool", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)p->slots_size) != 0) {
             if (fd >= 0)
                 close(fd);
             return NULL;
         }
-        void *m = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        void *m = mmap(NULL, p->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED) {
             close(fd);
             return NULL;
         }
         p->cfg.shm_fd = fd;
-        p->cfg.shm_size = p->shm_size;
+        p->cfg.shm_size = p->slots_size;
         if (args)
             memcpy((char *)m + slots, opt->initargs, args);
         return m;
     }
-    void *m = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *m = mmap(NULL, p->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
     return m == MAP_FAILED ? NULL : m;
 }
 
@@ -203,13 +197,14 @@ static struct pool_shm *map_shared(pool *p, const pool_options *opt)
 static pool *pool_alloc(const pool_options *opt)
 {
     pool *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    if (p == NULL) {
+        pool_seterr(POOL_ESYS, "pool_create: out of memory");
         return NULL;
+    }
     p->opt = *opt;
     p->opt.initializer = NULL; /* not owned; the index is kept in cfg */
     p->nworkers = opt->workers;
-    p->ctl_fd = p->queue_fd = p->cfg.shm_fd = p->cfg.queue_fd = -1;
-    p->wake_task[0] = p->wake_task[1] = -1;
+    p->ctl_fd = p->cfg.shm_fd = -1;
     p->wake_result[0] = p->wake_result[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
     pool_cond_init(&p->cond);
@@ -219,24 +214,21 @@ static pool *pool_alloc(const pool_options *opt)
     p->ws = calloc((size_t)p->nworkers, sizeof *p->ws);
     p->pids = calloc((size_t)p->nworkers, sizeof *p->pids);
     p->spawn_at = calloc((size_t)p->nworkers, sizeof *p->spawn_at);
-    p->shm_size = sizeof(struct pool_shm) + (size_t)p->nworkers * sizeof(struct pool_slot_shm);
-    p->shm = map_shared(p, opt);
-    if (p->ws)
-        for (int i = 0; i < p->nworkers; i++)
-            p->ws[i].fd = -1;
+    p->slots_size = (size_t)p->nworkers * sizeof(struct pool_slot_shm);
+    p->slots = map_slots(p, opt);
     if (p->tab == NULL || p->ws == NULL || p->pids == NULL || p->spawn_at == NULL ||
-        p->shm == NULL) {
+        p->slots == NULL) {
+        pool_free(p);
+        pool_seterr(POOL_ESYS, "pool_create: out of memory");
+        return NULL;
+    }
+    /* The transport's shared parts (its queue lock, its rings) are made
+     * here, before the fork server forks, so that every worker has them. */
+    const pool_transport_ops *ops = pool_transport_pick(opt->transport);
+    if (ops == NULL || (p->tx = ops->create(p->nworkers, p->slots)) == NULL) {
         pool_free(p);
         return NULL;
     }
-    /* The queue lock lives in shared memory and must survive its holder's
-     * death: process-shared and robust. */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&p->shm->queue_lock, &ma);
-    pthread_mutexattr_destroy(&ma);
     return p;
 }
 
@@ -258,8 +250,8 @@ static char **copy_argv(const char *const *argv)
 }
 
 /* Start methods fork and spawn: the launcher thread stands in for the fork
- * server. The workers' end of the queue stays open here (the launcher
- * passes it to each worker) until the pool is freed. */
+ * server. The workers' ends of the transport stay open here (the launcher
+ * passes them to each worker it forks or spawns) until the pool is freed. */
 static int start_launcher(pool *p, const pool_options *opt)
 {
     if (opt->start_method == POOL_START_SPAWN) {
@@ -274,26 +266,18 @@ static int start_launcher(pool *p, const pool_options *opt)
     return POOL_OK;
 }
 
-/* Opens the shared queue and fills the workers' configuration; then forks
- * the fork server, which takes the workers' end of the queue with it. */
+/* Fills the workers' configuration; then forks the fork server, which
+ * takes the workers' ends of the transport with it. */
 static int start_forkserver(pool *p, const pool_options *opt, int init_task)
 {
-    int qv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, qv) != 0)
-        return pool_seterr(POOL_ESYS, "pool_create: socketpair: %s", strerror(errno));
-    p->queue_fd = qv[0];
     if (opt->initializer && opt->initargs) {
         p->cfg.initargs = malloc(opt->initargs_len);
-        if (p->cfg.initargs == NULL) {
-            close(qv[1]);
+        if (p->cfg.initargs == NULL)
             return pool_seterr(POOL_ESYS, "pool_create: out of memory");
-        }
         memcpy(p->cfg.initargs, opt->initargs, opt->initargs_len);
         p->cfg.initargs_len = opt->initargs_len;
     }
-    p->cfg.queue_fd = qv[1];
-    p->cfg.parent_queue_fd = qv[0];
-    p->cfg.shm = p->shm;
+    p->cfg.tx = p->tx;
     p->cfg.init_task = init_task;
     p->cfg.maxtasks = opt->maxtasksperchild;
     p->cfg.start_method = opt->start_method;
@@ -302,8 +286,7 @@ static int start_forkserver(pool *p, const pool_options *opt, int init_task)
 
     /* This process has one thread (checked): a safe fork. */
     p->fs_pid = pool_forkserver_start(&p->cfg, p->nworkers, &p->ctl_fd);
-    close(qv[1]); /* only the fork server and its workers read the queue */
-    p->cfg.queue_fd = -1;
+    p->tx->ops->in_parent(p->tx); /* only the fork server and its workers read */
     return p->fs_pid < 0 ? POOL_ESYS : POOL_OK;
 }
 
@@ -335,10 +318,8 @@ pool *pool_create(const pool_options *opt)
     if (check_options(opt, &init_task) != POOL_OK)
         return NULL;
     pool *p = pool_alloc(opt);
-    if (p == NULL) {
-        pool_seterr(POOL_ESYS, "pool_create: out of memory");
-        return NULL;
-    }
+    if (p == NULL)
+        return NULL; /* pool_last_error says why */
     /* A fork copies the page tables of every page the caller has touched,
      * and the fork server passes its size on to each worker it forks: memory
      * the caller freed but its allocator kept (a heap that cannot shrink
@@ -483,6 +464,11 @@ int pool_workers(const pool *p)
     return p->nworkers;
 }
 
+const char *pool_transport_name(const pool *p)
+{
+    return p->tx->ops->name;
+}
+
 pid_t pool_forkserver_pid(const pool *p)
 {
     return p->fs_pid;
@@ -502,8 +488,8 @@ int pool_worker_pids(pool *p, pid_t *out, int max)
 pid_t pool_job_holder(pool *p, uint64_t id)
 {
     for (int i = 0; i < p->nworkers; i++)
-        if (atomic_load(&p->shm->slot[i].job) == id)
-            return atomic_load(&p->shm->slot[i].pid);
+        if (atomic_load(&pool_slot(p, i)->job) == id)
+            return atomic_load(&pool_slot(p, i)->pid);
     return 0;
 }
 

@@ -6,8 +6,10 @@
  *   parent process                    fork server              workers
  *   --------------                    -----------              -------
  *   caller's threads  --submit-->  task queue (memory)
- *   task handler      --fragments--> shared queue (SOCK_SEQPACKET) --> any worker
- *   result handler    <--frames------ one pipe per worker <----------- its worker
+ *   task handler      --messages--> the transport's shared queue ------> any worker
+ *   result handler    <--frames------ a result stream per worker <---- its worker
+ *                     (pool_transport.h: a SOCK_SEQPACKET queue and pipes, or
+ *                      rings in shared memory)
  *   result handler    <--STARTED/EXITED-- control socket --> fork server --fork--> worker
  *                     (start methods fork and spawn: a launcher thread of the parent
  *                      speaks the same protocol, and forks, or forks and execs: pool_launcher.c)
@@ -45,6 +47,7 @@
 #define POOL_INTERNAL_H
 
 #include "pool.h"
+#include "pool_transport.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,8 +95,9 @@ extern int pool_worker_init_runs;
 /* ---- wire formats (pool_msg.c) ------------------------------------------ */
 
 /*
- * The shared queue carries fragments: datagrams of at most POOL_FRAG_MAX
- * bytes. A message is one FIRST fragment (header + start of payload)
+ * A task message is a header and a payload; the transport moves it whole
+ * (pool_transport.h). The socket transport's queue carries fragments:
+ * datagrams of at most POOL_FRAG_MAX bytes. A message is one FIRST fragment (header + start of payload)
  * followed by CONT fragments. One thread sends at a time (the task handler,
  * or a submitter on the direct path, which sends only one-fragment messages:
  * pool_taskq.c), so a message's fragments are consecutive; a worker reads a whole message while
@@ -176,23 +180,17 @@ struct pool_slot_shm {
     _Atomic double lock_at;
 };
 
-struct pool_shm {
-    pthread_mutex_t queue_lock; /* process-shared, robust: held to read one message */
-    struct pool_slot_shm slot[];
-};
-
 /* Everything a worker needs, copied into the fork server at pool_create. */
 struct pool_worker_cfg {
-    int queue_fd;          /* read side of the shared queue */
-    struct pool_shm *shm;
+    struct pool_transport *tx; /* how it takes chunks and sends results */
     int init_task;         /* -1: no initializer */
     char *initargs;        /* packed array, or NULL */
     size_t initargs_len;
     long maxtasks;
-    int parent_queue_fd;   /* the parent's end of the queue: closed in the fork server */
     /* Start methods fork and spawn (pool_launcher.c). */
     int start_method;      /* enum pool_start_method */
-    int shm_fd;            /* spawn: the memfd behind shm, passed to each worker; else -1 */
+    int shm_fd;            /* spawn: the memfd behind the slot records, passed to each
+                              worker (the initializer's arguments after them); else -1 */
     size_t shm_size;       /* spawn: its size (the slots, then initargs) */
     uint64_t registry_hash; /* spawn: the task names' hash (pool_registry_hash) */
     char **spawn_argv;     /* spawn: the program and its arguments, a copy */
@@ -224,10 +222,13 @@ enum pool_exit_status {
     POOL_EXIT_SPAWN_ARG = 81,      /* spawn: the worker could not use what it was passed */
 };
 
-/* A worker that cannot start (a spawned one whose tasks differ from the
- * parent's): sends an INITFAIL frame with msg, which breaks the pool, and
- * exits with POOL_EXIT_INIT_FAILED. */
-noreturn void pool_worker_fail_start(int result_fd, const char *msg);
+/* A worker that cannot start (its initializer failed; a spawned one whose
+ * tasks differ from the parent's): sends an INITFAIL frame with msg, which
+ * breaks the pool, and exits with POOL_EXIT_INIT_FAILED. Through cfg's
+ * transport; cfg NULL (a spawned worker before it has one, always on the
+ * socket transport, whose result stream is the pipe): straight to result_fd. */
+noreturn void pool_worker_fail_start(const struct pool_worker_cfg *cfg, int slot,
+                                     int result_fd, const char *msg);
 
 /* ---- fork server (pool_forkserver.c) ------------------------------------ */
 
@@ -488,7 +489,7 @@ struct pool_jobslot {
 
 /* The parent's view of one worker slot: the result handler's alone. */
 struct pool_wslot {
-    int fd;        /* read end of the worker's result pipe, -1 when none */
+    bool attached; /* a worker is started in the slot and its stream not yet ended */
     pid_t pid;
     char *buf;     /* bytes read but not yet parsed into frames */
     size_t len, cap;
@@ -509,12 +510,11 @@ struct pool {
     bool fs_thread_mode; /* start method fork or spawn: the launcher is a thread */
     pthread_t fs_thread;
     int ctl_fd;      /* control socket to the fork server */
-    int queue_fd;    /* write end of the shared queue */
-    struct pool_shm *shm;
-    size_t shm_size;
+    pool_transport *tx; /* how chunks and results travel (pool_transport.h) */
+    struct pool_slot_shm *slots; /* shared memory, one per worker slot */
+    size_t slots_size;
     struct pool_worker_cfg cfg;
     pthread_t task_thread, result_thread;
-    int wake_task[2]; /* wakes the task handler out of poll() */
     int wake_result[2]; /* wakes the result handler out of poll(): 'i' = interrupt
                            (pool_interrupt_all, from a signal handler), 'w' = look */
     unsigned intr_seen;   /* interrupts counted before this pool was created */
@@ -559,5 +559,12 @@ struct pool {
     bool fs_reaped;
     double watch_at;          /* the watch's last check (pool_watch.c) */
 };
+
+/* A worker slot's record (job held, item, t_start, lock_at, pid), through
+ * the transport: shared memory for the local ones. */
+static inline struct pool_slot_shm *pool_slot(pool *p, int i)
+{
+    return p->tx->ops->slot(p->tx, i);
+}
 
 #endif

@@ -41,11 +41,14 @@
  * Between fork and exec (spawn), the child only makes async-signal-safe
  * calls (the program may have threads): prctl, sigaction, close_range,
  * fcntl, execv, _exit; its argument string is built before the fork. Every
- * descriptor but 0, 1, 2 and the three passed is closed across the exec,
+ * descriptor but 0, 1, 2 and those passed (its result pipe, the slots'
+ * memfd, and the transport's own: spawn_fds, so spawn needs a transport
+ * that has them, the socket; pool_start_method_check) is closed across the exec,
  * even one the program opened without O_CLOEXEC (CPython's spawn closes
  * them too).
  */
 #include "pool_internal.h"
+#include "pool_transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,13 +71,17 @@ struct launcher {
     int *pidfd;  /* per slot, -1 when empty */
 };
 
-/* The argument a spawned worker reads (pool_spawn_main.c parses it). */
+/* The argument a spawned worker reads (pool_spawn_main.c parses it): its
+ * result pipe first, then the transport by name and the descriptors it
+ * passes (spawn_fds), then the memfd of the slot records. */
 static void spawn_arg(const struct launcher *l, int slot, int result_fd, char *buf, size_t len)
 {
     const struct pool_worker_cfg *c = l->cfg;
-    snprintf(buf, len, "--pool-worker=%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx", c->queue_fd, result_fd,
-             c->shm_fd, c->shm_size, slot, c->init_task, c->initargs_len, c->maxtasks,
-             (unsigned long long)c->registry_hash);
+    int tx[POOL_SPAWN_FDS];
+    c->tx->ops->spawn_fds(c->tx, tx);
+    snprintf(buf, len, "--pool-worker=%d,%s,%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx", result_fd,
+             c->tx->ops->name, tx[0], tx[1], c->shm_fd, c->shm_size, slot, c->init_task,
+             c->initargs_len, c->maxtasks, (unsigned long long)c->registry_hash);
 }
 
 /* The child of a fork, in either method. Only async-signal-safe calls until
@@ -84,8 +91,6 @@ static noreturn void launcher_child(const struct launcher *l, int slot, int resu
 {
     const struct pool_worker_cfg *c = l->cfg;
     close(l->ctl_fd);
-    if (c->parent_queue_fd >= 0)
-        close(c->parent_queue_fd);
     for (int i = 0; i < l->nslots; i++)
         if (l->pidfd[i] >= 0)
             close(l->pidfd[i]);
@@ -94,13 +99,17 @@ static noreturn void launcher_child(const struct launcher *l, int slot, int resu
     struct sigaction ign = {.sa_handler = SIG_IGN};
     sigaction(SIGINT, &ign, NULL);
     sigaction(SIGTERM, &ign, NULL);
-    if (c->start_method == POOL_START_FORK)
+    if (c->start_method == POOL_START_FORK) {
+        c->tx->ops->in_forkserver(c->tx); /* the parent's ends are not ours (closes only) */
         pool_worker_main(c, slot, result_fd);
+    }
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* kept across exec */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* nothing else crosses the exec, */
-    int keep[] = {c->queue_fd, result_fd, c->shm_fd};
+    int keep[2 + POOL_SPAWN_FDS] = {result_fd, c->shm_fd};
+    c->tx->ops->spawn_fds(c->tx, keep + 2);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        fcntl(keep[i], F_SETFD, 0); /* the only descriptors passed on */
+        if (keep[i] >= 0)
+            fcntl(keep[i], F_SETFD, 0); /* the only descriptors passed on */
     execv(argv[0], argv);
     _exit(POOL_EXIT_EXEC);
 }

@@ -7,11 +7,12 @@
  * exist again). It registers its tasks, then calls pool_worker_spawn_main,
  * which reads the engine's argument, the last of argv:
  *
- *   --pool-worker=QUEUE,RESULT,SHM,SHMSIZE,SLOT,INIT,INITLEN,MAXTASKS,HASH
+ *   --pool-worker=RESULT,TRANSPORT,TX0,TX1,SHM,SHMSIZE,SLOT,INIT,INITLEN,MAXTASKS,HASH
  *
- * QUEUE, RESULT and SHM are the descriptors the worker inherited (the
- * shared queue, its result pipe, the memfd of the pool's shared memory);
- * the initializer's packed arguments, INITLEN bytes, follow the slots in
+ * RESULT, TX0, TX1 and SHM are the descriptors the worker inherited (its
+ * result pipe, the transport's own, named by the transport's spawn_fds and
+ * given back to its wk_open, the memfd of the pool's slot records); the
+ * initializer's packed arguments, INITLEN bytes, follow the slots in
  * that memory. HASH is the parent's registry hash: task messages name tasks
  * by index, so the program must have registered the same names in the same
  * order, and a worker whose registry differs fails as an initializer does
@@ -19,6 +20,7 @@
  * wrong task.
  */
 #include "pool_internal.h"
+#include "pool_transport.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,27 +39,34 @@ const char *pool_worker_spawn_arg(int argc, char **argv)
     return strncmp(a, SPAWN_ARG, strlen(SPAWN_ARG)) == 0 ? a + strlen(SPAWN_ARG) : NULL;
 }
 
-/* Parses the argument into cfg, slot and result_fd; maps the shared memory. */
+/* Parses the argument into cfg, slot and result_fd; maps the slot records
+ * and rebuilds the worker's side of the transport. */
 static int spawn_parse(const char *a, struct pool_worker_cfg *cfg, int *slot, int *result_fd)
 {
     unsigned long long hash;
+    char name[16];
+    int tx[POOL_SPAWN_FDS];
     int n = 0;
-    if (sscanf(a, "%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx%n", &cfg->queue_fd, result_fd, &cfg->shm_fd,
-               &cfg->shm_size, slot, &cfg->init_task, &cfg->initargs_len, &cfg->maxtasks, &hash,
-               &n) != 9 || a[n] != '\0' || cfg->shm_size < sizeof(struct pool_shm))
+    if (sscanf(a, "%d,%15[a-z],%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx%n", result_fd, name, &tx[0],
+               &tx[1], &cfg->shm_fd, &cfg->shm_size, slot, &cfg->init_task, &cfg->initargs_len,
+               &cfg->maxtasks, &hash, &n) != 11 || a[n] != '\0' ||
+        cfg->shm_size < cfg->initargs_len + sizeof(struct pool_slot_shm))
+        return -1;
+    int kind = pool_transport_parse(name);
+    const pool_transport_ops *ops = kind > 0 ? pool_transport_pick(kind) : NULL;
+    if (ops == NULL || ops->wk_open == NULL)
         return -1;
     cfg->registry_hash = hash;
     void *m = mmap(NULL, cfg->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, cfg->shm_fd, 0);
     if (m == MAP_FAILED)
         return -1;
     close(cfg->shm_fd); /* the mapping stays */
-    cfg->shm = m;
     size_t slots = cfg->shm_size - cfg->initargs_len;
     cfg->initargs = cfg->initargs_len ? (char *)m + slots : NULL;
-    cfg->parent_queue_fd = -1;
     cfg->shm_fd = -1;
     cfg->start_method = POOL_START_SPAWN;
-    return 0;
+    cfg->tx = ops->wk_open(tx, m, (int)(slots / sizeof(struct pool_slot_shm)));
+    return cfg->tx != NULL ? 0 : -1;
 }
 
 int pool_worker_spawn_main(int argc, char **argv)
@@ -75,7 +84,7 @@ int pool_worker_spawn_main(int argc, char **argv)
         snprintf(msg, sizeof msg, "spawned worker %d: its program registered other tasks than "
                  "its parent (%u names, not in the parent's order): a task index would name "
                  "another task", slot, pool_registry_count());
-        pool_worker_fail_start(result_fd, msg);
+        pool_worker_fail_start(&cfg, slot, result_fd, msg);
     }
     pool_worker_main(&cfg, slot, result_fd);
 }
@@ -83,8 +92,8 @@ int pool_worker_spawn_main(int argc, char **argv)
 void pool_worker_spawn_fail(int argc, char **argv, const char *msg)
 {
     const char *a = pool_worker_spawn_arg(argc, argv);
-    int queue_fd, result_fd;
+    int result_fd;
     fprintf(stderr, "%s\n", msg);
-    if (a != NULL && sscanf(a, "%d,%d,", &queue_fd, &result_fd) == 2 && result_fd > 2)
-        pool_worker_fail_start(result_fd, msg);
+    if (a != NULL && sscanf(a, "%d,", &result_fd) == 1 && result_fd > 2)
+        pool_worker_fail_start(NULL, -1, result_fd, msg); /* spawn: the socket, its pipe */
 }

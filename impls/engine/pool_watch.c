@@ -82,9 +82,9 @@ static void kill_worker(pool *p, int slot, double t_start, const char *fmt, ...)
 static void check_worker(pool *p, int slot, double now, double limit)
 {
     struct pool_wslot *w = &p->ws[slot];
-    if (w->fd < 0 || w->killed || w->pid <= 0)
+    if (!w->attached || w->killed || w->pid <= 0)
         return; /* no worker, or already on its way out */
-    struct pool_slot_shm *s = &p->shm->slot[slot];
+    struct pool_slot_shm *s = pool_slot(p, slot);
     bool busy = atomic_load(&s->job) != 0;
     double t0 = atomic_load(&s->t_start);
     if (busy && t0 > 0 && now - t0 > limit) {

@@ -24,7 +24,9 @@
 # every `poolbench run` as --start-method; the C driver's pools keep the fork
 # server, since it kills the fork server on purpose). Output: each failure with the command that reproduces
 # it, the counts, the failures by category, then "N passed, N failed"; exit 1
-# if any failed, 2 on bad usage.
+# if any failed, 2 on bad usage. POOLBENCH_TRANSPORT (socket, shm) is every
+# pool's transport, the engine driver's and poolbench's alike (make
+# chaos-quick runs once on each).
 
 set -u
 
@@ -399,7 +401,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start=$SECONDS
-echo "chaos: seed $SEED (CHAOS_SEED), $([ "$QUICK" = 1 ] && echo quick || echo full) mode, poolbench $POOLBENCH, driver $CHAOS_ENGINE, limit ${LIMIT} s per run, start method ${CHAOS_START_METHOD:-forkserver (the default)}"
+echo "chaos: seed $SEED (CHAOS_SEED), $([ "$QUICK" = 1 ] && echo quick || echo full) mode, poolbench $POOLBENCH, driver $CHAOS_ENGINE, limit ${LIMIT} s per run, start method ${CHAOS_START_METHOD:-forkserver (the default)}, transport ${POOLBENCH_TRANSPORT:-socket} (POOLBENCH_TRANSPORT)"
 run_engine
 run_kills
 run_signals
