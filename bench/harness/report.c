@@ -69,11 +69,19 @@ void rep_echo(FILE *f, const run_report *r)
         fprintf(f, "%s %s=%s", i ? "," : "", r->selected[i]->label,
                 pool_start_method_name(r->start_method[i]));
     fputc('\n', f);
-    fprintf(f, "ARG transport %s", r->transport == POOL_TRANSPORT_SHM ? "shm" : "socket");
+    /* The run's transport, and each variant that ran on another; one
+     * transport when every variant ran on it (spawn on the socket). */
+    int run_tr = r->transport;
+    bool same = r->nselected > 0;
+    for (int i = 1; i < r->nselected; i++)
+        same = same && r->vtransport[i] == r->vtransport[0];
+    if (same)
+        run_tr = r->vtransport[0];
+    fprintf(f, "ARG transport %s", run_tr == POOL_TRANSPORT_SHM ? "shm" : "socket");
     for (int i = 0; i < r->nselected; i++)
-        if (r->selected[i]->transport > 0 && r->selected[i]->transport != r->transport)
+        if (r->vtransport[i] != run_tr)
             fprintf(f, " (%s: %s)", r->selected[i]->label,
-                    r->selected[i]->transport == POOL_TRANSPORT_SHM ? "shm" : "socket");
+                    r->vtransport[i] == POOL_TRANSPORT_SHM ? "shm" : "socket");
     fprintf(f, "\nARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
     fprintf(f, "figures measured on this machine (%d cores, %s); model = the scenario's "
             "prediction\n", r->cores, r->os);

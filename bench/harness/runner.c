@@ -115,6 +115,22 @@ static int precheck_variants(run_report *r, char *err, size_t errlen)
     return 0;
 }
 
+/* A variant's transport: its own transport =, else --transport, else
+ * POOLBENCH_TRANSPORT (r->transport). A spawn variant whose transport only
+ * comes from the environment runs on the socket, the one transport spawn
+ * works with, so that make test-shm still runs the scenarios that compare
+ * start methods; a transport asked for by name is kept (and refused). */
+static int run_variant_transport(const run_report *r, const scn_variant *v,
+                                 const run_options *o, int start_method)
+{
+    if (v->transport > 0)
+        return v->transport;
+    if (o->transport <= 0 && start_method == POOL_START_SPAWN &&
+        pool_start_method_check(start_method, r->transport) != POOL_OK)
+        return POOL_TRANSPORT_SOCKET;
+    return r->transport;
+}
+
 int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -144,7 +160,8 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
         r->start_method[i] = run_start_method(s, r->selected[i], o);
         /* A pair the engine cannot start (spawn on shm, say) is refused
          * here, before anything runs, with what works. */
-        int tr = r->selected[i]->transport > 0 ? r->selected[i]->transport : r->transport;
+        int tr = r->vtransport[i] = run_variant_transport(r, r->selected[i], o,
+                                                          r->start_method[i]);
         if (pool_start_method_check(r->start_method[i], tr) != POOL_OK) {
             const char *e = pool_last_error();
             if (strncmp(e, "pool_create: ", 13) == 0)
@@ -338,6 +355,7 @@ static int run_variant(run_report *r, const scn_variant *v, const run_options *o
     strategy_input(r, res, &w, &sc, &sw);
     scn_set_P(s, &res->p); /* before the strategy forks its pool */
     res->start_method = sw.start_method = run_start_method(s, v, o);
+    sw.transport = run_variant_transport(r, v, o, sw.start_method);
     char **spawn_argv = NULL;
     if (sw.start_method == POOL_START_SPAWN &&
         (spawn_argv = run_spawn_argv(s, &res->p, err, errlen)) == NULL) {

@@ -152,6 +152,7 @@ typedef struct run_report {
                                            resolved it (enum pool_start_method) */
     int transport;       /* the run's transport (--transport, POOLBENCH_TRANSPORT, socket),
                             for the variants that name none */
+    int vtransport[SCN_MAX_VARIANTS]; /* each selected variant's (run_variant_transport) */
     int interrupted;     /* 0, or why the run was cut short: SIGINT, SIGTERM or
                           * RUN_TIME_LIMIT (strat_interrupted()) */
     bool keep_trace;     /* checks get r[label].trace (trace = true, --trace, --timeline) */

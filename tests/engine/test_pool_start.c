@@ -89,6 +89,8 @@ static pool *make_method(int method, int workers)
     opt.workers = workers;
     opt.start_method = method;
     opt.spawn_argv = self_argv;
+    if (method == POOL_START_SPAWN) /* the one transport spawn works with */
+        opt.transport = POOL_TRANSPORT_SOCKET;
     return make_pool_opt(&opt);
 }
 
@@ -133,6 +135,8 @@ static void maxtasks_and_limit(int method)
     opt.workers = 1;
     opt.start_method = method;
     opt.spawn_argv = self_argv;
+    if (method == POOL_START_SPAWN)
+        opt.transport = POOL_TRANSPORT_SOCKET;
     opt.maxtasksperchild = 1;
     opt.task_timeout = 0.3;
     pool *p = make_pool_opt(&opt);
@@ -301,6 +305,14 @@ static void start_method_refused(void **state)
     opt.start_method = POOL_START_SPAWN;
     assert_null(pool_create(&opt));
     assert_contains(pool_last_error(), "spawn_argv");
+    /* spawn only on the socket transport; fork on socket and shm */
+    opt.spawn_argv = self_argv;
+    opt.transport = POOL_TRANSPORT_SHM;
+    assert_null(pool_create(&opt));
+    assert_contains(pool_last_error(), "spawn does not work with the shm transport");
+    assert_contains(pool_last_error(), "spawn works with socket");
+    assert_status(pool_start_method_check(POOL_START_FORK, POOL_TRANSPORT_SHM), POOL_OK);
+    assert_status(pool_start_method_check(POOL_START_SPAWN, POOL_TRANSPORT_SOCKET), POOL_OK);
     assert_int_equal(pool_start_method_parse("spawn"), POOL_START_SPAWN);
     assert_int_equal(pool_start_method_parse("vfork"), -1);
     assert_string_equal(pool_start_method_name(POOL_START_FORK), "fork");
