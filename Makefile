@@ -38,7 +38,7 @@
 # and turns it into the figures' data (plots/data.sh); gnuplot-nox draws the
 # figures (PNG through cairo, and SVG) without X.
 DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
-            libcmocka-dev valgrind jq gnuplot-nox hyperfine
+            libcmocka-dev valgrind jq gnuplot-nox hyperfine openmpi-bin libopenmpi-dev
 PKG_LIBS := msgpack lua5.4 jansson
 
 BUILD   ?= build
@@ -54,14 +54,26 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_LIBS))
 PKG_LDLIBS = $(shell pkg-config --libs $(PKG_LIBS))
 LDLIBS  = $(PKG_LDLIBS) -lpthread -lm
 
+# Open MPI (issue 15, docs/mpi.md): mpicc tells its flags. The MPI transport
+# and the worker ranks' side (MPI_SRC) go into their own archive, linked only
+# into the poolbench command: the engine's tests and other clients never
+# load libmpi. poolbench merely linked with it starts ~1 ms slower and never
+# calls MPI unless run with --transport mpi (MPI_Init only then). Without
+# mpicc the command is built without MPI and says so when asked for it.
+MPI_CFLAGS  = $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LDLIBS  = $(shell mpicc --showme:link 2>/dev/null)
+MPI_SRC     := impls/engine/pool_mpi.c impls/engine/pool_transport_mpi.c bench/harness/run_mpi.c
+LIBMPI      := $(BUILD)/libpoolmpi.a
+HAVE_MPI    = $(if $(MPI_LDLIBS),1,)
+
 # Three libraries, one per folder, each depending only on the ones after it:
 # the harness (bench/harness/, the poolbench command less its main) ->
 # the strategies (impls/*.c) -> the engine (impls/engine/).
-ENGINE_SRC  := $(wildcard impls/engine/*.c)
+ENGINE_SRC  := $(filter-out $(MPI_SRC),$(wildcard impls/engine/*.c))
 LIBPOOL     := $(BUILD)/libpool.a
 STRAT_SRC   := $(wildcard impls/*.c)
 LIBSTRAT    := $(BUILD)/libstrat.a
-HARNESS_SRC := $(filter-out bench/harness/poolbench.c,$(wildcard bench/harness/*.c))
+HARNESS_SRC := $(filter-out bench/harness/poolbench.c $(MPI_SRC),$(wildcard bench/harness/*.c))
 LIBBENCH    := $(BUILD)/libbench.a
 POOLBENCH   := $(BUILD)/poolbench
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
@@ -120,10 +132,24 @@ $(LIBBENCH): $(call obj,$(HARNESS_SRC))
 	rm -f $@
 	ar rcs $@ $^
 
+$(call obj,$(MPI_SRC)): $(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
+$(LIBMPI): $(call obj,$(MPI_SRC))
+	rm -f $@
+	ar rcs $@ $^
+
+# poolbench.c knows MPI only as POOLBENCH_MPI says (run_mpi.h's calls).
+$(BUILD)/bench/harness/poolbench.o: bench/harness/poolbench.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(if $(HAVE_MPI),-DPOOLBENCH_MPI) -c $< -o $@
+
 # Libraries in dependency order (harness -> strategies -> engine): an
 # archive only supplies what the objects before it still need.
-$(POOLBENCH): $(BUILD)/bench/harness/poolbench.o $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
-	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+$(POOLBENCH): $(BUILD)/bench/harness/poolbench.o $(if $(HAVE_MPI),$(LIBMPI)) $(LIBBENCH) \
+              $(LIBSTRAT) $(LIBPOOL)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(if $(HAVE_MPI),$(MPI_LDLIBS)) -o $@
 
 # Every test binary links the harness, the strategies and the engine; the
 # linker keeps only what a test uses (the engine tests need no strategy).

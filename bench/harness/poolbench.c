@@ -36,6 +36,9 @@
 #include "report_timeline.h"
 #include "runner.h"
 #include "scenario.h"
+#ifdef POOLBENCH_MPI
+#include "run_mpi.h"
+#endif
 
 #define MAX_SETS 64
 
@@ -45,6 +48,7 @@ static const char usage_text[] =
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
+    "                          [--transport mpi]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
@@ -96,7 +100,8 @@ static const char help_text[] =
     "  --task-timeout S a task running longer than S seconds fails (its worker is\n"
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
     "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
-    "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
+    "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"    "  --transport mpi  under mpirun -n N+1: rank 0 runs, ranks 1..N are the pools'\n"
+    "                   workers, each loading FILE itself (docs/mpi.md)\n"
     "\n"
     "exit status: 0 every check holds, 1 a check failed, 2 bad usage or a bad scenario,\n"
     "124 the run time limit, 130 SIGINT, 143 SIGTERM (then the report so far, marked\n"
@@ -315,6 +320,7 @@ typedef struct run_args {
     double task_timeout; /* 0: the scenario's */
     double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
     bool timeline;       /* --timeline */
+    const char *transport; /* --transport: "mpi" (docs/mpi.md), or NULL */
 } run_args;
 
 /* --name value or --name=value; returns the value or NULL (usage error). */
@@ -388,6 +394,10 @@ static int parse_run(int argc, char **argv, run_args *a)
             if ((v = opt_value(argc, argv, &i, name)) == NULL || !*v)
                 return usage_error("%s needs a file name", name);
             *(name[2] == 'j' ? &a->json : name[2] == 'c' ? &a->csv : &a->trace) = v;
+        } else if (is_opt(arg, "--transport")) {
+            if ((v = opt_value(argc, argv, &i, "--transport")) == NULL || strcmp(v, "mpi") != 0)
+                return usage_error("--transport expects mpi (got '%s')", v ? v : "");
+            a->transport = v;
         } else if (arg[0] == '-' && arg[1] != '\0') {
             return usage_error("unknown option '%s'", arg);
         } else if (a->file == NULL) {
@@ -553,6 +563,20 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_run(argc, argv, &a);
     if (rc != 0)
         return rc;
+    bool mpi = a.transport != NULL;
+    if (mpi) { /* before anything else: a worker rank only serves (run_mpi.h) */
+#ifdef POOLBENCH_MPI
+        int rank = run_mpi_start(&argc, &argv);
+        if (rank < 0)
+            return 2;
+        if (rank > 0)
+            return run_mpi_worker(a.file);
+#else
+        fprintf(stderr, "poolbench: --transport mpi: this poolbench was built without Open "
+                "MPI (make deps installs it; then make)\n");
+        return 2;
+#endif
+    }
     pb_signals_install(a.run_timeout >= 0 ? a.run_timeout : RUN_TIMEOUT_DEFAULT);
 
     /* 1. Load the scenario; register its Lua tasks before any pool exists. */
@@ -567,6 +591,10 @@ static int cmd_run(int argc, char **argv)
         pb_arm(s->run_timeout);
     pb_lua = s->L;
     run_register_tasks(s);
+#ifdef POOLBENCH_MPI
+    if (mpi)
+        run_mpi_bind(s);
+#endif
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
@@ -580,6 +608,10 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     rep_echo(stdout, &r);
+#ifdef POOLBENCH_MPI
+    if (mpi)
+        run_mpi_describe(stdout);
+#endif
     fflush(stdout); /* the echo comes first even when stdout is a pipe */
 
     /* 2. Run each strategy. */
@@ -589,6 +621,10 @@ static int cmd_run(int argc, char **argv)
         rep_table(stdout, &r);
         fflush(stdout);
         fprintf(stderr, "poolbench: interrupted by %s\n", run_interrupt_name(r.interrupted));
+        if (mpi && r.interrupted == SIGTERM)
+            fprintf(stderr, "poolbench: on MPI a SIGTERM is also how mpirun ends the job when a "
+                    "rank dies: the pool is then broken, as concurrent.futures' "
+                    "BrokenProcessPool (mpirun's message names the rank)\n");
         write_reports(&a, &r);
         rc = interrupted_status(r.interrupted);
         goto out;
@@ -619,6 +655,10 @@ out:
         rc = interrupted_status(strat_interrupted());
     run_report_free(&r);
     scn_free(s);
+#ifdef POOLBENCH_MPI
+    if (mpi)
+        run_mpi_end();
+#endif
     return rc;
 }
 

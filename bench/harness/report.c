@@ -251,10 +251,13 @@ static void j_bool(void *c, const char *k, bool v)
 static void j_workers(void *c, const char *k, const run_worker *w, int n)
 {
     json_t *a = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:i, s:i, s:I, s:o}", "slot", w[i].slot, "pid",
-                                           w[i].pid, "tasks", (json_int_t)w[i].tasks, "busy_s",
-                                           j_number(w[i].busy_s)));
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:i, s:i, s:I, s:o}", "slot", w[i].slot, "pid", w[i].pid,
+                              "tasks", (json_int_t)w[i].tasks, "busy_s", j_number(w[i].busy_s));
+        if (w[i].host) /* MPI: the rank is slot + 1, on this host */
+            json_object_set_new(o, "host", json_string(w[i].host));
+        json_array_append_new(a, o);
+    }
     json_object_set_new(c, k, a);
 }
 

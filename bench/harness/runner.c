@@ -179,6 +179,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+const char *(*run_worker_host)(int slot);
+
 static int cmp_worker(const void *a, const void *b)
 {
     const run_worker *x = a, *y = b;
@@ -215,7 +217,8 @@ static void per_worker(run_result *res)
             if (w == NULL)
                 return;
             res->workers = w;
-            w[k] = (run_worker){.slot = t->slot, .pid = t->pid};
+            w[k] = (run_worker){.slot = t->slot, .pid = t->pid,
+                                .host = run_worker_host ? run_worker_host(t->slot) : NULL};
             res->nworkers++;
         }
         res->workers[k].tasks++;

@@ -49,9 +49,14 @@ typedef struct run_options {
 typedef struct run_worker {
     int slot;
     int pid;
+    const char *host; /* its host when the workers are elsewhere (MPI), else NULL */
     size_t tasks;   /* task executions it ran */
     double busy_s;  /* sum of their t_end - t_start */
 } run_worker;
+/* The host of a worker slot, when the workers are not this machine's
+ * children (run_mpi.c sets it on an MPI job: slot k is rank k + 1); NULL
+ * otherwise. The report's workers list names each worker's host. */
+extern const char *(*run_worker_host)(int slot);
 
 /* Percentiles of per-task times from the trace (nearest rank): queue wait
  * (t_start - t_submit) and run time (t_end - t_start) of the tasks that

@@ -87,6 +87,7 @@
 
 struct pool_wire_hdr;  /* pool_internal.h */
 struct pool_slot_shm;  /* pool_internal.h */
+struct pool_worker_cfg; /* pool_internal.h */
 
 typedef struct pool_transport pool_transport;
 
@@ -148,6 +149,17 @@ typedef struct pool_transport_ops {
      * worker's pipe from the fork server. 0, or -1 when the parent is gone. */
     int (*wk_send)(pool_transport *t, int slot, int fd, const char *data, size_t len);
 
+    /* ---- workers that are not forked (optional: NULL for socket and shm) ---- */
+    /* A transport whose workers are not processes the fork server forks
+     * (MPI: they are the job's ranks) starts them itself: the engine forks
+     * no fork server and calls this instead, and the transport answers the
+     * fork server's protocol (pool_fs_msg: SPAWN -> STARTED with no pipe,
+     * KILLALL and QUIT -> EXITED, then the socket's end) on *ctl_fd, which
+     * stays the transport's (its destroy closes it). The pool then has no
+     * fork-server pid (0), and its process may have threads. POOL_OK, or an
+     * error status with pool_last_error set. */
+    int (*start_workers)(pool_transport *t, const struct pool_worker_cfg *cfg, int *ctl_fd);
+
     /* ---- the worker's slot record ---- */
     /* The record the parent reads (job held, item, t_start, lock_at, pid) and
      * the worker writes (wk side: the same call in the worker process). */
@@ -161,6 +173,11 @@ struct pool_transport {
 
 extern const pool_transport_ops pool_transport_socket_ops;
 extern const pool_transport_ops pool_transport_shm_ops;
+/* The MPI transport (pool_transport_mpi.c) is linked only into binaries
+ * built with MPI (the poolbench command): such a binary registers it before
+ * its first pool, and POOL_TRANSPORT_MPI is refused, saying so, until then. */
+extern const pool_transport_ops pool_transport_mpi_ops;
+void pool_transport_register_mpi(const pool_transport_ops *ops);
 
 /* The ops of a kind (POOL_TRANSPORT_DEFAULT resolved first: the environment
  * variable POOLBENCH_TRANSPORT, "socket" or "shm", else socket). NULL with
