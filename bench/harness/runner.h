@@ -49,9 +49,9 @@ typedef struct run_options {
 typedef struct run_worker {
     int slot;
     int pid;
-    const char *host; /* its host when the workers are elsewhere (MPI), else NULL */
     size_t tasks;   /* task executions it ran */
     double busy_s;  /* sum of their t_end - t_start */
+    const char *host; /* its host when the workers are elsewhere (MPI), else NULL */
 } run_worker;
 /* The host of a worker slot, when the workers are not this machine's
  * children (run_mpi.c sets it on an MPI job: slot k is rank k + 1); NULL

@@ -93,6 +93,20 @@ static int check_options(const pool_options *opt, int *init_task)
             pool_msg_check_value(opt->initargs, opt->initargs_len, true, "initargs") != POOL_OK)
             return POOL_EINVAL;
     }
+    /* A transport whose workers are not forked (MPI ranks) forks nothing:
+     * threads are harmless, and a worker cannot be killed nor replaced. */
+    const pool_transport_ops *ops = pool_transport_pick(opt->transport);
+    if (ops && ops->start_workers) {
+        if (opt->maxtasksperchild > 0)
+            return pool_seterr(POOL_EINVAL, "pool_create: maxtasksperchild cannot mean anything "
+                               "on the %s transport: a worker is not replaced (an MPI rank "
+                               "lives as long as the job); set it to 0", ops->name);
+        if (opt->task_timeout > 0)
+            return pool_seterr(POOL_EINVAL, "pool_create: task_timeout cannot be kept on the %s "
+                               "transport: the limit kills and replaces a worker, and killing "
+                               "an MPI rank ends the whole job; set it to 0", ops->name);
+        return POOL_OK;
+    }
     int threads = count_threads();
     if (threads > POOL_OWN_THREADS)
         return pool_seterr(POOL_ESTATE,
@@ -106,11 +120,8 @@ static void pool_free(pool *p)
 {
     pool_taskq_clear(p);
     if (p->ws)
-        for (int i = 0; i < p->nworkers; i++) {
-            if (p->ws[i].fd >= 0)
-                close(p->ws[i].fd);
+        for (int i = 0; i < p->nworkers; i++)
             free(p->ws[i].buf);
-        }
     free(p->ws);
     free(p->pids);
     free(p->spawn_at);
@@ -118,18 +129,15 @@ static void pool_free(pool *p)
     free(p->trace);
     free(p->sent);
     free(p->cfg.initargs);
-    for (int i = 0; i < 2; i++) {
-        if (p->wake_task[i] >= 0)
-            close(p->wake_task[i]);
+    for (int i = 0; i < 2; i++)
         if (p->wake_result[i] >= 0)
             close(p->wake_result[i]);
-    }
     if (p->ctl_fd >= 0)
         close(p->ctl_fd);
-    if (p->queue_fd >= 0)
-        close(p->queue_fd);
-    if (p->shm)
-        munmap(p->shm, p->shm_size);
+    if (p->tx)
+        p->tx->ops->destroy(p->tx); /* after the threads that used it have ended */
+    if (p->slots)
+        munmap(p->slots, p->slots_size);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     pthread_cond_destroy(&p->task_cond);
@@ -141,13 +149,14 @@ static void pool_free(pool *p)
 static pool *pool_alloc(const pool_options *opt)
 {
     pool *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    if (p == NULL) {
+        pool_seterr(POOL_ESYS, "pool_create: out of memory");
         return NULL;
+    }
     p->opt = *opt;
     p->opt.initializer = NULL; /* not owned; the index is kept in cfg */
     p->nworkers = opt->workers;
-    p->ctl_fd = p->queue_fd = -1;
-    p->wake_task[0] = p->wake_task[1] = -1;
+    p->ctl_fd = -1;
     p->wake_result[0] = p->wake_result[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
     pool_cond_init(&p->cond);
@@ -157,55 +166,49 @@ static pool *pool_alloc(const pool_options *opt)
     p->ws = calloc((size_t)p->nworkers, sizeof *p->ws);
     p->pids = calloc((size_t)p->nworkers, sizeof *p->pids);
     p->spawn_at = calloc((size_t)p->nworkers, sizeof *p->spawn_at);
-    p->shm_size = sizeof(struct pool_shm) + (size_t)p->nworkers * sizeof(struct pool_slot_shm);
-    p->shm = mmap(NULL, p->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p->shm == MAP_FAILED)
-        p->shm = NULL;
-    if (p->ws)
-        for (int i = 0; i < p->nworkers; i++)
-            p->ws[i].fd = -1;
+    p->slots_size = (size_t)p->nworkers * sizeof(struct pool_slot_shm);
+    p->slots = mmap(NULL, p->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                    -1, 0);
+    if (p->slots == MAP_FAILED)
+        p->slots = NULL;
     if (p->tab == NULL || p->ws == NULL || p->pids == NULL || p->spawn_at == NULL ||
-        p->shm == NULL) {
+        p->slots == NULL) {
+        pool_free(p);
+        pool_seterr(POOL_ESYS, "pool_create: out of memory");
+        return NULL;
+    }
+    /* The transport's shared parts (its queue lock, its rings) are made
+     * here, before the fork server forks, so that every worker has them. */
+    const pool_transport_ops *ops = pool_transport_pick(opt->transport);
+    if (ops == NULL || (p->tx = ops->create(p->nworkers, p->slots)) == NULL) {
         pool_free(p);
         return NULL;
     }
-    /* The queue lock lives in shared memory and must survive its holder's
-     * death: process-shared and robust. */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&p->shm->queue_lock, &ma);
-    pthread_mutexattr_destroy(&ma);
     return p;
 }
 
-/* Opens the shared queue and fills the workers' configuration; then forks
- * the fork server, which takes the workers' end of the queue with it. */
+/* Fills the workers' configuration; then forks the fork server, which
+ * takes the workers' ends of the transport with it. */
 static int start_forkserver(pool *p, const pool_options *opt, int init_task)
 {
-    int qv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, qv) != 0)
-        return pool_seterr(POOL_ESYS, "pool_create: socketpair: %s", strerror(errno));
-    p->queue_fd = qv[0];
     if (opt->initializer && opt->initargs) {
         p->cfg.initargs = malloc(opt->initargs_len);
-        if (p->cfg.initargs == NULL) {
-            close(qv[1]);
+        if (p->cfg.initargs == NULL)
             return pool_seterr(POOL_ESYS, "pool_create: out of memory");
-        }
         memcpy(p->cfg.initargs, opt->initargs, opt->initargs_len);
         p->cfg.initargs_len = opt->initargs_len;
     }
-    p->cfg.queue_fd = qv[1];
-    p->cfg.parent_queue_fd = qv[0];
-    p->cfg.shm = p->shm;
+    p->cfg.tx = p->tx;
     p->cfg.init_task = init_task;
     p->cfg.maxtasks = opt->maxtasksperchild;
 
+    if (p->tx->ops->start_workers) { /* workers that are not forked: no fork server */
+        p->fs_pid = 0;
+        return p->tx->ops->start_workers(p->tx, &p->cfg, &p->ctl_fd);
+    }
     /* This process has one thread (checked): a safe fork. */
     p->fs_pid = pool_forkserver_start(&p->cfg, p->nworkers, &p->ctl_fd);
-    close(qv[1]); /* only the fork server and its workers read the queue */
+    p->tx->ops->in_parent(p->tx); /* only the fork server and its workers read */
     return p->fs_pid < 0 ? POOL_ESYS : POOL_OK;
 }
 
@@ -237,10 +240,8 @@ pool *pool_create(const pool_options *opt)
     if (check_options(opt, &init_task) != POOL_OK)
         return NULL;
     pool *p = pool_alloc(opt);
-    if (p == NULL) {
-        pool_seterr(POOL_ESYS, "pool_create: out of memory");
-        return NULL;
-    }
+    if (p == NULL)
+        return NULL; /* pool_last_error says why */
     if (start_forkserver(p, opt, init_task) != POOL_OK) {
         pool_free(p);
         return NULL;
@@ -251,7 +252,8 @@ pool *pool_create(const pool_options *opt)
     if (start_threads(p) != POOL_OK) {
         close(p->ctl_fd); /* the fork server sees EOF and exits */
         p->ctl_fd = -1;
-        waitpid(p->fs_pid, NULL, 0);
+        if (p->fs_pid > 0)
+            waitpid(p->fs_pid, NULL, 0);
         pool_free(p);
         return NULL;
     }
@@ -376,6 +378,11 @@ int pool_workers(const pool *p)
     return p->nworkers;
 }
 
+const char *pool_transport_name(const pool *p)
+{
+    return p->tx->ops->name;
+}
+
 pid_t pool_forkserver_pid(const pool *p)
 {
     return p->fs_pid;
@@ -395,8 +402,8 @@ int pool_worker_pids(pool *p, pid_t *out, int max)
 pid_t pool_job_holder(pool *p, uint64_t id)
 {
     for (int i = 0; i < p->nworkers; i++)
-        if (atomic_load(&p->shm->slot[i].job) == id)
-            return atomic_load(&p->shm->slot[i].pid);
+        if (atomic_load(&pool_slot(p, i)->job) == id)
+            return atomic_load(&pool_slot(p, i)->pid);
     return 0;
 }
 

@@ -188,7 +188,7 @@ static noreturn void fs_main(const struct pool_worker_cfg *cfg, int nslots, int 
      * without a handler it dies, and PR_SET_PDEATHSIG takes them along. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
-    close(cfg->parent_queue_fd);
+    cfg->tx->ops->in_forkserver(cfg->tx); /* the parent's ends are not ours */
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);

@@ -6,8 +6,10 @@
  *   parent process                    fork server              workers
  *   --------------                    -----------              -------
  *   caller's threads  --submit-->  task queue (memory)
- *   task handler      --fragments--> shared queue (SOCK_SEQPACKET) --> any worker
- *   result handler    <--frames------ one pipe per worker <----------- its worker
+ *   task handler      --messages--> the transport's shared queue ------> any worker
+ *   result handler    <--frames------ a result stream per worker <---- its worker
+ *                     (pool_transport.h: a SOCK_SEQPACKET queue and pipes, or
+ *                      rings in shared memory)
  *   result handler    <--STARTED/EXITED-- control socket --> fork server --fork--> worker
  *
  * A job is one submit call (apply, map, imap). It is split into chunks; a
@@ -43,6 +45,7 @@
 #define POOL_INTERNAL_H
 
 #include "pool.h"
+#include "pool_transport.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -169,20 +172,13 @@ struct pool_slot_shm {
     _Atomic double lock_at;
 };
 
-struct pool_shm {
-    pthread_mutex_t queue_lock; /* process-shared, robust: held to read one message */
-    struct pool_slot_shm slot[];
-};
-
 /* Everything a worker needs, copied into the fork server at pool_create. */
 struct pool_worker_cfg {
-    int queue_fd;          /* read side of the shared queue */
-    struct pool_shm *shm;
+    struct pool_transport *tx; /* how it takes chunks and sends results */
     int init_task;         /* -1: no initializer */
     char *initargs;        /* packed array, or NULL */
     size_t initargs_len;
     long maxtasks;
-    int parent_queue_fd;   /* the parent's end of the queue: closed in the fork server */
 };
 
 /* The worker's whole life; never returns. */
@@ -469,7 +465,7 @@ struct pool_jobslot {
 
 /* The parent's view of one worker slot: the result handler's alone. */
 struct pool_wslot {
-    int fd;        /* read end of the worker's result pipe, -1 when none */
+    bool attached; /* a worker is started in the slot and its stream not yet ended */
     pid_t pid;
     char *buf;     /* bytes read but not yet parsed into frames */
     size_t len, cap;
@@ -488,12 +484,11 @@ struct pool {
     int nworkers;
     pid_t fs_pid;
     int ctl_fd;      /* control socket to the fork server */
-    int queue_fd;    /* write end of the shared queue */
-    struct pool_shm *shm;
-    size_t shm_size;
+    pool_transport *tx; /* how chunks and results travel (pool_transport.h) */
+    struct pool_slot_shm *slots; /* shared memory, one per worker slot */
+    size_t slots_size;
     struct pool_worker_cfg cfg;
     pthread_t task_thread, result_thread;
-    int wake_task[2]; /* wakes the task handler out of poll() */
     int wake_result[2]; /* wakes the result handler out of poll(): 'i' = interrupt
                            (pool_interrupt_all, from a signal handler), 'w' = look */
     unsigned intr_seen;   /* interrupts counted before this pool was created */
@@ -536,5 +531,12 @@ struct pool {
     bool fs_reaped;
     double watch_at;          /* the watch's last check (pool_watch.c) */
 };
+
+/* A worker slot's record (job held, item, t_start, lock_at, pid), through
+ * the transport: shared memory for the local ones. */
+static inline struct pool_slot_shm *pool_slot(pool *p, int i)
+{
+    return p->tx->ops->slot(p->tx, i);
+}
 
 #endif

@@ -49,7 +49,7 @@ uint32_t pool_mpi_registry_hash(void);
 /* The harness's context hooks (pool_mpi_set_context); NULL when unset. */
 int pool_mpi_context_pack(char **buf, size_t *len);
 /* Waits up to `seconds` for a message from `source` (any tag): 1 and
- * *tag/*bytes when one is there, 0 at the deadline. Never blocks inside
+ * *tag, *src, *bytes when one is there, 0 at the deadline. Never blocks inside
  * MPI: Iprobe, then short sleeps (pool_mpi.c explains the backoff). */
 int pool_mpi_wait_msg(int source, double seconds, int *tag, int *src, int *bytes);
 

@@ -177,12 +177,10 @@ static bool read_worker(pool *p, int slot)
             if (w->buf == NULL)
                 pool_panic("read_worker: out of memory");
         }
-        ssize_t n = read(w->fd, w->buf + w->len, w->cap - w->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        long n = p->tx->ops->rx_read(p->tx, slot, w->buf + w->len, w->cap - w->len);
+        if (n == 0)
             return true;
-        if (n <= 0)
+        if (n < 0)
             return false;
         w->len += (size_t)n;
         size_t off = 0;
@@ -197,16 +195,18 @@ static bool read_worker(pool *p, int slot)
         memmove(w->buf, w->buf + off, w->len - off);
         w->len -= off;
         if ((size_t)n < 65536)
-            return true; /* likely drained; poll will tell us if not */
+            return true; /* likely drained; rx_wait will tell us if not */
     }
 }
 
+/* The slot's stream has ended: the transport lets go of it, and a partial
+ * frame (a worker that died mid-write) is dropped. */
 static void close_worker_fd(pool *p, int slot)
 {
     struct pool_wslot *w = &p->ws[slot];
-    if (w->fd >= 0)
-        close(w->fd);
-    w->fd = -1;
+    if (w->attached)
+        p->tx->ops->rx_detach(p->tx, slot);
+    w->attached = false;
     w->len = 0;
 }
 
@@ -313,7 +313,7 @@ static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct h
     c->trace_first = SIZE_MAX;
     /* For the trace: the item it was on, and whether that one had begun. */
     c->lost_at = held->item - held->first + 1;
-    c->running_start = atomic_load(&p->shm->slot[m->slot].t_start);
+    c->running_start = atomic_load(&pool_slot(p, m->slot)->t_start);
     const char *task = pool_task_name(job->task);
     if (p->ws[m->slot].killed) {
         timed_out_messages(p, c, m, held, task);
@@ -338,13 +338,11 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
         pool_panic("worker_exited: slot %d out of range", slot);
     /* Whatever it sent before dying is in its pipe: deliver it first, so
      * that only the chunk it really did not finish is failed. */
-    if (p->ws[slot].fd >= 0) {
-        int fl = fcntl(p->ws[slot].fd, F_GETFL);
-        fcntl(p->ws[slot].fd, F_SETFL, fl | O_NONBLOCK);
+    if (p->ws[slot].attached) {
         read_worker(p, slot);
         close_worker_fd(p, slot);
     }
-    struct pool_slot_shm *s = &p->shm->slot[slot];
+    struct pool_slot_shm *s = pool_slot(p, slot);
     struct held_chunk held = {atomic_load(&s->job), atomic_load(&s->chunk),
                               atomic_load(&s->first), atomic_load(&s->item)};
     if (held.job == p->ws[slot].last_job && held.chunk == p->ws[slot].last_chunk)
@@ -382,10 +380,10 @@ static bool fs_event(pool *p)
     if (rc <= 0)
         return false;
     if (m.op == POOL_FS_STARTED) {
-        if (m.slot < 0 || m.slot >= p->nworkers || fd < 0)
+        if (m.slot < 0 || m.slot >= p->nworkers || (fd < 0 && !p->tx->ops->start_workers))
             pool_panic("fs_event: bad STARTED for slot %d", m.slot);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        p->ws[m.slot].fd = fd;
+        p->tx->ops->rx_attach(p->tx, m.slot, fd); /* owns fd from here */
+        p->ws[m.slot].attached = true;
         p->ws[m.slot].pid = m.pid;
         p->ws[m.slot].len = 0;
         pthread_mutex_lock(&p->lock);
@@ -458,6 +456,11 @@ static void read_wakeups(pool *p)
  * not after a second is killed. Sets p->fs_status. */
 static void reap_forkserver(pool *p)
 {
+    if (p->fs_pid <= 0) { /* none was forked (MPI): its stand-in has ended */
+        p->fs_status = 0;
+        p->fs_reaped = true;
+        return;
+    }
     double until = pool_now() + 1.0;
     int st = 0;
     pid_t r;
@@ -504,17 +507,21 @@ static void fs_ended(pool *p)
     pool_jobs_abort(v, n, POOL_EBROKEN, msg);
 }
 
-/* Reads every readable worker pipe, then the wake-up pipe, then the fork
+/* Reads every ready result stream, then the wake-up pipe, then the fork
  * server's news. Returns false when the fork server's socket closed. */
-static bool handle_events(pool *p, struct pollfd *pf, const int *slot_of, int n)
+static bool handle_events(pool *p, const struct pollfd *pf, bool *ready)
 {
     /* Results before fork-server news: a worker's last results must be
      * in before its exit is handled (worker_exited drains too). */
-    for (int k = 2; k < n; k++)
-        if (pf[k].revents && p->ws[slot_of[k]].fd >= 0 && !read_worker(p, slot_of[k])) {
-            close_worker_fd(p, slot_of[k]);
-            p->ws[slot_of[k]].eof_at = pool_now(); /* its EXITED is owed */
+    for (int i = 0; i < p->nworkers; i++) {
+        if (!ready[i])
+            continue;
+        ready[i] = false;
+        if (p->ws[i].attached && !read_worker(p, i)) {
+            close_worker_fd(p, i);
+            p->ws[i].eof_at = pool_now(); /* its EXITED is owed */
         }
+    }
     if (pf[1].revents)
         read_wakeups(p);
     return !(pf[0].revents && !fs_event(p));
@@ -523,34 +530,27 @@ static bool handle_events(pool *p, struct pollfd *pf, const int *slot_of, int n)
 void *pool_result_handler(void *arg)
 {
     pool *p = arg;
-    struct pollfd *pf = calloc((size_t)p->nworkers + 2, sizeof *pf);
-    int *slot_of = calloc((size_t)p->nworkers + 2, sizeof *slot_of);
-    if (pf == NULL || slot_of == NULL)
+    bool *ready = calloc((size_t)p->nworkers, sizeof *ready);
+    if (ready == NULL)
         pool_panic("result_handler: out of memory");
     for (;;) {
-        int n = 0;
-        pf[n++] = (struct pollfd){.fd = p->ctl_fd, .events = POLLIN};
-        pf[n++] = (struct pollfd){.fd = p->wake_result[0], .events = POLLIN};
-        for (int i = 0; i < p->nworkers; i++)
-            if (p->ws[i].fd >= 0) {
-                slot_of[n] = i;
-                pf[n++] = (struct pollfd){.fd = p->ws[i].fd, .events = POLLIN};
-            }
-        /* A timeout only while something has a bound (pool_watch.c). */
-        int rc = poll(pf, (nfds_t)n, pool_watch(p));
+        struct pollfd pf[2] = {{.fd = p->ctl_fd, .events = POLLIN},
+                               {.fd = p->wake_result[0], .events = POLLIN}};
+        /* A timeout only while something has a bound (pool_watch.c); the
+         * transport sleeps on its streams and these two descriptors. */
+        int rc = p->tx->ops->rx_wait(p->tx, pf, 2, pool_watch(p), ready);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            pool_panic("result_handler: poll: %s", strerror(errno));
+            pool_panic("result_handler: rx_wait: %s", strerror(errno));
         }
-        if (rc > 0 && !handle_events(p, pf, slot_of, n))
+        if (rc > 0 && !handle_events(p, pf, ready))
             break;
     }
     fs_ended(p); /* the fork server is gone, and every worker with it */
     for (int i = 0; i < p->nworkers; i++)
         close_worker_fd(p, i);
-    free(pf);
-    free(slot_of);
+    free(ready);
     return NULL;
 }
 

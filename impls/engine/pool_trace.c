@@ -169,7 +169,7 @@ static pool_trace_rec abandoned_rec(pool *p, const struct pool_trace_sent *e, ui
     pool_trace_rec r = {.job = e->job, .item = i, .task = e->task, .slot = -1,
                         .state = POOL_TRACE_NOT_STARTED, .t_submit = e->t_submit};
     for (int k = 0; k < p->nworkers; k++) {
-        struct pool_slot_shm *s = &p->shm->slot[k];
+        struct pool_slot_shm *s = pool_slot(p, k);
         if (atomic_load(&s->job) != e->job || atomic_load(&s->chunk) != e->chunk)
             continue;
         uint32_t on = atomic_load(&s->item);

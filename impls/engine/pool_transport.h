@@ -81,6 +81,7 @@
 #include "pool.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -155,8 +156,10 @@ typedef struct pool_transport_ops {
      * no fork server and calls this instead, and the transport answers the
      * fork server's protocol (pool_fs_msg: SPAWN -> STARTED with no pipe,
      * KILLALL and QUIT -> EXITED, then the socket's end) on *ctl_fd, which
-     * stays the transport's (its destroy closes it). The pool then has no
-     * fork-server pid (0), and its process may have threads. POOL_OK, or an
+     * the engine owns and closes as it would the fork server's socket. The
+     * pool then has no fork-server pid (0), and its process may have
+     * threads; maxtasksperchild and task_timeout are refused (pool_create),
+     * since such a worker is neither killed nor replaced. POOL_OK, or an
      * error status with pool_last_error set. */
     int (*start_workers)(pool_transport *t, const struct pool_worker_cfg *cfg, int *ctl_fd);
 
@@ -185,5 +188,23 @@ void pool_transport_register_mpi(const pool_transport_ops *ops);
 const pool_transport_ops *pool_transport_pick(enum pool_transport_kind kind);
 /* The kind named `name` ("socket", "shm"), or -1. */
 int pool_transport_parse(const char *name);
+
+/* ---- helpers the local transports share (pool_transport.c) ---- */
+
+/* A process-shared, robust mutex in shared memory. */
+void pool_shared_mutex_init(pthread_mutex_t *m);
+/* Locks it in a worker; true when its last holder died holding it (the
+ * caller then repairs what the lock guards); exits the worker with
+ * POOL_EXIT_QUEUE_LOCK when the lock is unusable. */
+bool pool_shared_mutex_lock_or_exit(pthread_mutex_t *m);
+/* Rule 2's step 2: the slot record names the chunk of `hdr` as held. */
+void pool_slot_claim(struct pool_slot_shm *me, const struct pool_wire_hdr *hdr);
+/* Grows a worker's message buffer to `need` bytes (its contents are not
+ * kept), or exits with POOL_EXIT_NOMEM. */
+void pool_grow_or_exit(char **buf, size_t *cap, size_t need);
+/* Polls `extra` and the descriptors fds[0..nfds) (-1: skipped); sets
+ * ready[i] for each fds[i] with an event. As poll(2) otherwise. */
+int pool_transport_poll(const int *fds, int nfds, struct pollfd *extra, int nextra,
+                        int timeout_ms, bool *ready);
 
 #endif

@@ -28,7 +28,7 @@
  * (MPI's rule), so KILLALL (terminate) sends EXIT and the rank ends when its
  * chunk does; a pool that still has ranks busy POOL_MPI_END_S after a
  * terminate or a quit is ended by MPI_Abort, which ends the job: every wait
- * is bounded. maxtasksperchild and task_timeout are refused at create.
+ * is bounded. maxtasksperchild and task_timeout are refused (pool_core.c).
  */
 #include "pool_mpi.h"
 #include "pool_mpi_wire.h"
@@ -410,7 +410,10 @@ static void mpi_destroy(pool_transport *base)
 {
     mpi_transport *t = (mpi_transport *)base;
     if (t->pump_started) {
-        close_fd(&t->ctl[0]); /* the pump ends the pool on the ranks, then returns */
+        /* The engine closed its end already; this makes sure the pump sees
+         * the end, ends the pool on the ranks, and returns (bounded:
+         * POOL_MPI_END_S, then MPI_Abort). */
+        shutdown(t->ctl[1], SHUT_RD);
         pthread_join(t->pump, NULL);
     }
     for (struct mpi_msg *m = t->q_head, *nx; m; m = nx) {
@@ -441,9 +444,6 @@ static int mpi_start_workers(pool_transport *base, const struct pool_worker_cfg 
                              int *ctl_fd)
 {
     mpi_transport *t = (mpi_transport *)base;
-    if (cfg->maxtasks != 0)
-        return pool_seterr(POOL_EINVAL, "pool_create: maxtasksperchild cannot mean anything on "
-                           "MPI: a worker is a rank, and a rank is never replaced (set it to 0)");
     t->cfg.init_task = cfg->init_task;
     if (cfg->initargs_len) {
         t->cfg.initargs = malloc(cfg->initargs_len);
@@ -458,7 +458,8 @@ static int mpi_start_workers(pool_transport *base, const struct pool_worker_cfg 
     if (pthread_create(&t->pump, NULL, pump_main, t) != 0)
         return pool_seterr(POOL_ESYS, "pool_create: cannot start the MPI pump thread");
     t->pump_started = true;
-    *ctl_fd = t->ctl[0];
+    *ctl_fd = t->ctl[0]; /* the engine's from here: its close ends the pump */
+    t->ctl[0] = -1;
     return POOL_OK;
 }
 

@@ -79,9 +79,9 @@ static void kill_worker(pool *p, int slot, double t_start, const char *fmt, ...)
 static void check_worker(pool *p, int slot, double now, double limit)
 {
     struct pool_wslot *w = &p->ws[slot];
-    if (w->fd < 0 || w->killed || w->pid <= 0)
+    if (!w->attached || w->killed || w->pid <= 0)
         return; /* no worker, or already on its way out */
-    struct pool_slot_shm *s = &p->shm->slot[slot];
+    struct pool_slot_shm *s = pool_slot(p, slot);
     bool busy = atomic_load(&s->job) != 0;
     double t0 = atomic_load(&s->t_start);
     if (busy && t0 > 0 && now - t0 > limit) {
@@ -134,6 +134,8 @@ static bool watch_forkserver(pool *p, double now)
     if (gone || p->fs_kill_why[0] != '\0')
         return false; /* gone, or killed: its socket's close will wake us */
     double late = since > 0 ? now - since : 0;
+    if (p->fs_pid <= 0) /* no fork server (MPI): the transport bounds its own replies */
+        return since > 0;
     /* Stopped: killed after POOL_FS_REPLY_S. Running but slow (a loaded
      * machine, valgrind): given up to POOL_FS_HARD_S. */
     if (late <= POOL_FS_REPLY_S || (late <= POOL_FS_HARD_S && !is_stopped(p->fs_pid)))

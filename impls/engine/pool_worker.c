@@ -2,7 +2,9 @@
  * pool_worker.c: the life of one worker process.
  *
  * A worker runs its initializer once, then loops: take one message off the
- * shared queue, run its tasks, write one result frame to its own pipe. It
+ * shared queue, run its tasks, write one result frame to its own result
+ * stream. Both travel through the pool's transport (pool_transport.h: a
+ * socket and a pipe, or rings in shared memory). It
  * leaves the loop on an EXIT message (the pool is closing), after
  * maxtasksperchild messages (a fresh worker will replace it), or when the
  * queue is gone. This is CPython's worker() in Lib/multiprocessing/pool.py.
@@ -14,6 +16,7 @@
  *   1. PEEKS at the next message's header, without taking it;
  *   2. writes "I hold job J, chunk C" into its slot in shared memory;
  *   3. only then takes the message (all its fragments).
+ * (The transport's wk_take does the three steps, under its robust lock.)
  * A worker that dies before 2 held nothing, and the message is still queued.
  * One that dies after 3 held the chunk, and its slot says so. One that dies
  * between 2 and 3 is reported as holding a chunk that another worker will
@@ -40,93 +43,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void worker_lock(pthread_mutex_t *m)
-{
-    int rc = pthread_mutex_lock(m);
-    if (rc == EOWNERDEAD)
-        pthread_mutex_consistent(m); /* its holder died; the queue itself is intact */
-    else if (rc != 0)
-        _exit(POOL_EXIT_QUEUE_LOCK);
-}
-
-/* Step 3: reads the fragments of the message whose header was peeked into
- * *buf (grown as needed). Caller holds the queue lock. */
-static void worker_read_body(const struct pool_worker_cfg *cfg, const struct pool_wire_hdr *hdr,
-                             char *frag, size_t fraglen, char **buf, size_t *cap)
-{
-    if (*cap < hdr->total) {
-        free(*buf);
-        *cap = hdr->total;
-        *buf = malloc(*cap);
-        if (*buf == NULL)
-            _exit(POOL_EXIT_NOMEM);
-    }
-    size_t got = 0;
-    bool first = true;
-    while (first || got < hdr->total) {
-        ssize_t n = recv(cfg->queue_fd, frag, fraglen, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < (ssize_t)sizeof *hdr)
-            _exit(POOL_EXIT_QUEUE_CUT);
-        size_t body = (size_t)n - sizeof *hdr;
-        if (got + body > hdr->total)
-            _exit(POOL_EXIT_QUEUE_OVERRUN);
-        memcpy(*buf + got, frag + sizeof *hdr, body);
-        got += body;
-        first = false;
-    }
-}
-
-/*
- * Takes one whole message off the queue into *buf (grown as needed), in the
- * three steps of this file's header. Returns its kind, or 0 when the queue
- * is closed.
- */
-static int worker_take(const struct pool_worker_cfg *cfg, int slot, struct pool_wire_hdr *hdr,
-                       char **buf, size_t *cap)
-{
-    struct pool_slot_shm *me = &cfg->shm->slot[slot];
-    static char frag[sizeof(struct pool_wire_hdr) + POOL_FRAG_MAX];
-    worker_lock(&cfg->shm->queue_lock);
-    atomic_store(&me->lock_at, pool_now()); /* cleared at each unlock below */
-    for (;;) { /* step 1: peek */
-        ssize_t n = recv(cfg->queue_fd, hdr, sizeof *hdr, MSG_PEEK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            atomic_store(&me->lock_at, 0.0);
-            pthread_mutex_unlock(&cfg->shm->queue_lock);
-            return 0;
-        }
-        if (hdr->kind == POOL_WIRE_FIRST)
-            break;
-        recv(cfg->queue_fd, frag, sizeof frag, 0); /* take it */
-        if (hdr->kind == POOL_WIRE_EXIT) {
-            atomic_store(&me->lock_at, 0.0);
-            pthread_mutex_unlock(&cfg->shm->queue_lock);
-            return POOL_WIRE_EXIT;
-        }
-        /* A CONT fragment here is an orphan of a worker that died mid-read. */
-    }
-    /* Step 2: say what we hold before we hold it (no item runs yet). */
-    atomic_store(&me->t_start, 0.0);
-    atomic_store(&me->chunk, hdr->chunk);
-    atomic_store(&me->first, hdr->first);
-    atomic_store(&me->item, hdr->first);
-    atomic_store(&me->job, hdr->job);
-    worker_read_body(cfg, hdr, frag, sizeof frag, buf, cap); /* step 3 */
-    atomic_store(&me->lock_at, 0.0);
-    pthread_mutex_unlock(&cfg->shm->queue_lock);
-    return POOL_WIRE_FIRST;
-}
-
-/* Sends one frame: a uint32 length, then the payload. */
-static void worker_send(int fd, msgpack_sbuffer *sb)
+/* Sends one frame on the slot's result stream: a uint32 length, then the
+ * payload. */
+static void worker_send(const struct pool_worker_cfg *cfg, int slot, int fd, msgpack_sbuffer *sb)
 {
     uint32_t len = (uint32_t)(sb->size - sizeof len);
     memcpy(sb->data, &len, sizeof len);
-    if (pool_write_all(fd, sb->data, sb->size) != 0)
+    if (cfg->tx->ops->wk_send(cfg->tx, slot, fd, sb->data, sb->size) != 0)
         _exit(POOL_EXIT_RESULT_PIPE);
 }
 
@@ -240,7 +163,7 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
 
-    struct pool_slot_shm *me = &cfg->shm->slot[slot];
+    struct pool_slot_shm *me = cfg->tx->ops->slot(cfg->tx, slot);
     atomic_store(&me->pid, getpid());
 
     msgpack_sbuffer out, tmp;
@@ -249,7 +172,7 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
     /* A failed initializer tells the parent (an INITFAIL frame, which
      * breaks the pool) and exits. */
     if (cfg->init_task >= 0 && pool_worker_initialize(cfg, slot, &out, &tmp) != 0) {
-        worker_send(result_fd, &out);
+        worker_send(cfg, slot, result_fd, &out);
         _exit(POOL_EXIT_INIT_FAILED);
     }
 
@@ -258,11 +181,12 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
     long done = 0;
     while (cfg->maxtasks == 0 || done < cfg->maxtasks) {
         struct pool_wire_hdr hdr;
-        if (worker_take(cfg, slot, &hdr, &buf, &cap) != POOL_WIRE_FIRST)
+        /* Peek, claim in the slot, take: pool_transport.h, rule 2. */
+        if (cfg->tx->ops->wk_take(cfg->tx, slot, &hdr, &buf, &cap) != POOL_WIRE_FIRST)
             break;
         pool_worker_run_chunk(me, slot, &hdr, buf, &out, &tmp);
-        worker_send(result_fd, &out);
-        /* Only now is the chunk no longer ours: its result is in the pipe. */
+        worker_send(cfg, slot, result_fd, &out);
+        /* Only now is the chunk no longer ours: its result is in the stream. */
         atomic_store(&me->job, 0);
         done++;
     }
