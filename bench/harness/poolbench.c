@@ -431,6 +431,7 @@ static int write_reports(const run_args *a, const run_report *r)
 #define RUN_GRACE 15.0            /* after the limit: seconds to wind down, then _exit */
 
 static pid_t pb_main_pid;
+static bool pb_mpi; /* an MPI job's rank 0 (--transport mpi) */
 static volatile sig_atomic_t pb_signals;
 static lua_State *volatile pb_lua; /* the scenario's state: a hook stops its Lua */
 static timer_t pb_timer;
@@ -478,6 +479,10 @@ static void on_signal(int sig)
         pb_say("poolbench: signalled three times: exiting at once\n");
         _exit(128 + sig);
     }
+    if (pb_mpi && sig == SIGTERM && pb_signals == 1)
+        pb_say("poolbench: SIGTERM on an MPI job: mpirun ends every rank this way when one "
+               "dies (MPI's rule), so the pool is broken, as concurrent.futures' "
+               "BrokenProcessPool; mpirun's message names the rank\n");
     strat_interrupt(sig);
     if (pb_lua)
         lua_sethook(pb_lua, pb_lua_stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
@@ -571,6 +576,7 @@ static int cmd_run(int argc, char **argv)
             return 2;
         if (rank > 0)
             return run_mpi_worker(a.file);
+        pb_mpi = true;
 #else
         fprintf(stderr, "poolbench: --transport mpi: this poolbench was built without Open "
                 "MPI (make deps installs it; then make)\n");
@@ -621,10 +627,6 @@ static int cmd_run(int argc, char **argv)
         rep_table(stdout, &r);
         fflush(stdout);
         fprintf(stderr, "poolbench: interrupted by %s\n", run_interrupt_name(r.interrupted));
-        if (mpi && r.interrupted == SIGTERM)
-            fprintf(stderr, "poolbench: on MPI a SIGTERM is also how mpirun ends the job when a "
-                    "rank dies: the pool is then broken, as concurrent.futures' "
-                    "BrokenProcessPool (mpirun's message names the rank)\n");
         write_reports(&a, &r);
         rc = interrupted_status(r.interrupted);
         goto out;

@@ -14,10 +14,12 @@
  * Waiting. A blocking MPI_Recv spins inside MPI at 100% of a core; on a
  * machine running more ranks than cores (the tests: 5 ranks on 2 cores) the
  * idle ranks would steal the busy ones' time. So every wait is MPI_Iprobe
- * in a loop with a deadline: a tight spin for POOL_MPI_SPIN_S after the
- * wait begins (a reply within a round trip costs no sleep), then sleeps
- * doubling from 20 us to POOL_MPI_NAP_MAX_S. An idle worker thus answers
- * within about 1 ms at worst, and a worker kept busy never sleeps.
+ * in a loop with a deadline: a spin (Iprobe, sched_yield) for
+ * POOL_MPI_SPIN_S after the wait begins (a reply within a round trip costs
+ * no sleep), then sleeps of a quarter of the time waited so far, from 20 us
+ * up to POOL_MPI_NAP_MAX_S (pool_mpi_nap). An idle worker thus answers
+ * within about 0.2 ms plus the kernel's timer slack, a worker kept busy
+ * never sleeps, and an idle one wakes at most 5000 times a second.
  *
  * Clocks (NTP's method). Rank 0 sends a worker PINGS pings; the worker
  * answers each with its pool_now(); with t0 and t2 rank 0's send and receive
@@ -37,8 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POOL_MPI_SPIN_S 100e-6
-#define POOL_MPI_NAP_MAX_S 1e-3
+#define POOL_MPI_SPIN_S 200e-6 /* the default; POOLBENCH_MPI_SPIN_US sets it */
+#define POOL_MPI_NAP_MIN_S 20e-6
+#define POOL_MPI_NAP_MAX_S 200e-6
 #define PINGS 16
 #define CLOCK_WAIT_S 60.0 /* a rank that does not answer the clock at start */
 
@@ -48,6 +51,7 @@ struct rank_info {
 };
 
 static struct {
+    double spin_s;
     bool active;
     int rank, size;
     struct rank_info *ranks;
@@ -58,15 +62,30 @@ static struct {
 
 /* ---- waits ------------------------------------------------------------- */
 
-static void nap(double s)
+double pool_mpi_nap(double waited)
 {
-    struct timespec ts = {0, (long)(s * 1e9)};
-    nanosleep(&ts, NULL);
+    double s = waited / 4;
+    return s < POOL_MPI_NAP_MIN_S ? POOL_MPI_NAP_MIN_S : s > POOL_MPI_NAP_MAX_S ? POOL_MPI_NAP_MAX_S : s;
+}
+
+bool pool_mpi_spinning(double waited)
+{
+    return waited < mpi.spin_s;
+}
+
+/* POOLBENCH_MPI_SPIN_US: on a cluster with a core per rank, spinning
+ * longer costs nobody and saves the naps (docs/mpi.md). */
+static void spin_from_env(void)
+{
+    const char *e = getenv("POOLBENCH_MPI_SPIN_US");
+    char *end;
+    double us = e ? strtod(e, &end) : -1;
+    mpi.spin_s = e && *e && !*end && us >= 0 && us <= 1e6 ? us * 1e-6 : POOL_MPI_SPIN_S;
 }
 
 int pool_mpi_wait_msg(int source, double seconds, int *tag, int *src, int *bytes)
 {
-    double start = pool_now(), until = start + seconds, sleep_s = 20e-6;
+    double start = pool_now(), until = start + seconds;
     for (;;) {
         int flag = 0;
         MPI_Status st;
@@ -80,12 +99,12 @@ int pool_mpi_wait_msg(int source, double seconds, int *tag, int *src, int *bytes
         double now = pool_now();
         if (now >= until)
             return 0;
-        if (now - start < POOL_MPI_SPIN_S) {
+        if (pool_mpi_spinning(now - start)) {
             sched_yield();
             continue;
         }
-        nap(sleep_s);
-        sleep_s = sleep_s * 2 > POOL_MPI_NAP_MAX_S ? POOL_MPI_NAP_MAX_S : sleep_s * 2;
+        struct timespec ts = {0, (long)(pool_mpi_nap(now - start) * 1e9)};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -153,6 +172,7 @@ static void clock_answer(void)
 int pool_mpi_init(int *argc, char ***argv, char *err, size_t errlen)
 {
     int provided = 0;
+    spin_from_env();
     if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         snprintf(err, errlen, "MPI_Init_thread failed");
         return -1;

@@ -22,6 +22,7 @@
 #ifndef POOL_MPI_WIRE_H
 #define POOL_MPI_WIRE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum pool_mpi_tag {
@@ -52,5 +53,9 @@ int pool_mpi_context_pack(char **buf, size_t *len);
  * *tag, *src, *bytes when one is there, 0 at the deadline. Never blocks inside
  * MPI: Iprobe, then short sleeps (pool_mpi.c explains the backoff). */
 int pool_mpi_wait_msg(int source, double seconds, int *tag, int *src, int *bytes);
+/* The backoff of every MPI wait, rank 0's pump's included: whether a wait
+ * of `waited` seconds still spins, and how long it sleeps next. */
+bool pool_mpi_spinning(double waited);
+double pool_mpi_nap(double waited);
 
 #endif

@@ -316,11 +316,11 @@ static void pump_idle(mpi_transport *t, double idle_since)
     for (int k = 0; k < t->n && !remote; k++)
         remote = t->s[k].state == S_BUSY || t->s[k].state == S_CLOSING;
     double quiet = pool_now() - idle_since;
-    if (remote && quiet < 100e-6) {
+    if (remote && pool_mpi_spinning(quiet)) {
         sched_yield();
         return;
     }
-    double nap = remote ? (quiet < 2e-3 ? 20e-6 : 1e-3) : 0.05;
+    double nap = remote ? pool_mpi_nap(quiet) : 0.05; /* idle: the engine wakes us */
     struct pollfd pf[2] = {{.fd = t->tx_wake[0], .events = POLLIN},
                            {.fd = t->ctl[1], .events = POLLIN}};
     struct timespec ts = {0, (long)(nap * 1e9)};
