@@ -27,6 +27,9 @@
 #                   workers and the fork server under load, SIGINT/SIGTERM to
 #                   poolbench, mutated scenarios, hanging tasks; a few minutes
 #   make chaos-quick  the same, short (under 30 s), as make test will run it
+#   make mpi-check  poolbench on an MPI job on this machine (tests/mpi/, issue 15):
+#                   P1, P3, P6, P7 over shared memory and TCP, 3-5 ranks;
+#                   make check runs its quick part (docs/mpi.md)
 #   make clean
 #
 # Objects go to $(BUILD) (build/ by default); the sanitizer targets re-run
@@ -84,7 +87,7 @@ TEST_SRC   := $(wildcard tests/*/test_*.c)
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench compare chaos \
+.PHONY: all build deps test check mpi-check sanitize tsan valgrind run plots figures docs-img bench compare chaos \
         chaos-quick clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
@@ -179,7 +182,14 @@ check: build
 	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_compare.sh $(POOLBENCH) || rc=1; \
 	tests/plots/test_plots.sh $(POOLBENCH) || rc=1; \
-	POOLBENCH=$(POOLBENCH) tests/bench/test_bench_scripts.sh || rc=1; exit $$rc
+	POOLBENCH=$(POOLBENCH) tests/bench/test_bench_scripts.sh || rc=1; \
+	tests/mpi/test_mpi.sh $(POOLBENCH) || rc=1; exit $$rc
+
+# The MPI transport on this machine, whole (tests/mpi/test_mpi.sh --full):
+# the checks of P1, P3, P6 and P7 over shared memory and over TCP loopback,
+# 3 to 5 ranks; about a minute. make check runs its quick part.
+mpi-check: $(POOLBENCH)
+	tests/mpi/test_mpi.sh --full $(POOLBENCH)
 
 # Under a sanitizer, timings and memory are not the program's own, so the
 # scenarios' phenomenon checks may fail (SANITIZED tells the test scripts to

@@ -3,6 +3,10 @@
  * start and end, the worker ranks' run, and the context each pool carries
  * from rank 0 to its workers (the scenario's P, packed with lua_values.c).
  *
+ * Each pool after the first finds a fresh Lua state on the rank (the
+ * scenario loaded again), as each pool's forked workers find a copy of the
+ * parent's: what a pool's tasks leave in globals does not reach the next.
+ *
  * Why P travels and nothing else: a forked worker is a copy of the parent
  * after the runner set P for the variant (runner.c, scn_set_P); a rank
  * loaded the scenario on its own and has no P, so each pool brings it.
@@ -24,6 +28,30 @@
 #include "runner_callbacks.h"
 
 static scn_scenario *mpi_scn;
+/* A worker rank: the scenario's file, and whether its Lua state has served
+ * a pool already (the next pool then gets a fresh one). */
+static const char *mpi_file;
+static bool mpi_scn_used;
+
+/* A worker rank's Lua state for the next pool. A forked worker starts from
+ * a copy of the parent's state, so what a pool's tasks or initializer leave
+ * in globals (worker_init's INIT_RUNS) dies with it; a rank serves pool
+ * after pool, so each pool after the first gets the scenario loaded anew.
+ * Its tasks register under the same names, so at the same indices. */
+static int fresh_state(char *err, size_t errlen)
+{
+    if (!mpi_scn_used) {
+        mpi_scn_used = true;
+        return 0;
+    }
+    scn_scenario *s = scn_load(mpi_file, err, errlen);
+    if (s == NULL)
+        return -1;
+    run_register_tasks(s);
+    scn_free(mpi_scn);
+    mpi_scn = s;
+    return 0;
+}
 
 /* Rank 0: P of the running variant, packed. */
 static int pack_P(char **buf, size_t *len)
@@ -56,6 +84,8 @@ static int pack_P(char **buf, size_t *len)
 /* A worker rank: sets P as rank 0 had it (raw, as scn_set_P). */
 static int apply_P(const char *buf, size_t len, char *err, size_t errlen)
 {
+    if (fresh_state(err, errlen) != 0)
+        return -1;
     if (len == 0)
         return 0;
     msgpack_unpacked u;
@@ -116,6 +146,7 @@ int run_mpi_worker(const char *file)
     }
     run_register_tasks(s);
     mpi_scn = s;
+    mpi_file = file;
     pool_mpi_serve();
     pool_mpi_finalize();
     mpi_scn = NULL;

@@ -9,7 +9,8 @@
  * tasks in the same order, and serve its pools as workers until rank 0 ends
  * the job. A pool's context, sent with it to the workers, is the
  * scenario's P table of the running variant, so a Lua task that reads P
- * sees what it would see in a forked worker. What setup() leaves in Lua
+ * sees what it would see in a forked worker; and each pool after the first
+ * gets the scenario loaded anew, as a fork would give it a fresh copy. What setup() leaves in Lua
  * globals is not sent (a worker rank does not run setup): docs/mpi.md.
  */
 #ifndef RUN_MPI_H

@@ -308,6 +308,9 @@ static void serve_pool(char *open_msg, int bytes)
     struct pool_slot_shm me;
     memset(&me, 0, sizeof me);
     int32_t slot = ((struct pool_mpi_open *)(void *)open_msg)->slot;
+    /* A forked worker starts with no initializer run; a rank serves one pool
+     * after another, so each pool starts it afresh (the init_count task). */
+    pool_worker_init_runs = 0;
     bool open = true;
     if (open_pool(open_msg, bytes, &out, &tmp) != 0) { /* the pool breaks (pool.h) */
         send_frame(&out);
