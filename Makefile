@@ -26,7 +26,10 @@
 #   make chaos      fault injection (tests/chaos/run.sh): SIGKILL/SIGSTOP of
 #                   workers and the fork server under load, SIGINT/SIGTERM to
 #                   poolbench, mutated scenarios, hanging tasks; a few minutes
-#   make chaos-quick  the same, short (under 30 s), as make test will run it
+#   make chaos-quick  the same, short (under 30 s), as make test will run it,
+#                   once per transport (socket, shm)
+#   make test-shm   make test with every pool on the shared-memory transport
+#                   (POOLBENCH_TRANSPORT=shm; any target honours that variable)
 #   make mpi-check  poolbench on an MPI job on this machine (tests/mpi/, issue 15):
 #                   P1, P3, P6, P7 over shared memory and TCP, 3-5 ranks;
 #                   make check runs its quick part (docs/mpi.md)
@@ -88,7 +91,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 
 .PHONY: all build deps test check mpi-check sanitize tsan valgrind run plots figures docs-img bench compare chaos \
-        chaos-quick clean
+        chaos-quick test-shm clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
 .SECONDARY:
@@ -171,6 +174,13 @@ test: deps
 	@rc=0; $(MAKE) --no-print-directory check || rc=1; \
 	$(MAKE) --no-print-directory chaos-quick || rc=1; exit $$rc
 
+# Every pool runs on the transport POOLBENCH_TRANSPORT names (socket when
+# unset; impls/engine/pool_transport.h); the engine's and the strategies'
+# cmocka suites then run a second time on the other one, so that both
+# transports pass every case in every make check (about 16 s more).
+OTHER_TRANSPORT = $(if $(filter shm,$(POOLBENCH_TRANSPORT)),socket,shm)
+TRANSPORT_TESTS = $(filter $(BUILD)/tests/engine/% $(BUILD)/tests/strategies/%,$(TEST_BIN))
+
 # The cmocka cases first, then the command-line tests, the labs' (every lab
 # renders, every command docs/labs/ gives runs) and the plot pipeline's
 # quick run (data.sh QUICK=1, then every gnuplot script), which
@@ -178,6 +188,8 @@ test: deps
 # one). All always run, so that one failing suite does not hide another.
 check: build
 	@rc=0; tests/run_cases.sh $(TEST_BIN) || rc=1; \
+	echo "== the engine and strategy suites again, on the $(OTHER_TRANSPORT) transport"; \
+	POOLBENCH_TRANSPORT=$(OTHER_TRANSPORT) tests/run_cases.sh $(TRANSPORT_TESTS) || rc=1; \
 	tests/harness/test_cli.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_compare.sh $(POOLBENCH) || rc=1; \
@@ -256,7 +268,15 @@ chaos: $(POOLBENCH) $(CHAOS_ENGINE)
 	POOLBENCH=$(POOLBENCH) CHAOS_ENGINE=$(CHAOS_ENGINE) tests/chaos/run.sh
 
 chaos-quick: $(POOLBENCH) $(CHAOS_ENGINE)
-	POOLBENCH=$(POOLBENCH) CHAOS_ENGINE=$(CHAOS_ENGINE) tests/chaos/run.sh --quick
+	@rc=0; POOLBENCH=$(POOLBENCH) CHAOS_ENGINE=$(CHAOS_ENGINE) tests/chaos/run.sh --quick || rc=1; \
+	POOLBENCH_TRANSPORT=$(OTHER_TRANSPORT) POOLBENCH=$(POOLBENCH) CHAOS_ENGINE=$(CHAOS_ENGINE) \
+	  tests/chaos/run.sh --quick || rc=1; exit $$rc
+
+# The whole of make test with the shared-memory transport as every pool's
+# default (the engine and strategy suites and chaos-quick still run a second
+# time, then on the socket).
+test-shm:
+	@POOLBENCH_TRANSPORT=shm $(MAKE) --no-print-directory test
 
 clean:
 	rm -rf build

@@ -195,6 +195,7 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     pool_options_default(&opt);
     opt.workers = w->workers;
     opt.task_timeout = w->task_timeout;
+    opt.transport = w->transport;
     opt.maxtasksperchild = w->maxtasksperchild;
     opt.initializer = w->initializer;
     opt.initargs = w->initargs;
@@ -205,6 +206,8 @@ pool *strat_pool_create(const strat_workload *w, strat_outcome *out, strat_items
     pool *p = pool_create(&opt);
     out->t0 = pool_now();
     out->startup_s = out->t0 - t;
+    if (p != NULL)
+        snprintf(out->transport, sizeof out->transport, "%s", pool_transport_name(p));
     if (p == NULL) {
         snprintf(out->first_error, sizeof out->first_error, "%s", pool_last_error());
         if (items)

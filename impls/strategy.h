@@ -82,6 +82,10 @@ typedef struct strat_workload {
      * worker is killed and replaced, the task fails with POOL_ETIMELIMIT);
      * 0: no limit. process_per_task keeps it itself. */
     double task_timeout;
+
+    /* How chunks and results travel (pool_options.transport);
+     * POOL_TRANSPORT_DEFAULT: POOLBENCH_TRANSPORT, else the socket. */
+    enum pool_transport_kind transport;
 } strat_workload;
 
 typedef struct strat_outcome {
@@ -122,6 +126,7 @@ typedef struct strat_outcome {
     size_t ntrace;
     int worker_pids[64];    /* every pid that ran a task, in order of first sight */
     int nworker_pids;
+    char transport[16];     /* the pool's transport ("socket", "shm"); "" when no pool */
 } strat_outcome;
 
 typedef struct strategy {

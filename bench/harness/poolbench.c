@@ -48,7 +48,7 @@ static const char usage_text[] =
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
-    "                          [--transport mpi]\n"
+    "                          [--transport socket|shm|mpi]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
@@ -99,9 +99,13 @@ static const char help_text[] =
     "                   terminal ($COLUMNS); turns the trace on like --trace\n"
     "  --task-timeout S a task running longer than S seconds fails (its worker is\n"
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
-    "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
-    "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"    "  --transport mpi  under mpirun -n N+1: rank 0 runs, ranks 1..N are the pools'\n"
+    "  --transport T    how chunks and results travel: socket (a shared socket and a\n"
+    "                   pipe per worker) or shm (rings in shared memory); default:\n"
+    "                   $POOLBENCH_TRANSPORT, else socket; a variant's transport = wins;\n"
+    "                   mpi, under mpirun -n N+1: rank 0 runs, ranks 1..N are the pools'\n"
     "                   workers, each loading FILE itself (docs/mpi.md)\n"
+    "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
+    "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
     "\n"
     "exit status: 0 every check holds, 1 a check failed, 2 bad usage or a bad scenario,\n"
     "124 the run time limit, 130 SIGINT, 143 SIGTERM (then the report so far, marked\n"
@@ -122,7 +126,8 @@ static int sub_help(const char *cmd)
         printf("usage: poolbench run FILE [--impl a,b] [--set key=value]... [--quick] "
                "[--repeat N]\n                          [--json F] [--csv F] [--trace F] "
                "[--timeline]\n                          [--task-timeout SECONDS] "
-               "[--run-timeout SECONDS]\n\nRuns each strategy of the scenario, prints every "
+               "[--run-timeout SECONDS]\n                          [--transport socket|shm|mpi]"
+               "\n\nRuns each strategy of the scenario, prints every "
                "parameter, a table and the\nchecks.\n\n%s", strstr(help_text, "options of run:"));
     else if (strcmp(cmd, "lab") == 0)
         printf("usage: poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
@@ -318,9 +323,9 @@ typedef struct run_args {
     bool quick;
     int repeat;
     double task_timeout; /* 0: the scenario's */
+    int transport;       /* --transport; 0: POOLBENCH_TRANSPORT, else socket */
     double run_timeout;  /* < 0: the scenario's, else the default; 0: none */
     bool timeline;       /* --timeline */
-    const char *transport; /* --transport: "mpi" (docs/mpi.md), or NULL */
 } run_args;
 
 /* --name value or --name=value; returns the value or NULL (usage error). */
@@ -388,16 +393,21 @@ static int parse_run(int argc, char **argv, run_args *a)
                 return 2;
             }
             *(task ? &a->task_timeout : &a->run_timeout) = sec;
+        } else if (is_opt(arg, "--transport")) {
+            if ((v = opt_value(argc, argv, &i, "--transport")) == NULL)
+                return usage_error("%s needs socket, shm or mpi", "--transport");
+            if ((a->transport = pool_transport_parse(v)) < 0) {
+                fprintf(stderr, "poolbench: --transport: unknown transport '%s' (valid: socket, "
+                        "shm, mpi)\n", v);
+                fprintf(stderr, "%s", usage_text);
+                return 2;
+            }
         } else if (is_opt(arg, "--json") || is_opt(arg, "--csv") || is_opt(arg, "--trace")) {
             const char *name = is_opt(arg, "--json") ? "--json"
                                : is_opt(arg, "--csv") ? "--csv" : "--trace";
             if ((v = opt_value(argc, argv, &i, name)) == NULL || !*v)
                 return usage_error("%s needs a file name", name);
             *(name[2] == 'j' ? &a->json : name[2] == 'c' ? &a->csv : &a->trace) = v;
-        } else if (is_opt(arg, "--transport")) {
-            if ((v = opt_value(argc, argv, &i, "--transport")) == NULL || strcmp(v, "mpi") != 0)
-                return usage_error("--transport expects mpi (got '%s')", v ? v : "");
-            a->transport = v;
         } else if (arg[0] == '-' && arg[1] != '\0') {
             return usage_error("unknown option '%s'", arg);
         } else if (a->file == NULL) {
@@ -568,7 +578,7 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_run(argc, argv, &a);
     if (rc != 0)
         return rc;
-    bool mpi = a.transport != NULL;
+    bool mpi = a.transport == POOL_TRANSPORT_MPI;
     if (mpi) { /* before anything else: a worker rank only serves (run_mpi.h) */
 #ifdef POOLBENCH_MPI
         int rank = run_mpi_start(&argc, &argv);
@@ -604,6 +614,7 @@ static int cmd_run(int argc, char **argv)
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
+        .transport = a.transport,
         .progress = isatty(STDERR_FILENO) ? rep_progress : NULL,
         .trace = a.trace != NULL || a.timeline,
     };

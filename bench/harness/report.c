@@ -58,7 +58,12 @@ void rep_echo(FILE *f, const run_report *r)
         }
         fputc('\n', f);
     }
-    fprintf(f, "ARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
+    fprintf(f, "ARG transport %s", r->transport == POOL_TRANSPORT_SHM ? "shm" : "socket");
+    for (int i = 0; i < r->nselected; i++)
+        if (r->selected[i]->transport > 0 && r->selected[i]->transport != r->transport)
+            fprintf(f, " (%s: %s)", r->selected[i]->label,
+                    r->selected[i]->transport == POOL_TRANSPORT_SHM ? "shm" : "socket");
+    fprintf(f, "\nARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
     fprintf(f, "figures measured on this machine (%d cores, %s); model = the scenario's "
             "prediction\n", r->cores, r->os);
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -135,6 +140,8 @@ static void table_latency(FILE *f, const run_result *res)
     if (w->n == 0 && st->bytes_sent == 0)
         return;
     fprintf(f, "  %s:", res->v->label);
+    if (res->out.transport[0])
+        fprintf(f, " transport %s,", res->out.transport);
     if (w->n > 0)
         fprintf(f, " queue wait %.3f/%.3f/%.3f/%.3f s,", w->p50, w->p90, w->p99, w->max);
     if (x->n > 0)

@@ -17,6 +17,7 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     bool dev = res->has_model && res->model_s > 0 && !res->run_failed;
     v->str(c, "impl", res->v->impl->name);
     v->str(c, "label", res->v->label);
+    v->str(c, "transport", o->transport[0] ? o->transport : NULL);
     v->num(c, "wall_s", res->wall_s, true);
     v->num(c, "wall_min_s", res->wall_min_s, true);
     v->num(c, "wall_max_s", res->wall_max_s, true);

@@ -129,6 +129,12 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     if (scn_params_resolve(s, o->quick, o->sets, o->nsets, &r->p, err, errlen) != 0)
         return -1;
     r->task_timeout = o->task_timeout > 0 ? o->task_timeout : s->task_timeout;
+    r->transport = o->transport > 0 ? o->transport : pool_transport_default();
+    if (r->transport < 0) {
+        snprintf(err, errlen, "POOLBENCH_TRANSPORT='%s' is not a transport (valid: socket, shm, mpi)",
+                 getenv("POOLBENCH_TRANSPORT"));
+        return -1;
+    }
     describe_machine(r);
     if (check_impls(s, o->impls, err, errlen) != 0)
         return -1;
@@ -260,6 +266,7 @@ static void strategy_input(const run_report *r, const run_result *res, const scn
         .observe_ctx = sc,
         .fire_and_forget = w->fire_and_forget,
         .task_timeout = r->task_timeout,
+        .transport = res->v->transport > 0 ? res->v->transport : r->transport,
     };
     for (int i = 0; i < w->nstages; i++)
         sw->stages[i] = w->stages[i];

@@ -39,6 +39,8 @@ typedef struct run_options {
     bool trace;         /* keep the trace for checks (r[label].trace), as the
                            scenario's trace = true does (--trace, --timeline) */
     double task_timeout; /* --task-timeout, seconds; 0: the scenario's, if any */
+    int transport;       /* --transport (enum pool_transport_kind); 0: POOLBENCH_TRANSPORT,
+                            else the socket. A variant's own transport = wins. */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
     void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
@@ -112,6 +114,8 @@ typedef struct run_report {
     int nchecks;
     char skipped[256];   /* why checks stopped early (--impl left a label out), or "" */
     double task_timeout; /* seconds one task may run, 0: no limit */
+    int transport;       /* the run's transport (--transport, POOLBENCH_TRANSPORT, socket),
+                            for the variants that name none */
     int interrupted;     /* 0, or why the run was cut short: SIGINT, SIGTERM or
                           * RUN_TIME_LIMIT (strat_interrupted()) */
     bool keep_trace;     /* checks get r[label].trace (trace = true, --trace, --timeline) */

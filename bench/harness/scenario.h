@@ -74,6 +74,7 @@ typedef struct scn_variant {
      * (scn_params_for_eval); set_value is unused then. 0: a plain number. */
     int set_fn[SCN_MAX_PARAMS];
     int line;
+    int transport; /* transport = "socket" | "shm" (enum pool_transport_kind); 0: not given */
 } scn_variant;
 
 /* Resolved values, one per entry of scn_scenario.params, same order. */

@@ -19,6 +19,7 @@
  * are not consulted, and a key is shown without its __tostring.
  */
 #include "scenario.h"
+#include "pool.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -401,7 +402,7 @@ static void schema_variant_set(lua_State *L, scn_scenario *s, scn_variant *v)
 /* One entry of impls, on top of the stack: "name" or {impl=, label=, set=}. */
 static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int from)
 {
-    static const char *const fields[] = {"impl", "label", "set", NULL};
+    static const char *const fields[] = {"impl", "label", "set", "transport", NULL};
     const char *impl, *label;
     int e = lua_gettop(L);
     if (lua_type(L, e) == LUA_TSTRING) {
@@ -431,6 +432,10 @@ static void schema_variant(lua_State *L, scn_scenario *s, scn_variant *v, int fr
     }
     if (lua_type(L, e) == LUA_TTABLE && scn_rawgetfield(L, e, "set") != LUA_TNIL)
         schema_variant_set(L, s, v);
+    const char *tr = lua_type(L, e) == LUA_TTABLE ? opt_string(L, s, e, "transport", from) : NULL;
+    if (tr != NULL && (v->transport = pool_transport_parse(tr)) < 0)
+        schema_error(L, s, v->line, "variant '%s': unknown transport '%s' "
+                     "(valid: socket, shm)", label, tr);
 }
 
 static void schema_impls(lua_State *L, scn_scenario *s, int t)

@@ -216,6 +216,11 @@ void pool_destroy(pool *p);
 int pool_workers(const pool *p);
 /* The transport this pool runs on: "socket" or "shm". */
 const char *pool_transport_name(const pool *p);
+/* The transport kind named "socket" or "shm", or -1 (for a command line). */
+int pool_transport_parse(const char *name);
+/* The kind POOL_TRANSPORT_DEFAULT stands for now: POOLBENCH_TRANSPORT if
+ * set, else POOL_TRANSPORT_SOCKET; -1 when the variable names no transport. */
+int pool_transport_default(void);
 /* Pids of the live workers, up to `max`; returns how many. */
 int pool_worker_pids(pool *p, pid_t *out, int max);
 /* The fork server's pid (the parent of every worker). */

@@ -34,16 +34,22 @@ void pool_transport_register_mpi(const pool_transport_ops *ops)
     mpi_ops = ops;
 }
 
+int pool_transport_default(void)
+{
+    const char *env = getenv("POOLBENCH_TRANSPORT");
+    if (env == NULL || env[0] == '\0')
+        return POOL_TRANSPORT_SOCKET;
+    return pool_transport_parse(env);
+}
+
 const pool_transport_ops *pool_transport_pick(enum pool_transport_kind kind)
 {
     if (kind == POOL_TRANSPORT_DEFAULT) {
-        const char *env = getenv("POOLBENCH_TRANSPORT");
-        if (env == NULL || env[0] == '\0')
-            return &pool_transport_socket_ops;
-        int k = pool_transport_parse(env);
+        int k = pool_transport_default();
         if (k < 0) {
             pool_seterr(POOL_EINVAL, "pool_create: POOLBENCH_TRANSPORT='%s' is not a "
-                        "transport (valid: socket, shm, mpi)", env);
+                        "transport (valid: socket, shm); and mpi in the poolbench command under "
+                        "mpirun", getenv("POOLBENCH_TRANSPORT"));
             return NULL;
         }
         kind = (enum pool_transport_kind)k;

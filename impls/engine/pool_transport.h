@@ -186,8 +186,6 @@ void pool_transport_register_mpi(const pool_transport_ops *ops);
  * variable POOLBENCH_TRANSPORT, "socket" or "shm", else socket). NULL with
  * pool_last_error set (naming the valid ones) for an unknown kind or value. */
 const pool_transport_ops *pool_transport_pick(enum pool_transport_kind kind);
-/* The kind named `name` ("socket", "shm"), or -1. */
-int pool_transport_parse(const char *name);
 
 /* ---- helpers the local transports share (pool_transport.c) ---- */
 

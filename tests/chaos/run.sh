@@ -22,7 +22,9 @@
 # follows from it and the case's name), CHAOS_QUICK=1 (same as --quick: a few
 # cases, under 30 s). Output: each failure with the command that reproduces
 # it, the counts, the failures by category, then "N passed, N failed"; exit 1
-# if any failed, 2 on bad usage.
+# if any failed, 2 on bad usage. POOLBENCH_TRANSPORT (socket, shm) is every
+# pool's transport, the engine driver's and poolbench's alike (make
+# chaos-quick runs once on each).
 
 set -u
 
@@ -395,7 +397,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start=$SECONDS
-echo "chaos: seed $SEED (CHAOS_SEED), $([ "$QUICK" = 1 ] && echo quick || echo full) mode, poolbench $POOLBENCH, driver $CHAOS_ENGINE, limit ${LIMIT} s per run"
+echo "chaos: seed $SEED (CHAOS_SEED), $([ "$QUICK" = 1 ] && echo quick || echo full) mode, poolbench $POOLBENCH, driver $CHAOS_ENGINE, limit ${LIMIT} s per run, transport ${POOLBENCH_TRANSPORT:-socket} (POOLBENCH_TRANSPORT)"
 run_engine
 run_kills
 run_signals
