@@ -149,8 +149,8 @@ int run_mpi_worker(const char *file)
     mpi_file = file;
     pool_mpi_serve();
     pool_mpi_finalize();
+    scn_free(mpi_scn); /* the last pool's state: fresh_state freed the others */
     mpi_scn = NULL;
-    scn_free(s);
     scn_tmp_cleanup();
     return 0;
 }
