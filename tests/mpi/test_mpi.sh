@@ -12,8 +12,8 @@
 # the refusals (too few ranks, maxtasksperchild) say why; a worker rank that
 # dies ends the job, bounded, and rank 0 says what that means; nothing is
 # left behind. --full (make mpi-check): the checks of P1 (serialized_get),
-# P3, P6 (overhead) and P7 on both media, and the initializer once per rank
-# and per pool (worker_init).
+# P3, P6 (overhead) and P7 on both media, the initializer once per rank
+# and per pool (worker_init), and bench/mpi_overhead.sh's table.
 #
 # Every mpirun has --timeout (and timeout(1) around it): nothing hangs.
 # Tests assert structure and the scenarios' own checks (ratios with their
@@ -121,6 +121,11 @@ if [ -n "$FULL" ]; then
     check "the initializer runs once per rank, and again for the next pool" \
         out_matches '^PASS  async_get_after: the initializer ran once in every worker' \
         '^PASS  executor_submit: the initializer ran once in every worker'
+    POOLBENCH=$PB timeout 300 bench/mpi_overhead.sh -n 200 -w 2 >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    check "bench/mpi_overhead.sh: every API on the four media, and the MPI floors" eval \
+        '[ "$rc" -eq 0 ] && [ "$(grep -cE "^[a-z_0-9]+( +[0-9]+\.[0-9]+){4}$" "$tmp/out")" -eq 9 ] &&
+         [ "$(grep -c "^floor mpi-" "$tmp/out")" -eq 2 ]'
     check "no rank is left behind (full)" no_ranks_left
 fi
 
