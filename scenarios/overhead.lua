@@ -4,6 +4,9 @@
 -- APIs and finds map_async far ahead (0.45 s) of apply_async with a callback
 -- (3.02 s) and imap (4.17 s). The work is nothing; what is timed is the
 -- messages: map_async sends one per chunk (24 here), the others one per task.
+-- Four APIs run twice, on the socket transport (a shared socket and a pipe per
+-- worker) and on shared memory (rings, futex wake-ups only for a sleeping
+-- side): the cost of one message is the medium's, the count is the API's.
 return {
   name = "overhead",
   source = "002_2fab88b10910dd43.txt",
@@ -25,7 +28,17 @@ apply_async + callback 0.652 s, imap 0.528 s, imap_unordered 0.562 s, apply
 (sync) 5.69 s; ProcessPoolExecutor submit + as_completed 2.31 s, map
 (chunksize=1) 2.08 s, map (chunksize=834) 0.024 s. The quick run uses
 n=10000 (executor_map_c834 then sends 12 messages). With tasks this short the
-first worker to read the queue often takes most of the chunks (P8).]],
+first worker to read the queue often takes most of the chunks (P8).
+
+Three ways to move a message (issue 14): apply_sync, callback_chain,
+map_async and imap run on the socket transport (pinned: their labels), and
+again on the shared-memory transport (the labels ending in _shm: rings in
+one MAP_SHARED segment, a futex or doorbell wake-up only when a side sleeps,
+so a busy stream of messages makes no system call at all). The counts of
+messages are the same; what one costs is not. CPython's twin runs its one
+medium (pickled messages through pipes, a task-handler and a result-handler
+thread) under both labels, so `poolbench compare` and `bench/overhead` put
+the three side by side.]],
   params = {
     n         = {default = 20000, quick = 10000, min = 1, max = 10000000, doc = "trivial tasks"},
     workers   = {default = 6, quick = 6, min = 1, max = 64, doc = "pool processes"},
@@ -33,11 +46,20 @@ first worker to read the queue often takes most of the chunks (P8).]],
                  doc = "chunk size of map/imap/executor map (0: the API's default)"},
   },
   workload = function(p) return {items = p.n, stages = {"square"}} end,
-  impls = {"apply_sync", "async_get_after", "callback_chain", "map_async", "imap",
+  impls = {{impl = "apply_sync", label = "apply_sync", transport = "socket"},
+           "async_get_after",
+           {impl = "callback_chain", label = "callback_chain", transport = "socket"},
+           {impl = "map_async", label = "map_async", transport = "socket"},
+           {impl = "imap", label = "imap", transport = "socket"},
            "imap_unordered", "executor_submit",
            {impl = "executor_map", label = "executor_map_c1", set = {chunksize = 1}},
            -- 834: map_async's default for n=20000 on 6 workers, as CPython's run.
-           {impl = "executor_map", label = "executor_map_c834", set = {chunksize = 834}}},
+           {impl = "executor_map", label = "executor_map_c834", set = {chunksize = 834}},
+           -- The same four on the shared-memory transport (issue 14).
+           {impl = "apply_sync", label = "apply_sync_shm", transport = "shm"},
+           {impl = "callback_chain", label = "callback_chain_shm", transport = "shm"},
+           {impl = "map_async", label = "map_async_shm", transport = "shm"},
+           {impl = "imap", label = "imap_shm", transport = "shm"}},
   -- The classroom lab: `poolbench lab overhead` (docs/labs/04-overhead.md).
   lab = {
     -- The exercise "write the fix" (`poolbench lab overhead --exercise`).
@@ -73,6 +95,10 @@ end
       {ask = "apply() in a loop waits for each answer before it sends the next task: a round "
              .. "trip of about 60 microseconds. How long?",
        answer = function(p) return p.n * 60e-6 end, unit = "s", measure = "apply_sync"},
+      {ask = "The same imap on the shared-memory transport (imap_shm): while both sides are "
+             .. "busy a message costs two copies and no system call, say 1.5 microseconds. "
+             .. "How long?",
+       answer = function(p) return p.n * 1.5e-6 end, unit = "s", measure = "imap_shm"},
     },
     explain = [[With trivial tasks the time is the API's: startup + messages *
 cost per message. map_async cuts the %n items into chunks of ceil(n/(4*w)) =
@@ -81,7 +107,12 @@ fewer; imap, imap_unordered, apply_async and executor submit send one per
 task, %n. apply() also waits for each answer, so its round trips cannot
 overlap with each other or with the workers: the slowest by far. The costs
 per message (10 and 60 microseconds) are this project's machine's; the run
-shows yours, and the scenario prints them per task and per message.]],
+shows yours, and the scenario prints them per task and per message. The
+medium sets the cost of one message: the socket transport pays a system call
+and a wake-up per message on each side; the shared-memory one copies into a
+ring and wakes a side only when it sleeps, so a stream of %n messages costs
+a few microseconds each or less (CPython: pickling, a task-handler thread, a
+locked pipe and a result-handler thread, all under one GIL).]],
   },
   -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
   -- first is the key ratio: imap / map_async: "map_async at least 3x faster than imap";
@@ -118,6 +149,21 @@ shows yours, and the scenario prints them per task and per message.]],
           c1.wall_s >= 2 * c834.wall_s,
           string.format("%.3f s vs %.3f s: %.1fx (CPython 2.08 s vs 0.024 s)", c834.wall_s,
                         c1.wall_s, c1.wall_s / c834.wall_s))
+    -- The shared-memory twins: the same work and the same messages, another medium.
+    for _, label in ipairs({"apply_sync", "callback_chain", "map_async", "imap"}) do
+      local x, y = r[label], r[label .. "_shm"]
+      check(label .. "_shm ran every task, with as many messages as " .. label,
+            y.results == p.n and y.errors == 0 and y.tasks_run == p.n
+              and y.messages_sent == x.messages_sent,
+            string.format("%d results, %d errors; %.2f us per task against %.2f on the socket; "
+                          .. "%d messages sent", y.results, y.errors, us(y), us(x),
+                          y.messages_sent))
+    end
+    check("the _shm variants ran on shared memory, the others named on the socket",
+          r.imap_shm.transport == "shm" and r.apply_sync_shm.transport == "shm"
+            and r.imap.transport == "socket" and r.apply_sync.transport == "socket",
+          string.format("imap %s, imap_shm %s", tostring(r.imap.transport),
+                        tostring(r.imap_shm.transport)))
     local a, next_label, next_s = r.apply_sync, nil, 0
     for _, label in ipairs(labels) do
       if label ~= "apply_sync" and r[label].wall_s > next_s then
@@ -147,6 +193,20 @@ shows yours, and the scenario prints them per task and per message.]],
                           1e6 * x.wall_s / math.max(1, x.messages_sent),
                           c and string.format("   CPython %.3f s = %.1f us/task", c, 1e6 * c / p.n)
                             or ""))
+    end
+    -- Three ways to move a message: CPython's pipes, the socket, shared memory.
+    local by = {}
+    for _, x in ipairs(report.results) do by[x.label] = x end
+    print("one message, three media (us per task; `poolbench compare` or bench/overhead "
+          .. "measure CPython in the same run):")
+    for _, label in ipairs({"apply_sync", "callback_chain", "map_async", "imap"}) do
+      local s, m = by[label], by[label .. "_shm"]
+      if s and m then
+        local c = same and cpython[label]
+        print(string.format("  %-14s socket %8.2f  shm %8.2f  socket/shm %5.1fx%s", label,
+                            1e6 * s.wall_s / p.n, 1e6 * m.wall_s / p.n, s.wall_s / m.wall_s,
+                            c and string.format("  CPython %.1f (quoted)", 1e6 * c / p.n) or ""))
+      end
     end
   end,
 }

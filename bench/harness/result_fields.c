@@ -17,7 +17,6 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     bool dev = res->has_model && res->model_s > 0 && !res->run_failed;
     v->str(c, "impl", res->v->impl->name);
     v->str(c, "label", res->v->label);
-    v->str(c, "transport", o->transport[0] ? o->transport : NULL);
     v->num(c, "wall_s", res->wall_s, true);
     v->num(c, "wall_min_s", res->wall_min_s, true);
     v->num(c, "wall_max_s", res->wall_max_s, true);
@@ -55,5 +54,7 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     v->workers(c, "per_worker", res->workers, res->nworkers);
     v->integer(c, "cores", r->cores);
     v->params(c, "params", &res->p);
+    /* Last, so that the CSV's earlier columns keep their places. */
+    v->str(c, "transport", o->transport[0] ? o->transport : NULL);
 }
 

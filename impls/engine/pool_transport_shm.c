@@ -30,8 +30,11 @@
  * fork server's socket and the interrupt pipe. So it sleeps in poll(2) on
  * those and on the workers' pipes from the fork server, after setting
  * parent_sleeps; a worker that publishes a frame and finds parent_sleeps
- * set (exchanged to 0, so one worker rings per sleep) writes one byte to
- * its pipe: the doorbell. A pipe's EOF is still its worker's death.
+ * set writes one byte to its own pipe: the doorbell (the result handler
+ * clears the flag as it wakes, so a worker stopped before ringing delays
+ * no other's results). A pipe's EOF is still its worker's death. Before it
+ * sleeps, while a worker holds a chunk, it yields its core and looks again
+ * for up to LINGER_S: a result that comes back that soon costs no wake-up.
  *
  * Taking a message keeps rule 2 (claim before take) at any instruction:
  * holding the lock, a worker peeks at the header at head, claims it in its
@@ -49,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +64,9 @@
 #define TASK_RING_CAP (4u << 20)    /* bytes; pages are touched only as used */
 #define RESULT_RING_CAP (128u << 10)
 #define WAIT_SLICE_S 0.2            /* a futex wait re-checks at least this often */
-#define EXTRA_POLL_S 0.001          /* while results keep coming, how often the result
+#define EXTRA_POLL_S 0.001
+#define LINGER_S 50e-6              /* the result handler's look before it sleeps, while
+                                       a worker holds a chunk (its result is owed) */          /* while results keep coming, how often the result
                                        handler still looks at its other descriptors */
 
 /* One ring's positions and wake-up words, each side's on its own line. */
@@ -366,13 +372,41 @@ static void drain_doorbells(struct shm_transport *s, const bool *rang)
     }
 }
 
+/* Whether some worker holds a chunk, so that a result is owed soon. */
+static bool result_owed(const struct shm_transport *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->fd[i] >= 0 && atomic_load(&s->slots[i].job) != 0)
+            return true;
+    return false;
+}
+
+/* Before it sleeps, the result handler gives its core away for a while
+ * (sched_yield: a worker that is runnable runs) and looks again, as long as
+ * a result is owed: a result that comes back within LINGER_S then costs no
+ * doorbell and no wake-up, and the results of several workers are read in
+ * one pass. Returns the slots with bytes, 0 when none came. */
+static int linger(struct shm_transport *s, bool *ready)
+{
+    int n = 0;
+    double until = pool_now() + LINGER_S;
+    while (n == 0 && result_owed(s) && pool_now() < until) {
+        sched_yield();
+        n = scan_rings(s, ready);
+    }
+    return n;
+}
+
 static int shm_rx_wait(pool_transport *t, struct pollfd *extra, int nextra, int timeout_ms,
                        bool *ready)
 {
     struct shm_transport *s = SH(t);
     double now = pool_now();
-    atomic_store(&s->head->parent_sleeps, 1); /* before the last look at the rings */
     int n = scan_rings(s, ready);
+    if (n == 0 && timeout_ms != 0)
+        n = linger(s, ready);
+    atomic_store(&s->head->parent_sleeps, 1); /* before the last look at the rings */
+    n = n > 0 ? n : scan_rings(s, ready);
     if (n > 0) {
         atomic_store(&s->head->parent_sleeps, 0);
         if (now - s->extra_at < EXTRA_POLL_S) {
@@ -468,9 +502,11 @@ static int shm_wk_send(pool_transport *t, int slot, int fd, const char *data, si
         tail += k;
         off += k;
         atomic_store(&r->tail, tail);
-        /* The doorbell: only if the result handler sleeps, and once per sleep. */
-        if (atomic_load(&s->head->parent_sleeps) && atomic_exchange(&s->head->parent_sleeps, 0) &&
-            pool_write_all(fd, "r", 1) != 0)
+        /* The doorbell: only if the result handler sleeps. Each worker rings
+         * its own pipe and none clears the flag (the result handler does, as
+         * it wakes): a worker stopped between seeing the flag and ringing
+         * must not keep the others' results waiting. */
+        if (atomic_load(&s->head->parent_sleeps) && pool_write_all(fd, "r", 1) != 0)
             return -1;
     }
     return 0;

@@ -264,6 +264,28 @@ run run "$SC/task_timeout.lua" --quick --impl imap --task-timeout 0.5
 check "--task-timeout overrides the file's" out_has "ran past its time limit of 0.5 s"
 run run "$SC/tiny.lua" --task-timeout abc
 check "--task-timeout needs seconds (2)" fails_with 2 "--task-timeout expects seconds"
+# ---- transports (issue 14) -------------------------------------------------------------
+
+run run "$SC/transports.lua" --quick --transport shm --json "$tmp/tr.json"
+check "--transport shm: the variants without one run on shm, the others on theirs" eval '
+    exits_with 0 "ARG transport shm (on_socket: socket)" "plain: transport shm," \
+        "on_socket: transport socket," "checks: 4 of 4 passed" &&
+    [ "$(jq -r "[.results[] | .label + \"=\" + .transport] | join(\" \")" "$tmp/tr.json")" = \
+      "on_socket=socket on_shm=shm plain=shm" ]'
+POOLBENCH_TRANSPORT=socket run run "$SC/transports.lua" --quick --impl plain --csv "$tmp/tr.csv"
+check "POOLBENCH_TRANSPORT=socket: the report and the CSV say socket" eval '
+    exits_with 0 "ARG transport socket" "plain: transport socket," &&
+    head -1 "$tmp/tr.csv" | grep -q ",transport$" && tail -1 "$tmp/tr.csv" | grep -q ",socket$"'
+run run "$SC/transports.lua" --quick --transport pigeon
+check "--transport with an unknown name is refused, naming the valid ones (2)" \
+    fails_with 2 "--transport: unknown transport 'pigeon' (valid: socket, shm)"
+POOLBENCH_TRANSPORT=pigeon run run "$SC/transports.lua" --quick
+check "a bad POOLBENCH_TRANSPORT is refused, naming the valid ones (2)" \
+    fails_with 2 "POOLBENCH_TRANSPORT='pigeon' is not a transport (valid: socket, shm)"
+run run "$SC/bad_transport.lua"
+check "a variant's unknown transport: file:line (2)" \
+    fails_with 2 "$SC/bad_transport.lua:7: variant 'carried': unknown transport 'pigeon' (valid: socket, shm)"
+
 mkdir -p "$tmp/tf"
 TMPDIR="$tmp/tf" run run "$SC/tmpfiles.lua" --quick
 check "pb.tmpname: a worker's os.exit leaves the parent's file; item 1 named from 1" \
