@@ -22,6 +22,11 @@
 
 /* ---- the parameter echo ---------------------------------------------------- */
 
+static const char *transport_word(int kind)
+{
+    return kind == POOL_TRANSPORT_SHM ? "shm" : kind == POOL_TRANSPORT_MPI ? "mpi" : "socket";
+}
+
 void rep_echo(FILE *f, const run_report *r)
 {
     const scn_scenario *s = r->s;
@@ -58,11 +63,12 @@ void rep_echo(FILE *f, const run_report *r)
         }
         fputc('\n', f);
     }
-    fprintf(f, "ARG transport %s", r->transport == POOL_TRANSPORT_SHM ? "shm" : "socket");
-    for (int i = 0; i < r->nselected; i++)
+    fprintf(f, "ARG transport %s", transport_word(r->transport));
+    /* On an MPI job every pool is on MPI, pinned or not (runner.c). */
+    for (int i = 0; i < r->nselected && r->transport != POOL_TRANSPORT_MPI; i++)
         if (r->selected[i]->transport > 0 && r->selected[i]->transport != r->transport)
             fprintf(f, " (%s: %s)", r->selected[i]->label,
-                    r->selected[i]->transport == POOL_TRANSPORT_SHM ? "shm" : "socket");
+                    transport_word(r->selected[i]->transport));
     fprintf(f, "\nARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
     fprintf(f, "figures measured on this machine (%d cores, %s); model = the scenario's "
             "prediction\n", r->cores, r->os);

@@ -241,6 +241,16 @@ static void per_worker(run_result *res)
         }
 }
 
+/* A variant's own transport = wins, except on an MPI job: there every
+ * pool is on MPI, since a pool on the socket or shm forks, and rank 0 has
+ * called MPI_Init (docs/mpi.md). The report then says mpi for it. */
+static int variant_transport(const run_report *r, const scn_variant *v)
+{
+    if (r->transport == POOL_TRANSPORT_MPI)
+        return POOL_TRANSPORT_MPI;
+    return v->transport > 0 ? v->transport : r->transport;
+}
+
 /* What the strategy is handed: the workload, the runner's parameters, and
  * the stop rule and observe hook (sc) when the workload has them. */
 static void strategy_input(const run_report *r, const run_result *res, const scn_workload *w,
@@ -266,7 +276,7 @@ static void strategy_input(const run_report *r, const run_result *res, const scn
         .observe_ctx = sc,
         .fire_and_forget = w->fire_and_forget,
         .task_timeout = r->task_timeout,
-        .transport = res->v->transport > 0 ? res->v->transport : r->transport,
+        .transport = variant_transport(r, res->v),
     };
     for (int i = 0; i < w->nstages; i++)
         sw->stages[i] = w->stages[i];

@@ -40,7 +40,8 @@ typedef struct run_options {
                            scenario's trace = true does (--trace, --timeline) */
     double task_timeout; /* --task-timeout, seconds; 0: the scenario's, if any */
     int transport;       /* --transport (enum pool_transport_kind); 0: POOLBENCH_TRANSPORT,
-                            else the socket. A variant's own transport = wins. */
+                            else the socket. A variant's own transport = wins,
+                            except on an MPI job, where every pool is on MPI. */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
     void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
