@@ -65,14 +65,20 @@ no_ranks_left() { ! pgrep -f -- "$PB run .*--transport mpi" >/dev/null; }
 
 # ---- quick ---------------------------------------------------------------------------
 
-mrun 5 self,vader run scenarios/get_placement.lua --quick --json "$tmp/r.json"
+# --repeat 3: the checks judge the median, which a preemption on a loaded
+# machine (5 ranks on 2 cores, beside other test suites) does not move; and
+# tasks of 50 ms rather than 20, so that a round trip delayed by the load
+# stays inside the models' margins (1.5x + 50 ms; at a load average of 10
+# the 20 ms runs missed them, once in a few).
+mrun 5 self,vader run scenarios/get_placement.lua --quick --repeat 3 --set task_ms=50 \
+    --json "$tmp/r.json"
 check "P3 over shared memory, 5 ranks: the checks pass" all_checks_pass
 check "P3: each rank says its host, pid and clock offset" \
     out_matches '^transport: mpi, 5 ranks: rank 0 \(the parent\) on ' \
     '^  rank 4 = worker slot 3 on .*, pid [0-9]+, clock [-+][0-9.]+ us from rank 0'"'"'s'
 check "P3: the report names 4 workers, each on this host" workers_on_host 4
 
-mrun 4 tcp,self run scenarios/chunk_skew.lua --quick
+mrun 4 tcp,self run scenarios/chunk_skew.lua --quick --repeat 3
 check "P7 over TCP, 4 ranks: the checks pass (a chunk of 14 still idles the others)" \
     all_checks_pass
 check "P7: [14, 2] on 2 and on 3 workers" \
@@ -92,7 +98,11 @@ mrun 5 self,vader run scenarios/worker_death.lua --quick
 took=$(($(date +%s) - start))
 check "a worker rank's death ends the job (mpirun's rule), well before the timeout" \
     [ "$rc" -ne 0 -a "$rc" -ne 124 -a "$took" -lt 60 ]
-check "rank 0 says it is BrokenProcessPool's analogue" err_has "BrokenProcessPool"
+check "mpirun's message names the rank that ended the job" \
+    eval 'err_has "mpirun noticed that process rank" || err_has "The first process to do so was"'
+# Rank 0's own line ("... BrokenProcessPool") comes from its SIGTERM handler;
+# mpirun sends SIGKILL a moment after SIGTERM, so on a loaded machine rank 0
+# may not run in between: docs/mpi.md says so, and the test does not bet on it.
 check "no rank is left behind" no_ranks_left
 
 run run scenarios/get_placement.lua --quick --transport mpi
@@ -106,13 +116,17 @@ check "an unknown --transport names the valid ones, mpi among them" \
 
 if [ -n "$FULL" ]; then
     for btl in self,vader tcp,self; do
-        mrun 5 "$btl" run scenarios/serialized_get.lua --quick
+        mrun 5 "$btl" run scenarios/serialized_get.lua --quick --repeat 3 --set a_ms=50 \
+            --set b_ms=50
         check "P1 over $btl: the checks pass (callbacks in rank 0, one at a time)" all_checks_pass
-        mrun 5 "$btl" run scenarios/get_placement.lua --quick
+        mrun 5 "$btl" run scenarios/get_placement.lua --quick --repeat 3 --set task_ms=50
         check "P3 over $btl: the checks pass" all_checks_pass
-        mrun 5 "$btl" run scenarios/overhead.lua --quick --set workers=4 --set n=2000
+        # n=5000: imap's 5000 messages outweigh a preemption of map_async's
+        # 16 by far more than the 3x the check asks (2000 did not, once,
+        # at a load average of 11 on 2 cores).
+        mrun 5 "$btl" run scenarios/overhead.lua --quick --set workers=4 --set n=5000
         check "P6 over $btl: the checks pass (messages per task decide)" all_checks_pass
-        mrun 5 "$btl" run scenarios/chunk_skew.lua --quick
+        mrun 5 "$btl" run scenarios/chunk_skew.lua --quick --repeat 3
         check "P7 over $btl: the checks pass" all_checks_pass
     done
     # Its _mt variants are refused (maxtasksperchild), so the run exits 1;
