@@ -398,7 +398,7 @@ static int parse_run(int argc, char **argv, run_args *a)
                 return usage_error("%s needs socket, shm or mpi", "--transport");
             if ((a->transport = pool_transport_parse(v)) < 0) {
                 fprintf(stderr, "poolbench: --transport: unknown transport '%s' (valid: socket, "
-                        "shm, mpi)\n", v);
+                        "shm); and mpi under mpirun (docs/mpi.md)\n", v);
                 fprintf(stderr, "%s", usage_text);
                 return 2;
             }

@@ -131,7 +131,8 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     r->task_timeout = o->task_timeout > 0 ? o->task_timeout : s->task_timeout;
     r->transport = o->transport > 0 ? o->transport : pool_transport_default();
     if (r->transport < 0) {
-        snprintf(err, errlen, "POOLBENCH_TRANSPORT='%s' is not a transport (valid: socket, shm, mpi)",
+        snprintf(err, errlen, "POOLBENCH_TRANSPORT='%s' is not a transport (valid: socket, shm); "
+                 "and mpi under mpirun (docs/mpi.md)",
                  getenv("POOLBENCH_TRANSPORT"));
         return -1;
     }

@@ -110,7 +110,7 @@ check "without mpirun (a singleton job) a pool is refused, bounded" \
     out_has "needs 5 MPI ranks (rank 0 and one per worker); this job has 1"
 run run scenarios/get_placement.lua --quick --transport shared
 check "an unknown --transport names the valid ones, mpi among them" \
-    fails_with 2 "unknown transport 'shared' (valid: socket, shm, mpi)"
+    fails_with 2 "unknown transport 'shared' (valid: socket, shm); and mpi under mpirun"
 
 # ---- full ------------------------------------------------------------------------------
 
