@@ -53,8 +53,9 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     v->facts(c, "facts", o);
     v->workers(c, "per_worker", res->workers, res->nworkers);
     v->integer(c, "cores", r->cores);
-    v->params(c, "params", &res->p);
-    /* Last, so that the CSV's earlier columns keep their places. */
+    /* Here, not beside the label: the CSV's columns before it keep their
+     * places, and params stays the last one (plots/ and bench/ read it as $NF). */
     v->str(c, "transport", o->transport[0] ? o->transport : NULL);
+    v->params(c, "params", &res->p);
 }
 

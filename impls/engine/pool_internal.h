@@ -88,8 +88,9 @@ extern int pool_worker_init_runs;
 /* ---- wire formats (pool_msg.c) ------------------------------------------ */
 
 /*
- * The shared queue carries fragments: datagrams of at most POOL_FRAG_MAX
- * bytes. A message is one FIRST fragment (header + start of payload)
+ * A task message is a header and a payload; the transport moves it whole
+ * (pool_transport.h). The socket transport's queue carries fragments:
+ * datagrams of at most POOL_FRAG_MAX bytes. A message is one FIRST fragment (header + start of payload)
  * followed by CONT fragments. One thread sends at a time (the task handler,
  * or a submitter on the direct path, which sends only one-fragment messages:
  * pool_taskq.c), so a message's fragments are consecutive; a worker reads a whole message while

@@ -275,7 +275,7 @@ check "--transport shm: the variants without one run on shm, the others on their
 POOLBENCH_TRANSPORT=socket run run "$SC/transports.lua" --quick --impl plain --csv "$tmp/tr.csv"
 check "POOLBENCH_TRANSPORT=socket: the report and the CSV say socket" eval '
     exits_with 0 "ARG transport socket" "plain: transport socket," &&
-    head -1 "$tmp/tr.csv" | grep -q ",transport$" && tail -1 "$tmp/tr.csv" | grep -q ",socket$"'
+    head -1 "$tmp/tr.csv" | grep -q ",cores,transport,params$" && tail -1 "$tmp/tr.csv" | grep -q ",socket,n="'
 run run "$SC/transports.lua" --quick --transport pigeon
 check "--transport with an unknown name is refused, naming the valid ones (2)" \
     fails_with 2 "--transport: unknown transport 'pigeon' (valid: socket, shm)"
