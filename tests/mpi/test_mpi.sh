@@ -39,8 +39,11 @@ fi
 # runs: Open MPI leaves its own allocations at exit, some in components it
 # has unloaded (dlclose), which no suppression can name. ASan's memory
 # errors and UBSan stay on, and the engine's leaks are the engine tests'.
+# Under ThreadSanitizer (make tsan), tsan.supp names what TSan reports inside
+# Open MPI itself.
 if [ -n "${SANITIZED:-}" ]; then
     export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$(cd "$(dirname "$0")" && pwd)/tsan.supp"
 fi
 # mpirun refuses root without these (Open MPI's rule); harmless otherwise.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
