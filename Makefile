@@ -15,7 +15,8 @@
 #   make docs-img   copy the last figures into docs/img/, the copies the README
 #                   and the docs show (then commit them)
 #   make bench      the benchmarks (figures, not pass/fail): the engine's
-#                   overhead (bench/overhead), then every scenario x strategy
+#                   overhead (bench/overhead), MPI's beside it (bench/mpi_overhead.sh:
+#                   a run of its own, since overhead forks), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
 #   make compare    every scenario beside its CPython twin (poolbench compare,
@@ -249,6 +250,7 @@ docs-img:
 
 bench: all
 	$(BENCH_BIN)
+	POOLBENCH=$(POOLBENCH) bench/mpi_overhead.sh
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
 
 # Runs `poolbench compare` on every scenario: each strategy on poolbench and
