@@ -9,7 +9,8 @@
 # Quick (make check runs it, a few seconds): P3 (get_placement) over shared
 # memory and P7 (chunk_skew) over TCP pass their checks, with the report's
 # structure (one worker per rank, each on this host, callbacks in rank 0);
-# the refusals (too few ranks, maxtasksperchild) say why; a worker rank that
+# a pool's initializer (initargs, a failure: scenarios/rank_init.lua); the
+# refusals (too few ranks, maxtasksperchild) say why; a worker rank that
 # dies ends the job, bounded, and rank 0 says what that means; nothing is
 # left behind. --full (make mpi-check): the checks of P1 (serialized_get),
 # P3, P6 (overhead) and P7 on both media, the initializer once per rank
@@ -102,6 +103,10 @@ check "a pool of 4 workers on 3 ranks is refused, naming the -n to ask for" \
 mrun 5 self,vader run scenarios/worker_init.lua --quick --impl async_get_after_mt
 check "maxtasksperchild is refused with the reason" \
     out_has "maxtasksperchild cannot mean anything on the mpi transport: a worker is not replaced"
+
+mrun 3 self,vader run tests/mpi/scenarios/rank_init.lua --quick
+check "initargs travel to the ranks; a failed initializer breaks the pool as on one machine" \
+    all_checks_pass
 
 start=$(date +%s)
 mrun 5 self,vader run scenarios/worker_death.lua --quick
