@@ -9,8 +9,8 @@
 # Quick (make check runs it, a few seconds): P3 (get_placement) over shared
 # memory and P7 (chunk_skew) over TCP pass their checks, with the report's
 # structure (one worker per rank, each on this host, callbacks in rank 0);
-# a pool's initializer (initargs, a failure: scenarios/rank_init.lua); the
-# refusals (too few ranks, maxtasksperchild) say why; a worker rank that
+# a pool's initializer (initargs, a failure: scenarios/rank_init.lua);
+# worker clocks 5 s off corrected in the trace; the refusals (too few ranks, maxtasksperchild) say why; a worker rank that
 # dies ends the job, bounded, and rank 0 says what that means; nothing is
 # left behind. --full (make mpi-check): the checks of P1 (serialized_get),
 # P3, P6 (overhead) and P7 on both media, the initializer once per rank
@@ -103,6 +103,21 @@ check "a pool of 4 workers on 3 ranks is refused, naming the -n to ask for" \
 mrun 5 self,vader run scenarios/worker_init.lua --quick --impl async_get_after_mt
 check "maxtasksperchild is refused with the reason" \
     out_has "maxtasksperchild cannot mean anything on the mpi transport: a worker is not replaced"
+
+# One machine has one clock; POOLBENCH_MPI_SKEW_US makes every worker rank
+# read its clock 5 s ahead. The offset measured at the start must say so,
+# and the trace must still be on rank 0's clock: each task starts after
+# its submit and ends before its result is read (5 s off otherwise).
+consistent_trace() {
+    awk -F, 'NR > 1 && $7 != "" { n++; if ($7 + 0 < $6 + 0 || ($9 != "" && $8 + 0 > $9 + 0)) bad++ }
+             END { exit !(n > 0 && bad == 0) }' "$tmp/skew.csv"
+}
+POOLBENCH_MPI_SKEW_US=5000000 mrun 5 self,vader run scenarios/serialized_get.lua --quick \
+    --impl callback_chain --trace "$tmp/skew.csv"
+check "a worker clock 5 s ahead is measured as such (NTP-style, at the start)" \
+    out_matches '^  rank 4 = worker slot 3 on .* clock \+(4999|5000)[0-9]{3}\.[0-9] us from rank 0'
+check "and the trace stays on rank 0's clock (start after submit, end before result)" \
+    consistent_trace
 
 mrun 3 self,vader run tests/mpi/scenarios/rank_init.lua --quick
 check "initargs travel to the ranks; a failed initializer breaks the pool as on one machine" \
