@@ -123,10 +123,11 @@ int run_mpi_start(int *argc, char ***argv)
     }
     pool_transport_register_mpi(&pool_transport_mpi_ops);
     pool_mpi_set_context(pack_P, apply_P);
-    if (pool_mpi_rank() == 0) {
+    /* Every pool of the run is on MPI through the runner (--transport mpi
+     * wins over a variant's own: runner.c); no environment variable, which
+     * a child poolbench (interrupt, orphans) would inherit without a job. */
+    if (pool_mpi_rank() == 0)
         run_worker_host = worker_host;
-        setenv("POOLBENCH_TRANSPORT", "mpi", 1); /* every pool of the run */
-    }
     return pool_mpi_rank();
 }
 
