@@ -261,6 +261,7 @@ void pool_wake_result_handler(pool *p, char why)
 struct held_chunk {
     uint64_t job;
     uint32_t chunk, first, item;
+    double t_start; /* when that item began, 0: not begun */
 };
 
 /* Words an item so that it cannot be misread: the engine numbers items
@@ -313,7 +314,7 @@ static void fail_held_chunk(pool *p, const struct pool_fs_msg *m, const struct h
     c->trace_first = SIZE_MAX;
     /* For the trace: the item it was on, and whether that one had begun. */
     c->lost_at = held->item - held->first + 1;
-    c->running_start = atomic_load(&pool_slot(p, m->slot)->t_start);
+    c->running_start = held->t_start;
     const char *task = pool_task_name(job->task);
     if (p->ws[m->slot].killed) {
         timed_out_messages(p, c, m, held, task);
@@ -343,11 +344,18 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
         close_worker_fd(p, slot);
     }
     struct pool_slot_shm *s = pool_slot(p, slot);
+    /* Read whole before the slot is respawned: its next worker may claim a
+     * chunk (and reset t_start) before this one's is failed. */
     struct held_chunk held = {atomic_load(&s->job), atomic_load(&s->chunk),
-                              atomic_load(&s->first), atomic_load(&s->item)};
+                              atomic_load(&s->first), atomic_load(&s->item),
+                              atomic_load(&s->t_start)};
     if (held.job == p->ws[slot].last_job && held.chunk == p->ws[slot].last_chunk)
         held.job = 0; /* its result is in: it died after sending, before clearing */
+    /* The slot starts clean for its next worker, before it is asked for:
+     * that worker's own claim and item times must not be wiped after. */
     atomic_store(&s->job, 0);
+    atomic_store(&s->t_start, 0.0);
+    atomic_store(&s->lock_at, 0.0);
 
     bool clean = WIFEXITED(m->status) && WEXITSTATUS(m->status) == POOL_EXIT_OK;
     pthread_mutex_lock(&p->lock);
@@ -362,9 +370,6 @@ static void worker_exited(pool *p, const struct pool_fs_msg *m)
 
     if (held.job != 0)
         fail_held_chunk(p, m, &held);
-    /* The slot starts clean for its next worker. */
-    atomic_store(&s->t_start, 0.0);
-    atomic_store(&s->lock_at, 0.0);
     struct pool_wslot *w = &p->ws[slot];
     w->eof_at = w->stopped_since = w->kill_t_start = 0;
     w->killed = false;
