@@ -76,6 +76,7 @@ typedef struct mpi_transport {
     bool pump_started;
     double end_at; /* KILLALL or QUIT received (0: none) */
     bool quit;
+    bool ctl_eof; /* the engine closed its end: nothing more to read */
     struct pool_worker_cfg cfg;
     char *ctx;
     size_t ctx_len;
@@ -169,6 +170,8 @@ static bool ctl_requests(mpi_transport *t)
     bool did = false;
     struct pool_fs_msg m;
     ssize_t r;
+    if (t->ctl_eof)
+        return false;
     while ((r = recv(t->ctl[1], &m, sizeof m, MSG_DONTWAIT)) != 0) {
         if (r < 0) {
             if (errno == EINTR)
@@ -187,6 +190,7 @@ static bool ctl_requests(mpi_transport *t)
     }
     close_all(t); /* the engine closed its end: the pool is gone */
     t->quit = true;
+    t->ctl_eof = true; /* from here only the ranks' BYE are awaited */
     return true;
 }
 
@@ -322,7 +326,7 @@ static void pump_idle(mpi_transport *t, double idle_since)
     }
     double nap = remote ? pool_mpi_nap(quiet) : 0.05; /* idle: the engine wakes us */
     struct pollfd pf[2] = {{.fd = t->tx_wake[0], .events = POLLIN},
-                           {.fd = t->ctl[1], .events = POLLIN}};
+                           {.fd = t->ctl_eof ? -1 : t->ctl[1], .events = POLLIN}};
     struct timespec ts = {0, (long)(nap * 1e9)};
     if (ppoll(pf, 2, &ts, NULL) > 0 && pf[0].revents)
         drain(t->tx_wake[0]);
