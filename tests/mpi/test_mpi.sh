@@ -89,7 +89,7 @@ check "P3: each rank says its host, pid and clock offset" \
     '^  rank 4 = worker slot 3 on .*, pid [0-9]+, clock [-+][0-9.]+ us from rank 0'"'"'s'
 check "P3: the report names 4 workers, each on this host" workers_on_host 4
 
-mrun 4 tcp,self run scenarios/chunk_skew.lua --quick --repeat 3
+mrun 4 tcp,self run scenarios/chunk_skew.lua --quick --repeat 3 --set task_ms=50
 check "P7 over TCP, 4 ranks: the checks pass (a chunk of 14 still idles the others)" \
     all_checks_pass
 check "P7: [14, 2] on 2 and on 3 workers" \
@@ -156,7 +156,7 @@ if [ -n "$FULL" ]; then
         # at a load average of 11 on 2 cores).
         mrun 5 "$btl" run scenarios/overhead.lua --quick --set workers=4 --set n=5000
         check "P6 over $btl: the checks pass (messages per task decide)" all_checks_pass
-        mrun 5 "$btl" run scenarios/chunk_skew.lua --quick --repeat 3
+        mrun 5 "$btl" run scenarios/chunk_skew.lua --quick --repeat 3 --set task_ms=50
         check "P7 over $btl: the checks pass" all_checks_pass
     done
     # Its _mt variants are refused (maxtasksperchild), so the run exits 1;
