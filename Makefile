@@ -16,7 +16,8 @@
 #                   and the docs show (then commit them)
 #   make bench      the benchmarks (figures, not pass/fail): the engine's
 #                   overhead (bench/overhead), the pool's start-up per worker
-#                   (bench/startup), then every scenario x strategy
+#                   (bench/startup), MPI's overhead beside them (bench/mpi_overhead.sh:
+#                   a run of its own, since overhead forks), then every scenario x strategy
 #                   timed by hyperfine beside CPython (bench/hyperfine.sh,
 #                   results in bench/results/)
 #   make bench-scale  time and peak memory from 10^3 to 10^7 tasks (bench/scale.sh),
@@ -33,6 +34,9 @@
 #                   once per transport (socket, shm)
 #   make test-shm   make test with every pool on the shared-memory transport
 #                   (POOLBENCH_TRANSPORT=shm; any target honours that variable)
+#   make mpi-check  poolbench on an MPI job on this machine (tests/mpi/, issue 15):
+#                   P1, P3, P6, P7 over shared memory and TCP, 3-5 ranks;
+#                   make check runs its quick part (docs/mpi.md)
 #   make clean
 #
 # Objects go to $(BUILD) (build/ by default); the sanitizer targets re-run
@@ -44,7 +48,7 @@
 # and turns it into the figures' data (plots/data.sh); gnuplot-nox draws the
 # figures (PNG through cairo, and SVG) without X.
 DEB_PKGS := gcc make pkg-config libmsgpack-dev liblua5.4-dev libjansson-dev \
-            libcmocka-dev valgrind jq gnuplot-nox hyperfine
+            libcmocka-dev valgrind jq gnuplot-nox hyperfine openmpi-bin libopenmpi-dev
 PKG_LIBS := msgpack lua5.4 jansson
 
 BUILD   ?= build
@@ -60,14 +64,26 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_LIBS))
 PKG_LDLIBS = $(shell pkg-config --libs $(PKG_LIBS))
 LDLIBS  = $(PKG_LDLIBS) -lpthread -lm
 
+# Open MPI (issue 15, docs/mpi.md): mpicc tells its flags. The MPI transport
+# and the worker ranks' side (MPI_SRC) go into their own archive, linked only
+# into the poolbench command: the engine's tests and other clients never
+# load libmpi. poolbench merely linked with it starts ~1 ms slower and never
+# calls MPI unless run with --transport mpi (MPI_Init only then). Without
+# mpicc the command is built without MPI and says so when asked for it.
+MPI_CFLAGS  = $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LDLIBS  = $(shell mpicc --showme:link 2>/dev/null)
+MPI_SRC     := impls/engine/pool_mpi.c impls/engine/pool_transport_mpi.c bench/harness/run_mpi.c
+LIBMPI      := $(BUILD)/libpoolmpi.a
+HAVE_MPI    = $(if $(MPI_LDLIBS),1,)
+
 # Three libraries, one per folder, each depending only on the ones after it:
 # the harness (bench/harness/, the poolbench command less its main) ->
 # the strategies (impls/*.c) -> the engine (impls/engine/).
-ENGINE_SRC  := $(wildcard impls/engine/*.c)
+ENGINE_SRC  := $(filter-out $(MPI_SRC),$(wildcard impls/engine/*.c))
 LIBPOOL     := $(BUILD)/libpool.a
 STRAT_SRC   := $(wildcard impls/*.c)
 LIBSTRAT    := $(BUILD)/libstrat.a
-HARNESS_SRC := $(filter-out bench/harness/poolbench.c,$(wildcard bench/harness/*.c))
+HARNESS_SRC := $(filter-out bench/harness/poolbench.c $(MPI_SRC),$(wildcard bench/harness/*.c))
 LIBBENCH    := $(BUILD)/libbench.a
 POOLBENCH   := $(BUILD)/poolbench
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
@@ -79,7 +95,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_BIN  := $(BUILD)/overhead
 STARTUP_BIN := $(BUILD)/startup
 
-.PHONY: all build deps test check sanitize tsan valgrind run plots figures docs-img bench bench-scale compare chaos \
+.PHONY: all build deps test check mpi-check sanitize tsan valgrind run plots figures docs-img bench bench-scale compare chaos \
         chaos-quick test-shm clean
 # Keep every object, including the Lua glue that only tests link: make would
 # otherwise delete it as an intermediate file and rebuild it next time.
@@ -127,10 +143,24 @@ $(LIBBENCH): $(call obj,$(HARNESS_SRC))
 	rm -f $@
 	ar rcs $@ $^
 
+$(call obj,$(MPI_SRC)): $(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
+$(LIBMPI): $(call obj,$(MPI_SRC))
+	rm -f $@
+	ar rcs $@ $^
+
+# poolbench.c knows MPI only as POOLBENCH_MPI says (run_mpi.h's calls).
+$(BUILD)/bench/harness/poolbench.o: bench/harness/poolbench.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(if $(HAVE_MPI),-DPOOLBENCH_MPI) -c $< -o $@
+
 # Libraries in dependency order (harness -> strategies -> engine): an
 # archive only supplies what the objects before it still need.
-$(POOLBENCH): $(BUILD)/bench/harness/poolbench.o $(LIBBENCH) $(LIBSTRAT) $(LIBPOOL)
-	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+$(POOLBENCH): $(BUILD)/bench/harness/poolbench.o $(if $(HAVE_MPI),$(LIBMPI)) $(LIBBENCH) \
+              $(LIBSTRAT) $(LIBPOOL)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(if $(HAVE_MPI),$(MPI_LDLIBS)) -o $@
 
 # Every test binary links the harness, the strategies and the engine; the
 # linker keeps only what a test uses (the engine tests need no strategy).
@@ -173,7 +203,14 @@ check: build
 	tests/harness/test_labs.sh $(POOLBENCH) || rc=1; \
 	tests/harness/test_compare.sh $(POOLBENCH) || rc=1; \
 	tests/plots/test_plots.sh $(POOLBENCH) || rc=1; \
-	POOLBENCH=$(POOLBENCH) tests/bench/test_bench_scripts.sh || rc=1; exit $$rc
+	POOLBENCH=$(POOLBENCH) tests/bench/test_bench_scripts.sh || rc=1; \
+	tests/mpi/test_mpi.sh $(POOLBENCH) || rc=1; exit $$rc
+
+# The MPI transport on this machine, whole (tests/mpi/test_mpi.sh --full):
+# the checks of P1, P3, P6 and P7 over shared memory and over TCP loopback,
+# 3 to 5 ranks; about a minute. make check runs its quick part.
+mpi-check: $(POOLBENCH)
+	tests/mpi/test_mpi.sh --full $(POOLBENCH)
 
 # Under a sanitizer, timings and memory are not the program's own, so the
 # scenarios' phenomenon checks may fail (SANITIZED tells the test scripts to
@@ -222,6 +259,7 @@ docs-img:
 bench: all
 	$(BENCH_BIN)
 	$(STARTUP_BIN)
+	POOLBENCH=$(POOLBENCH) bench/mpi_overhead.sh
 	POOLBENCH=$(POOLBENCH) bench/hyperfine.sh
 
 # Time and the parent's peak memory from 10^3 to 10^7 trivial tasks (issue

@@ -38,6 +38,9 @@
 #include "runner.h"
 #include "run_spawn.h"
 #include "scenario.h"
+#ifdef POOLBENCH_MPI
+#include "run_mpi.h"
+#endif
 
 #define MAX_SETS 64
 
@@ -47,7 +50,7 @@ static const char usage_text[] =
     "       poolbench run FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
     "                          [--json F] [--csv F] [--trace F] [--timeline]\n"
     "                          [--task-timeout SECONDS] [--run-timeout SECONDS]\n"
-    "                          [--start-method fork|forkserver|spawn] [--transport socket|shm]\n"
+    "                          [--start-method fork|forkserver|spawn] [--transport socket|shm|mpi]\n"
     "       poolbench lab [NAME [--seed N] [-c [--no-run | --solution FILE]]]\n"
     "       poolbench lab NAME --exercise [FILE]\n"
     "       poolbench compare FILE [--impl a,b] [--set key=value]... [--quick] [--repeat N]\n"
@@ -100,7 +103,9 @@ static const char help_text[] =
     "                   killed and replaced); default: the scenario's task_timeout, or none\n"
     "  --transport T    how chunks and results travel: socket (a shared socket and a\n"
     "                   pipe per worker) or shm (rings in shared memory); default:\n"
-    "                   $POOLBENCH_TRANSPORT, else socket; a variant's transport = wins\n"
+    "                   $POOLBENCH_TRANSPORT, else socket; a variant's transport = wins;\n"
+    "                   mpi, under mpirun -n N+1: rank 0 runs, ranks 1..N are the pools'\n"
+    "                   workers, each loading FILE itself (docs/mpi.md)\n"
     "  --run-timeout S  the whole run's time limit (default: the scenario's run_timeout,\n"
     "                   or 900; 0: none); past it the run stops as for SIGTERM, exit 124\n"
     "  --start-method M how pools start workers: forkserver (the default: a single-\n"
@@ -128,7 +133,7 @@ static int sub_help(const char *cmd)
                "[--repeat N]\n                          [--json F] [--csv F] [--trace F] "
                "[--timeline]\n                          [--task-timeout SECONDS] "
                "[--run-timeout SECONDS]\n                          "
-               "[--start-method fork|forkserver|spawn] [--transport socket|shm]"
+               "[--start-method fork|forkserver|spawn] [--transport socket|shm|mpi]"
                "\n\nRuns each strategy of the scenario, prints every "
                "parameter, a table and the\nchecks.\n\n%s", strstr(help_text, "options of run:"));
     else if (strcmp(cmd, "lab") == 0)
@@ -406,10 +411,10 @@ static int parse_run(int argc, char **argv, run_args *a)
             a->start_method = m + 1;
         } else if (is_opt(arg, "--transport")) {
             if ((v = opt_value(argc, argv, &i, "--transport")) == NULL)
-                return usage_error("%s needs socket or shm", "--transport");
+                return usage_error("%s needs socket, shm or mpi", "--transport");
             if ((a->transport = pool_transport_parse(v)) < 0) {
                 fprintf(stderr, "poolbench: --transport: unknown transport '%s' (valid: socket, "
-                        "shm)\n", v);
+                        "shm); and mpi under mpirun (docs/mpi.md)\n", v);
                 fprintf(stderr, "%s", usage_text);
                 return 2;
             }
@@ -452,6 +457,7 @@ static int write_reports(const run_args *a, const run_report *r)
 #define RUN_GRACE 15.0            /* after the limit: seconds to wind down, then _exit */
 
 static pid_t pb_main_pid;
+static bool pb_mpi; /* an MPI job's rank 0 (--transport mpi) */
 static volatile sig_atomic_t pb_signals;
 static lua_State *volatile pb_lua; /* the scenario's state: a hook stops its Lua */
 static timer_t pb_timer;
@@ -499,6 +505,10 @@ static void on_signal(int sig)
         pb_say("poolbench: signalled three times: exiting at once\n");
         _exit(128 + sig);
     }
+    if (pb_mpi && sig == SIGTERM && pb_signals == 1)
+        pb_say("poolbench: SIGTERM on an MPI job: mpirun ends every rank this way when one "
+               "dies (MPI's rule), so the pool is broken, as concurrent.futures' "
+               "BrokenProcessPool; mpirun's message names the rank\n");
     strat_interrupt(sig);
     if (pb_lua)
         lua_sethook(pb_lua, pb_lua_stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
@@ -584,6 +594,21 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_run(argc, argv, &a);
     if (rc != 0)
         return rc;
+    bool mpi = a.transport == POOL_TRANSPORT_MPI;
+    if (mpi) { /* before anything else: a worker rank only serves (run_mpi.h) */
+#ifdef POOLBENCH_MPI
+        int rank = run_mpi_start(&argc, &argv);
+        if (rank < 0)
+            return 2;
+        if (rank > 0)
+            return run_mpi_worker(a.file);
+        pb_mpi = true;
+#else
+        fprintf(stderr, "poolbench: --transport mpi: this poolbench was built without Open "
+                "MPI (make deps installs it; then make)\n");
+        return 2;
+#endif
+    }
     pb_signals_install(a.run_timeout >= 0 ? a.run_timeout : RUN_TIMEOUT_DEFAULT);
 
     /* 1. Load the scenario; register its Lua tasks before any pool exists. */
@@ -598,6 +623,10 @@ static int cmd_run(int argc, char **argv)
         pb_arm(s->run_timeout);
     pb_lua = s->L;
     run_register_tasks(s);
+#ifdef POOLBENCH_MPI
+    if (mpi)
+        run_mpi_bind(s);
+#endif
     run_options o = {
         .impls = a.impls[0] ? a.impls : NULL, .quick = a.quick, .sets = a.sets,
         .nsets = a.nsets, .repeat = a.repeat, .task_timeout = a.task_timeout,
@@ -613,6 +642,10 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     rep_echo(stdout, &r);
+#ifdef POOLBENCH_MPI
+    if (mpi)
+        run_mpi_describe(stdout);
+#endif
     fflush(stdout); /* the echo comes first even when stdout is a pipe */
 
     /* 2. Run each strategy. */
@@ -652,6 +685,10 @@ out:
         rc = interrupted_status(strat_interrupted());
     run_report_free(&r);
     scn_free(s);
+#ifdef POOLBENCH_MPI
+    if (mpi)
+        run_mpi_end();
+#endif
     return rc;
 }
 

@@ -22,6 +22,11 @@
 
 /* ---- the parameter echo ---------------------------------------------------- */
 
+static const char *transport_word(int kind)
+{
+    return kind == POOL_TRANSPORT_SHM ? "shm" : kind == POOL_TRANSPORT_MPI ? "mpi" : "socket";
+}
+
 void rep_echo(FILE *f, const run_report *r)
 {
     const scn_scenario *s = r->s;
@@ -77,11 +82,11 @@ void rep_echo(FILE *f, const run_report *r)
         same = same && r->vtransport[i] == r->vtransport[0];
     if (same)
         run_tr = r->vtransport[0];
-    fprintf(f, "ARG transport %s", run_tr == POOL_TRANSPORT_SHM ? "shm" : "socket");
+    fprintf(f, "ARG transport %s", transport_word(run_tr));
     for (int i = 0; i < r->nselected; i++)
         if (r->vtransport[i] != run_tr)
             fprintf(f, " (%s: %s)", r->selected[i]->label,
-                    r->vtransport[i] == POOL_TRANSPORT_SHM ? "shm" : "socket");
+                    transport_word(r->vtransport[i]));
     fprintf(f, "\nARG cores %d\nARG os %s\nARG date %s\n", r->cores, r->os, r->date);
     fprintf(f, "figures measured on this machine (%d cores, %s); model = the scenario's "
             "prediction\n", r->cores, r->os);
@@ -277,10 +282,13 @@ static void j_bool(void *c, const char *k, bool v)
 static void j_workers(void *c, const char *k, const run_worker *w, int n)
 {
     json_t *a = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:i, s:i, s:I, s:o}", "slot", w[i].slot, "pid",
-                                           w[i].pid, "tasks", (json_int_t)w[i].tasks, "busy_s",
-                                           j_number(w[i].busy_s)));
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:i, s:i, s:I, s:o}", "slot", w[i].slot, "pid", w[i].pid,
+                              "tasks", (json_int_t)w[i].tasks, "busy_s", j_number(w[i].busy_s));
+        if (w[i].host) /* MPI: the rank is slot + 1, on this host */
+            json_object_set_new(o, "host", json_string(w[i].host));
+        json_array_append_new(a, o);
+    }
     json_object_set_new(c, k, a);
 }
 

@@ -40,7 +40,8 @@ void run_worker_add(run_result *res, const pool_trace_rec *t)
         if (w == NULL)
             return;
         res->workers = w;
-        w[k] = (run_worker){.slot = t->slot, .pid = t->pid};
+        w[k] = (run_worker){.slot = t->slot, .pid = t->pid,
+                            .host = run_worker_host ? run_worker_host(t->slot) : NULL};
         res->nworkers++;
     }
     res->workers[k].tasks++;

@@ -285,6 +285,10 @@ static void push_row(void *c, const pool_trace_rec *t, uint32_t index)
     lua_setfield(L, -2, "slot");
     lua_pushinteger(L, t->pid);
     lua_setfield(L, -2, "pid");
+    if (run_worker_host && t->slot >= 0) { /* MPI: the worker's host */
+        lua_pushstring(L, run_worker_host(t->slot));
+        lua_setfield(L, -2, "host");
+    }
     lua_pushinteger(L, (lua_Integer)t->job);
     lua_setfield(L, -2, "job");
     lua_pushinteger(L, t->item);

@@ -116,13 +116,18 @@ static int precheck_variants(run_report *r, char *err, size_t errlen)
 }
 
 /* A variant's transport: its own transport =, else --transport, else
- * POOLBENCH_TRANSPORT (r->transport). A spawn variant whose transport only
+ * POOLBENCH_TRANSPORT (r->transport), except on an MPI job. A spawn variant whose transport only
  * comes from the environment runs on the socket, the one transport spawn
  * works with, so that make test-shm still runs the scenarios that compare
  * start methods; a transport asked for by name is kept (and refused). */
 static int run_variant_transport(const run_report *r, const scn_variant *v,
                                  const run_options *o, int start_method)
 {
+    /* On an MPI job every pool is on MPI, pinned or not, since a pool on
+     * the socket or shm forks, and rank 0 has called MPI_Init (docs/mpi.md).
+     * The report then says mpi for it. */
+    if (r->transport == POOL_TRANSPORT_MPI)
+        return POOL_TRANSPORT_MPI;
     if (v->transport > 0)
         return v->transport;
     if (o->transport <= 0 && start_method == POOL_START_SPAWN &&
@@ -148,7 +153,8 @@ int run_prepare(scn_scenario *s, const run_options *o, run_report *r, char *err,
     r->task_timeout = o->task_timeout > 0 ? o->task_timeout : s->task_timeout;
     r->transport = o->transport > 0 ? o->transport : pool_transport_default();
     if (r->transport < 0) {
-        snprintf(err, errlen, "POOLBENCH_TRANSPORT='%s' is not a transport (valid: socket, shm)",
+        snprintf(err, errlen, "POOLBENCH_TRANSPORT='%s' is not a transport (valid: socket, shm); "
+                 "and mpi under mpirun (docs/mpi.md)",
                  getenv("POOLBENCH_TRANSPORT"));
         return -1;
     }
@@ -216,6 +222,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+const char *(*run_worker_host)(int slot);
+
 /* Per-worker counts from a trace copied whole (out.trace; a run streams
  * its records into run_stream_take instead): every pid that ran a task. A
  * record with no pid (its worker died before saying who it was) counts for
@@ -242,6 +250,7 @@ static void per_worker(run_result *res)
         run_worker_add(res, &o->trace[i]);
     run_workers_sort(res);
 }
+
 
 /* What the strategy is handed: the workload, the runner's parameters, and
  * the stop rule and observe hook (sc) when the workload has them. */
@@ -271,7 +280,7 @@ static void strategy_input(const run_report *r, run_result *res, const scn_workl
         .observe_ctx = sc,
         .fire_and_forget = w->fire_and_forget,
         .task_timeout = r->task_timeout,
-        .transport = res->v->transport > 0 ? res->v->transport : r->transport,
+        .transport = r->transport, /* run_variant sets the variant's: run_variant_transport */
     };
     for (int i = 0; i < w->nstages; i++)
         sw->stages[i] = w->stages[i];

@@ -46,7 +46,8 @@ typedef struct run_options {
                             compares methods keeps its comparison), and it wins over
                             the scenario's (run_start_method) */
     int transport;       /* --transport (enum pool_transport_kind); 0: POOLBENCH_TRANSPORT,
-                            else the socket. A variant's own transport = wins. */
+                            else the socket. A variant's own transport = wins,
+                            except on an MPI job, where every pool is on MPI. */
     /* Told when each repetition starts (begin = true) and ends; may be NULL.
      * The CLI hangs its progress line here. */
     void (*progress)(void *ctx, const char *label, int rep, int nrep, bool begin);
@@ -59,7 +60,12 @@ typedef struct run_worker {
     int pid;
     size_t tasks;   /* task executions it ran */
     double busy_s;  /* sum of their t_end - t_start */
+    const char *host; /* its host when the workers are elsewhere (MPI), else NULL */
 } run_worker;
+/* The host of a worker slot, when the workers are not this machine's
+ * children (run_mpi.c sets it on an MPI job: slot k is rank k + 1); NULL
+ * otherwise. The report's workers list names each worker's host. */
+extern const char *(*run_worker_host)(int slot);
 
 /* Percentiles of per-task times from the trace (nearest rank): queue wait
  * (t_start - t_submit) and run time (t_end - t_start) of the tasks that

@@ -340,8 +340,9 @@ static void fill_result(const run_report *pb, const run_result *src, json_t *x, 
     res->workers = calloc(n ? n : 1, sizeof *res->workers);
     for (size_t i = 0; i < n && res->workers; i++) {
         json_t *w = json_array_get(pw, i);
-        res->workers[i] = (run_worker){(int)jnum(w, "slot"), (int)jnum(w, "pid"),
-                                       (size_t)jnum(w, "tasks"), jnum(w, "busy_s")};
+        res->workers[i] = (run_worker){.slot = (int)jnum(w, "slot"), .pid = (int)jnum(w, "pid"),
+                                       .tasks = (size_t)jnum(w, "tasks"),
+                                       .busy_s = jnum(w, "busy_s")};
         res->nworkers++;
     }
 }

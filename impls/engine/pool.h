@@ -170,6 +170,7 @@ enum pool_transport_kind {
     POOL_TRANSPORT_DEFAULT = 0, /* POOLBENCH_TRANSPORT if set, else the socket */
     POOL_TRANSPORT_SOCKET = 1,
     POOL_TRANSPORT_SHM = 2,
+    POOL_TRANSPORT_MPI = 3,     /* ranks 1..N of an MPI job are the workers (pool_mpi.h) */
 };
 
 typedef struct pool_options {

@@ -107,6 +107,20 @@ static int check_options(const pool_options *opt, int *init_task)
                            "(the worker program to exec)");
     if (pool_start_method_check(opt->start_method, opt->transport) != POOL_OK)
         return POOL_EINVAL;
+    /* A transport whose workers are not forked (MPI ranks) forks nothing:
+     * threads are harmless, and a worker cannot be killed nor replaced. */
+    const pool_transport_ops *ops = pool_transport_pick(opt->transport);
+    if (ops && ops->start_workers) {
+        if (opt->maxtasksperchild > 0)
+            return pool_seterr(POOL_EINVAL, "pool_create: maxtasksperchild cannot mean anything "
+                               "on the %s transport: a worker is not replaced (an MPI rank "
+                               "lives as long as the job); set it to 0", ops->name);
+        if (opt->task_timeout > 0)
+            return pool_seterr(POOL_EINVAL, "pool_create: task_timeout cannot be kept on the %s "
+                               "transport: the limit kills and replaces a worker, and killing "
+                               "an MPI rank ends the whole job; set it to 0", ops->name);
+        return POOL_OK;
+    }
     if (opt->start_method != POOL_START_FORKSERVER)
         return POOL_OK; /* the launcher forks from a thread: threads are the point */
     int threads = count_threads();
@@ -284,6 +298,10 @@ static int start_forkserver(pool *p, const pool_options *opt, int init_task)
     if (opt->start_method != POOL_START_FORKSERVER)
         return start_launcher(p, opt);
 
+    if (p->tx->ops->start_workers) { /* workers that are not forked: no fork server */
+        p->fs_pid = 0;
+        return p->tx->ops->start_workers(p->tx, &p->cfg, &p->ctl_fd);
+    }
     /* This process has one thread (checked): a safe fork. */
     p->fs_pid = pool_forkserver_start(&p->cfg, p->nworkers, &p->ctl_fd);
     p->tx->ops->in_parent(p->tx); /* only the fork server and its workers read */
@@ -338,7 +356,7 @@ pool *pool_create(const pool_options *opt)
         p->ctl_fd = -1;
         if (p->fs_thread_mode)
             pthread_join(p->fs_thread, NULL);
-        else
+        else if (p->fs_pid > 0)
             waitpid(p->fs_pid, NULL, 0);
         pool_free(p);
         return NULL;

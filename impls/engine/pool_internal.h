@@ -198,6 +198,21 @@ struct pool_worker_cfg {
 
 /* The worker's whole life; never returns. */
 noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int result_fd);
+/* The pieces of that life an MPI worker rank (pool_mpi.c), which serves one
+ * pool after another and never exits between them, runs on its own:
+ * the initializer (0, or -1 with an INITFAIL frame in out), the INITFAIL
+ * frame itself, and one chunk's tasks into one RESULT frame in out (its
+ * uint32 length left for the sender to fill). `me` is the slot record the
+ * worker writes (the item it runs and when it began). */
+int pool_worker_initialize(const struct pool_worker_cfg *cfg, int slot, msgpack_sbuffer *out,
+                           msgpack_sbuffer *tmp);
+void pool_worker_initfail_frame(msgpack_sbuffer *out, const char *msg);
+void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
+                           const char *payload, msgpack_sbuffer *out, msgpack_sbuffer *tmp);
+/* Added to every time a worker reports (t_start, t_end): 0 for a forked
+ * worker (one clock); an MPI rank's offset to rank 0's clock, so that a
+ * trace across hosts is on one clock (pool_mpi.c). */
+extern double pool_worker_clock_shift;
 
 /*
  * Exit statuses of the engine's own processes, one meaning per number, so

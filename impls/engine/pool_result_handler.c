@@ -387,7 +387,7 @@ static bool fs_event(pool *p)
     if (rc <= 0 || m.op == POOL_FS_BYE)
         return false; /* the fork server's end, or the launcher's last word */
     if (m.op == POOL_FS_STARTED) {
-        if (m.slot < 0 || m.slot >= p->nworkers || fd < 0)
+        if (m.slot < 0 || m.slot >= p->nworkers || (fd < 0 && !p->tx->ops->start_workers))
             pool_panic("fs_event: bad STARTED for slot %d", m.slot);
         p->tx->ops->rx_attach(p->tx, m.slot, fd); /* owns fd from here */
         p->ws[m.slot].attached = true;
@@ -465,6 +465,11 @@ static void reap_forkserver(pool *p)
 {
     if (p->fs_thread_mode) { /* the launcher thread: it said BYE and returns */
         pthread_join(p->fs_thread, NULL);
+        p->fs_status = 0;
+        p->fs_reaped = true;
+        return;
+    }
+    if (p->fs_pid <= 0) { /* none was forked (MPI): its stand-in has ended */
         p->fs_status = 0;
         p->fs_reaped = true;
         return;

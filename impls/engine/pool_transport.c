@@ -21,7 +21,17 @@ int pool_transport_parse(const char *name)
         return POOL_TRANSPORT_SOCKET;
     if (strcmp(name, "shm") == 0)
         return POOL_TRANSPORT_SHM;
+    if (strcmp(name, "mpi") == 0)
+        return POOL_TRANSPORT_MPI;
     return -1;
+}
+
+/* Registered by a binary linked with MPI (pool_transport.h). */
+static const pool_transport_ops *mpi_ops;
+
+void pool_transport_register_mpi(const pool_transport_ops *ops)
+{
+    mpi_ops = ops;
 }
 
 int pool_transport_default(void)
@@ -38,7 +48,8 @@ const pool_transport_ops *pool_transport_pick(enum pool_transport_kind kind)
         int k = pool_transport_default();
         if (k < 0) {
             pool_seterr(POOL_EINVAL, "pool_create: POOLBENCH_TRANSPORT='%s' is not a "
-                        "transport (valid: socket, shm)", getenv("POOLBENCH_TRANSPORT"));
+                        "transport (valid: socket, shm); and mpi in the poolbench command under "
+                        "mpirun", getenv("POOLBENCH_TRANSPORT"));
             return NULL;
         }
         kind = (enum pool_transport_kind)k;
@@ -47,6 +58,13 @@ const pool_transport_ops *pool_transport_pick(enum pool_transport_kind kind)
         return &pool_transport_socket_ops;
     if (kind == POOL_TRANSPORT_SHM)
         return &pool_transport_shm_ops;
+    if (kind == POOL_TRANSPORT_MPI) {
+        if (mpi_ops == NULL)
+            pool_seterr(POOL_EINVAL, "pool_create: the MPI transport is not in this program "
+                        "(the poolbench command has it: mpirun -n N+1 poolbench run FILE "
+                        "--transport mpi, docs/mpi.md)");
+        return mpi_ops;
+    }
     pool_seterr(POOL_EINVAL, "pool_create: transport %d is not a transport (valid: "
                 "POOL_TRANSPORT_SOCKET, POOL_TRANSPORT_SHM)", (int)kind);
     return NULL;
@@ -58,11 +76,17 @@ int pool_start_method_check(int start_method, enum pool_transport_kind transport
     if (ops == NULL)
         return POOL_EINVAL;
     /* The fork server and fork hand a worker the whole transport by
-     * inheritance; spawn only what spawn_fds names. */
+     * inheritance; spawn only what spawn_fds names; a transport that starts
+     * its own workers (MPI's ranks) takes no start method at all. */
+    static const char works[] = "spawn works with socket; fork and forkserver with socket and "
+                                "shm; mpi with forkserver only, the default";
+    if (start_method != POOL_START_FORKSERVER && ops->start_workers != NULL)
+        return pool_seterr(POOL_EINVAL, "pool_create: start method %s does not work with the %s "
+                           "transport, whose workers are not forked (%s)",
+                           pool_start_method_name(start_method), ops->name, works);
     if (start_method == POOL_START_SPAWN && ops->spawn_fds == NULL)
         return pool_seterr(POOL_EINVAL, "pool_create: start method spawn does not work with "
-                           "the %s transport (spawn works with socket; fork and forkserver "
-                           "with socket and shm)", ops->name);
+                           "the %s transport (%s)", ops->name, works);
     return POOL_OK;
 }
 

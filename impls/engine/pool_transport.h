@@ -88,6 +88,7 @@
 
 struct pool_wire_hdr;  /* pool_internal.h */
 struct pool_slot_shm;  /* pool_internal.h */
+struct pool_worker_cfg; /* pool_internal.h */
 
 typedef struct pool_transport pool_transport;
 
@@ -162,6 +163,19 @@ typedef struct pool_transport_ops {
     pool_transport *(*wk_open)(const int fds[POOL_SPAWN_FDS], struct pool_slot_shm *slots,
                                int nworkers);
 
+    /* ---- workers that are not forked (optional: NULL for socket and shm) ---- */
+    /* A transport whose workers are not processes the fork server forks
+     * (MPI: they are the job's ranks) starts them itself: the engine forks
+     * no fork server and calls this instead, and the transport answers the
+     * fork server's protocol (pool_fs_msg: SPAWN -> STARTED with no pipe,
+     * KILLALL and QUIT -> EXITED, then the socket's end) on *ctl_fd, which
+     * the engine owns and closes as it would the fork server's socket. The
+     * pool then has no fork-server pid (0), and its process may have
+     * threads; maxtasksperchild and task_timeout are refused (pool_create),
+     * since such a worker is neither killed nor replaced. POOL_OK, or an
+     * error status with pool_last_error set. */
+    int (*start_workers)(pool_transport *t, const struct pool_worker_cfg *cfg, int *ctl_fd);
+
     /* ---- the worker's slot record ---- */
     /* The record the parent reads (job held, item, t_start, lock_at, pid) and
      * the worker writes (wk side: the same call in the worker process). */
@@ -175,6 +189,11 @@ struct pool_transport {
 
 extern const pool_transport_ops pool_transport_socket_ops;
 extern const pool_transport_ops pool_transport_shm_ops;
+/* The MPI transport (pool_transport_mpi.c) is linked only into binaries
+ * built with MPI (the poolbench command): such a binary registers it before
+ * its first pool, and POOL_TRANSPORT_MPI is refused, saying so, until then. */
+extern const pool_transport_ops pool_transport_mpi_ops;
+void pool_transport_register_mpi(const pool_transport_ops *ops);
 
 /* The ops of a kind (POOL_TRANSPORT_DEFAULT resolved first: the environment
  * variable POOLBENCH_TRANSPORT, "socket" or "shm", else socket). NULL with

@@ -139,6 +139,8 @@ static bool watch_forkserver(pool *p, double now)
     if (p->fs_thread_mode)
         return since > 0; /* a thread of ours answers at once; none to kill */
     double late = since > 0 ? now - since : 0;
+    if (p->fs_pid <= 0) /* no fork server (MPI): the transport bounds its own replies */
+        return since > 0;
     /* Stopped: killed after POOL_FS_REPLY_S. Running but slow (a loaded
      * machine, valgrind): given up to POOL_FS_HARD_S. */
     if (late <= POOL_FS_REPLY_S || (late <= POOL_FS_HARD_S && !is_stopped(p->fs_pid)))

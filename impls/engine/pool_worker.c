@@ -76,12 +76,11 @@ static void worker_pack_msg(msgpack_packer *pk, const char *msg)
     msgpack_pack_str_body(pk, msg, n);
 }
 
-/* Runs the tasks of one message; packs [ok, value|message, t0, t1] for each. */
-static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
-                             const struct pool_wire_hdr *hdr, const char *payload,
-                             msgpack_sbuffer *out, msgpack_sbuffer *tmp)
+double pool_worker_clock_shift;
+
+void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
+                           const char *payload, msgpack_sbuffer *out, msgpack_sbuffer *tmp)
 {
-    struct pool_slot_shm *me = cfg->tx->ops->slot(cfg->tx, slot);
     msgpack_packer pk, tpk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_packer_init(&tpk, tmp, msgpack_sbuffer_write);
@@ -114,10 +113,18 @@ static void worker_run_chunk(const struct pool_worker_cfg *cfg, int slot,
             msgpack_pack_false(&pk);
             worker_pack_msg(&pk, err);
         }
-        msgpack_pack_double(&pk, t0);
-        msgpack_pack_double(&pk, t1);
+        msgpack_pack_double(&pk, t0 + pool_worker_clock_shift); /* on the parent's clock */
+        msgpack_pack_double(&pk, t1 + pool_worker_clock_shift);
     }
     msgpack_unpacked_destroy(&u);
+}
+
+void pool_worker_initfail_frame(msgpack_sbuffer *out, const char *msg)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    worker_frame_begin(out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
+    worker_pack_msg(&pk, msg);
 }
 
 noreturn void pool_worker_fail_start(const struct pool_worker_cfg *cfg, int slot,
@@ -125,10 +132,7 @@ noreturn void pool_worker_fail_start(const struct pool_worker_cfg *cfg, int slot
 {
     msgpack_sbuffer out;
     msgpack_sbuffer_init(&out);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
-    worker_frame_begin(&out, &pk, POOL_FRAME_INITFAIL, 0, 0, 0);
-    worker_pack_msg(&pk, msg);
+    pool_worker_initfail_frame(&out, msg);
     if (cfg != NULL && cfg->tx != NULL) {
         worker_send(cfg, slot, result_fd, &out);
     } else { /* no transport yet (a spawned worker, on the socket): its pipe */
@@ -139,10 +143,8 @@ noreturn void pool_worker_fail_start(const struct pool_worker_cfg *cfg, int slot
     _exit(POOL_EXIT_INIT_FAILED);
 }
 
-/* Runs the initializer; if it fails, tells the parent (an INITFAIL frame,
- * which breaks the pool) and exits. */
-static void worker_initialize(const struct pool_worker_cfg *cfg, int slot, int result_fd,
-                              msgpack_sbuffer *out, msgpack_sbuffer *tmp)
+int pool_worker_initialize(const struct pool_worker_cfg *cfg, int slot, msgpack_sbuffer *out,
+                           msgpack_sbuffer *tmp)
 {
     pool_worker_init_runs++;
     msgpack_unpacked u;
@@ -155,11 +157,14 @@ static void worker_initialize(const struct pool_worker_cfg *cfg, int slot, int r
     msgpack_packer tpk;
     msgpack_packer_init(&tpk, tmp, msgpack_sbuffer_write);
     char err[1024];
-    (void)out;
-    if (pool_task_run((unsigned)cfg->init_task, &u.data.via.array, &tpk, slot, err,
-                      sizeof err) != 0)
-        pool_worker_fail_start(cfg, slot, result_fd, err);
+    int rc = pool_task_run((unsigned)cfg->init_task, &u.data.via.array, &tpk, slot, err,
+                           sizeof err);
     msgpack_unpacked_destroy(&u);
+    if (rc != 0) {
+        pool_worker_initfail_frame(out, err);
+        return -1;
+    }
+    return 0;
 }
 
 noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int result_fd)
@@ -181,8 +186,12 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
     msgpack_sbuffer out, tmp;
     msgpack_sbuffer_init(&out);
     msgpack_sbuffer_init(&tmp);
-    if (cfg->init_task >= 0)
-        worker_initialize(cfg, slot, result_fd, &out, &tmp);
+    /* A failed initializer tells the parent (an INITFAIL frame, which
+     * breaks the pool) and exits. */
+    if (cfg->init_task >= 0 && pool_worker_initialize(cfg, slot, &out, &tmp) != 0) {
+        worker_send(cfg, slot, result_fd, &out);
+        _exit(POOL_EXIT_INIT_FAILED);
+    }
 
     char *buf = NULL;
     size_t cap = 0;
@@ -192,7 +201,7 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
         /* Peek, claim in the slot, take: pool_transport.h, rule 2. */
         if (cfg->tx->ops->wk_take(cfg->tx, slot, &hdr, &buf, &cap) != POOL_WIRE_FIRST)
             break;
-        worker_run_chunk(cfg, slot, &hdr, buf, &out, &tmp);
+        pool_worker_run_chunk(me, slot, &hdr, buf, &out, &tmp);
         worker_send(cfg, slot, result_fd, &out);
         /* Only now is the chunk no longer ours: its result is in the stream. */
         atomic_store(&me->job, 0);
