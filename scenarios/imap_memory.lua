@@ -27,7 +27,8 @@ scale = 4), and peak_rss_kb is each run's own high-water mark of the parent
 (VmHWM reset before it). The model: map's peak grows by about
 (scale - 1) * n * payload between the two sizes, imap's by next to nothing.
 The checks: map's growth is at least 40% of (scale - 1) * n * payload, and
-imap's growth is under a third of map's. imap runs first, so that memory
+imap's growth is under a third of map's (with a buffersize; without one,
+--set buffersize=0, it is printed as a figure). imap runs first, so that memory
 map's run left with the allocator cannot raise imap's baseline. Document 002
 gives no figure beyond the advice; PHENOMENA.md has none for CPython. Times
 are reported, not checked (imap costs one message per item at chunksize 1,
