@@ -132,19 +132,59 @@ workers or 3.]],
       return c
     end
     local function show(c) return "[" .. table.concat(c, ", ") .. "]" end
+    -- The mean time one task took on its worker (busy_s over tasks): task_ms
+    -- on an idle machine, more under load (each sleep wakes late). The wall
+    -- time is checked in these ticks, the machine's own task time: a chunk
+    -- runs its tasks back to back, so the busiest worker's count of ticks
+    -- sets the time however much the machine stretches each tick.
+    local function tick(x)
+      local busy, tasks = 0, 0
+      for _, w in ipairs(x.per_worker) do busy, tasks = busy + w.busy_s, tasks + w.tasks end
+      return tasks > 0 and busy / tasks or p.task_ms / 1000
+    end
+    -- Never faster than the model (nothing ends before its sleeps); at most
+    -- 1.5 times the busiest worker's tasks at the measured tick, plus 0.05 s
+    -- of hand-offs. Against the nominal t the upper bound flipped under load
+    -- (0.328 s for a model of 0.160 s at a load average of 5 on 2 cores).
+    local function follows(x)
+      local busiest = schedule(x.params).counts[1]
+      return x.wall_s >= 0.9 * x.model_s and x.wall_s <= 1.5 * busiest * tick(x) + 0.05,
+             string.format("%.3f s, model %.3f s (%+.0f%%); %d tasks at the measured %.1f ms "
+                           .. "a task: %.3f s", x.wall_s, x.model_s,
+                           100 * (x.wall_s / x.model_s - 1), busiest, 1000 * tick(x),
+                           busiest * tick(x))
+    end
     for _, label in ipairs({"map_async", "map_async_w3"}) do
       local x = r[label]
       local got, want = show(counts(x)), show(schedule(x.params).counts)
-      check(label .. ": the per-worker counts are " .. want,
-            got == want,
-            string.format("%s on %d workers (chunksize %d, %d tasks)", got, x.params.workers,
-                          x.params.chunksize, p.n))
-      check(label .. ": the wall time follows the largest chunk",
-            x.wall_s >= 0.9 * x.model_s and x.wall_s <= 1.5 * x.model_s + 0.05,
-            string.format("%.3f s, model %.3f s (%+.0f%%); ideal for %d workers %.3f s",
-                          x.wall_s, x.model_s, 100 * (x.wall_s / x.model_s - 1),
-                          x.params.workers,
-                          math.ceil(p.n / x.params.workers) * p.task_ms / 1000))
+      local sch = schedule(x.params)
+      local c = counts(x)
+      if math.ceil(p.n / sch.chunksize) <= x.params.workers then
+        -- One chunk per worker at most: the counts are the chunks, whatever
+        -- the machine does.
+        check(label .. ": the per-worker counts are " .. want,
+              got == want,
+              string.format("%s on %d workers (chunksize %d, %d tasks)", got, x.params.workers,
+                            x.params.chunksize, p.n))
+      else
+        -- More chunks than workers (--set chunksize=0): which worker frees
+        -- first depends on the machine; a delayed worker loses a chunk or
+        -- two to the others. Every count is whole chunks, and the busiest
+        -- ran at least the model's busiest (someone must).
+        local whole = true
+        for _, k in ipairs(c) do
+          if k % sch.chunksize ~= 0 and k % sch.chunksize ~= p.n % sch.chunksize then whole = false end
+        end
+        check(label .. ": the per-worker counts are whole chunks, the busiest at least "
+                .. sch.counts[1] .. " (model " .. want .. ")",
+              whole and c[1] >= sch.counts[1],
+              string.format("%s on %d workers (chunksize %d, %d tasks)", got, x.params.workers,
+                            sch.chunksize, p.n))
+      end
+      local ok, detail = follows(x)
+      local ideal = math.ceil(p.n / x.params.workers) * p.task_ms / 1000
+      check(label .. ": the wall time follows the largest chunk", ok,
+            string.format("%s; ideal for %d workers %.3f s", detail, x.params.workers, ideal))
     end
     local d, big = r.map_async_default, r.map_async
     local c, chunk = counts(d), schedule(d.params).chunksize
@@ -157,14 +197,18 @@ workers or 3.]],
           string.format("%s on %d workers (chunksize ceil(%d/(4*%d)) = %d)", show(c),
                         d.params.workers, p.n, d.params.workers, chunk))
     -- The model's ratio is 8/14 = 0.57 with the defaults; 1.4 times it
-    -- (0.8) still says "far faster", and other settings get their own.
+    -- (0.8) still says "far faster", and other settings get their own. The
+    -- two wall times are compared in ticks (each run's own task time): two
+    -- runs a second apart on a loaded machine stretch their sleeps
+    -- differently (--set chunksize=0, where both are the same map, measured
+    -- 0.33 s against 0.20 s at a load average of 5 on 2 cores).
+    local dt, bt = d.wall_s / tick(d), big.wall_s / tick(big)
     check("default chunksize: faster than the large chunks by the model's ratio",
-          d.wall_s <= 1.4 * (d.model_s / big.model_s) * big.wall_s,
-          string.format("%.3f s vs %.3f s: %.2f (model %.2f)", d.wall_s, big.wall_s,
-                        d.wall_s / big.wall_s, d.model_s / big.model_s))
-    check("default chunksize follows its model",
-          d.wall_s >= 0.9 * d.model_s and d.wall_s <= 1.5 * d.model_s + 0.05,
-          string.format("%.3f s, model %.3f s (%+.0f%%)", d.wall_s, d.model_s,
-                        100 * (d.wall_s / d.model_s - 1)))
+          dt <= 1.4 * (d.model_s / big.model_s) * bt,
+          string.format("%.3f s vs %.3f s: %.2f; in ticks of its own task time %.1f vs %.1f: "
+                          .. "%.2f (model %.2f)", d.wall_s, big.wall_s, d.wall_s / big.wall_s,
+                        dt, bt, dt / bt, d.model_s / big.model_s))
+    local ok, detail = follows(d)
+    check("default chunksize follows its model", ok, detail)
   end,
 }

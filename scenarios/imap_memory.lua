@@ -27,7 +27,8 @@ scale = 4), and peak_rss_kb is each run's own high-water mark of the parent
 (VmHWM reset before it). The model: map's peak grows by about
 (scale - 1) * n * payload between the two sizes, imap's by next to nothing.
 The checks: map's growth is at least 40% of (scale - 1) * n * payload, and
-imap's growth is under a third of map's. imap runs first, so that memory
+imap's growth is under a third of map's (with a buffersize; without one,
+--set buffersize=0, it is printed as a figure). imap runs first, so that memory
 map's run left with the allocator cannot raise imap's baseline. Document 002
 gives no figure beyond the advice; PHENOMENA.md has none for CPython. Times
 are reported, not checked (imap costs one message per item at chunksize 1,
@@ -121,10 +122,21 @@ one message per item.]],
           string.format("%.1f MB at n=%d, %.1f MB at n=%d: +%.1f MB; the extra results are "
                         .. "%.1f MB", mb(m1.peak_rss_kb), p.n, mb(m4.peak_rss_kb), scale * p.n,
                         map_growth, extra_mb))
-    check("imap's peak (with a buffersize) grows far less (under a third of map's growth)",
-          imap_growth < map_growth / 3,
-          string.format("imap %.1f MB at n=%d, %.1f MB at n=%d: %+.1f MB, vs map +%.1f MB",
-                        mb(i1.peak_rss_kb), p.n, mb(i4.peak_rss_kb), scale * p.n, imap_growth,
-                        map_growth))
+    local detail = string.format("imap %.1f MB at n=%d, %.1f MB at n=%d: %+.1f MB, vs map +%.1f MB",
+                                 mb(i1.peak_rss_kb), p.n, mb(i4.peak_rss_kb), scale * p.n,
+                                 imap_growth, map_growth)
+    if i1.params.buffersize > 0 then
+      check("imap's peak (with a buffersize) grows far less (under a third of map's growth)",
+            imap_growth < map_growth / 3, detail)
+    else
+      -- Without a buffersize imap takes its whole input at the call and
+      -- nothing bounds what piles up but the loop's pace against the
+      -- workers': flat while the loop keeps up, growing when the machine
+      -- holds the parent back (lab eager_input checks that side, with a
+      -- loop slowed on purpose). Which one a run gets is the machine's
+      -- doing, so it is a figure here, not a check.
+      print("imap without a buffersize (a figure, not a check: flat only while the loop "
+            .. "keeps up): " .. detail)
+    end
   end,
 }

@@ -115,7 +115,7 @@ a few microseconds each or less (CPython: pickling, a task-handler thread, a
 locked pipe and a result-handler thread, all under one GIL).]],
   },
   -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md, "Ratios"); the
-  -- first is the key ratio: imap / map_async: "map_async at least 3x faster than imap";
+  -- first is the key ratio: imap / map_async: "map_async at least 3x cheaper than imap";
   -- Executor.map chunksize 1 / 834; apply / apply_async.
   ratios = {{"imap", "map_async"}, {"executor_map_c1", "executor_map_c834"},
             {"apply_sync", "async_get_after"}, {"imap", "callback_chain"}},
@@ -137,9 +137,15 @@ locked pipe and a result-handler thread, all under one GIL).]],
           m.messages_sent == math.ceil(p.n / chunk) and i.messages_sent == p.n,
           string.format("map_async %d (chunksize %d), imap %d, for %d tasks",
                         m.messages_sent, chunk, i.messages_sent, p.n))
-    check("map_async at least 3x faster than imap",
-          i.wall_s >= 3 * m.wall_s,
-          string.format("%.3f s vs %.3f s: %.1fx (%d vs %d messages; CPython 0.037 s vs 0.528 s)",
+    -- The messages cost the parent CPU (pack, send, wake, read, unpack), so
+    -- the check counts cpu_s, which a descheduled worker does not inflate:
+    -- map_async's wall time is a few big chunks and jumped from 5 ms to
+    -- 30-76 ms in 1 run of 4 at a load of 5 on 2 cores, its CPU did not.
+    -- Measured quiet: CPU 8.2x, wall 8.5x. The wall ratio is printed.
+    check("map_async at least 3x cheaper than imap (the parent's CPU: the messages)",
+          i.cpu_s >= 3 * m.cpu_s,
+          string.format("CPU %.3f s vs %.3f s: %.1fx; wall %.3f s vs %.3f s: %.1fx (%d vs %d "
+                        .. "messages)", m.cpu_s, i.cpu_s, i.cpu_s / math.max(m.cpu_s, 1e-6),
                         m.wall_s, i.wall_s, i.wall_s / m.wall_s, m.messages_sent,
                         i.messages_sent))
     local c1, c834 = r.executor_map_c1, r.executor_map_c834

@@ -42,8 +42,8 @@ this project's machine): the workers' default and the variants' sizes are
 computed from it at load, and every result carries `cores`. Defaults: 8
 tasks per core of 50 ms. The speed-up over w1 is printed as a figure, not
 checked (another CPU-heavy job on the machine takes cores away from it);
-the checks are structural: no gain past the cores beyond what a busy machine
-gives, and the tasks' own time stretched.]],
+the checks are structural: w_4cores no faster than n*s/cores (what the cores
+allow, however busy the machine), and the tasks' own time stretched.]],
   params = {
     n       = {default = 8 * CORES, quick = 4 * CORES, min = 1, max = 100000,
                doc = "tasks (default 8 per core)"},
@@ -121,17 +121,23 @@ end
     local one, c, four = r.w1, r.w_cores, r.w_4cores
     local function up(x) return one.wall_s / x.wall_s end
     -- The speed-up is a figure, not a check: printed here. The check: four
-    -- times the workers is not four times faster. 0.5 rather than 1: with
-    -- other CPU-bound processes on the machine, more workers take a larger
-    -- share of it (2 workers beside 2 busy processes get 1 core of 2, 8 get
-    -- 1.6), so a busy machine lowers the ratio; with it idle it is about 1.
-    check("w_4cores is not much faster than w_cores: no gain past the cores",
-          four.wall_s >= 0.5 * c.wall_s,
-          string.format("%.3f s vs %.3f s: %.2f (model %.2f; 4x the workers would give 0.25 "
-                          .. "with a core each); speed-up over w1 (a figure): w_cores %.2fx, "
-                          .. "w_2cores %.2fx, w_4cores %.2fx on %d cores",
-                        four.wall_s, c.wall_s, four.wall_s / c.wall_s, four.model_s / c.model_s,
-                        up(c), up(r.w_2cores), up(four), CORES))
+    -- times the workers are no faster than the cores allow. n tasks of s CPU
+    -- seconds on CORES cores take at least n*s/CORES of wall time however many
+    -- processes share them (what w_cores takes on an idle machine); sleep
+    -- tasks, or more cores than pb.cores() says, would give n*s/(4*CORES) and
+    -- fail it. It used to compare w_4cores with w_cores (at least 0.5x), but
+    -- another CPU-heavy job takes cores from a small pool more than from a
+    -- large one: 0.38 was measured at a load average of 7 on 2 cores (two
+    -- hogs beside the lead's suite), so that ratio is printed, not checked.
+    local floor_s = p.n * p.spin_ms / 1000 / CORES
+    check("w_4cores is no faster than the cores allow (n*s/cores): no gain past the cores",
+          four.wall_s >= 0.9 * floor_s,
+          string.format("%.3f s, the cores' floor %.3f s; vs w_cores %.3f s: %.2f (model %.2f; "
+                          .. "4x the workers would give 0.25 with a core each); speed-up over "
+                          .. "w1 (a figure): w_cores %.2fx, w_2cores %.2fx, w_4cores %.2fx on "
+                          .. "%d cores",
+                        four.wall_s, floor_s, c.wall_s, four.wall_s / c.wall_s,
+                        four.model_s / c.model_s, up(c), up(r.w_2cores), up(four), CORES))
     -- Each task's own time stretches: k = min(n, 4*cores) processes share the
     -- cores, so a task of s CPU takes about k/cores * s from start to end
     -- (4x with enough tasks; more under load). The check asks for 60% of

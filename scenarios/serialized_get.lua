@@ -22,8 +22,13 @@ callback 0.474 s.]],
   params = {
     n       = {default = 8,  quick = 8,  min = 1, max = 10000, doc = "items"},
     workers = {default = 4,  quick = 4,  min = 1, max = 64, doc = "pool processes"},
-    a_ms    = {default = 50, quick = 30, min = 0, max = 10000, doc = "stage A per item, ms"},
-    b_ms    = {default = 50, quick = 30, min = 0, max = 10000, doc = "stage B per item, ms"},
+    -- quick = 50 ms (was 30): a loaded machine adds a fixed few tens of ms
+    -- of hand-offs to each run, which weighs most on merged's 2 rounds. At a
+    -- load average of 9 on 2 cores the loop/merged ratio (model 2.25) went
+    -- down to 1.34x with 30 ms stages (1 of 6 runs under 1.6x) and stayed
+    -- 1.83-3.67x with 50 ms (2.00-2.82x at each run's stretch; 6 runs).
+    a_ms    = {default = 50, quick = 50, min = 0, max = 10000, doc = "stage A per item, ms"},
+    b_ms    = {default = 50, quick = 50, min = 0, max = 10000, doc = "stage B per item, ms"},
   },
   -- Run inside the workers (P holds the run's parameters there). B also runs
   -- in the parent, in callback_chain's callback.
@@ -32,6 +37,11 @@ callback 0.474 s.]],
     B = function(x) pb.sleep(P.b_ms / 1000) return x end,
   },
   workload = function(p) return {items = p.n, stages = {"A", "B"}} end,
+  -- Three runs each, the wall time their median: on a loaded 2-core machine
+  -- one run in several loses 0.1-0.2 s to a descheduling (merged measured
+  -- 0.392 s for a model of 0.200 s at a load average of 9), which one run
+  -- alone turns into a failed ratio (1.32x; 1 in 8 runs).
+  repeats = 3,
   impls = {"async_get_loop", "merged", "callback_chain", "map_async"},
   model = {
     async_get_loop = function(p) return p.n * p.a_ms / 1000 + p.b_ms / 1000 end,
@@ -102,24 +112,42 @@ misses this: its callback fix only helps when B is cheap.]],
   -- than merged"; P2: callback_chain / merged.
   ratios = {{"async_get_loop", "merged"}, {"callback_chain", "merged"}},
   checks = function(r, p, check)
+    -- How much the machine stretched this run's tasks: their time on the
+    -- workers (busy_s) over their sleeps (n*(a+b); callback_chain's workers
+    -- run only A, its B runs in the parent). 1.0 on an idle machine; a
+    -- loaded one wakes each sleep late. Wall times are judged at the run's
+    -- own stretch: two runs a second apart on a loaded machine are not
+    -- stretched alike.
+    local function stretch(x, label)
+      local busy = 0
+      for _, w in ipairs(x.per_worker) do busy = busy + w.busy_s end
+      local sleeps = p.n * (p.a_ms + (label == "callback_chain" and 0 or p.b_ms)) / 1000
+      return sleeps > 0 and math.max(1, busy / sleeps) or 1
+    end
     local loop, merged, cb = r.async_get_loop, r.merged, r.callback_chain
+    -- The raw wall times: the loop's B tasks run beside its A tasks, off
+    -- the critical path, so a run's mean stretch says little about the
+    -- loop's time. Measured at a load average of 9 on 2 cores with the quick
+    -- 50 ms stages: 1.79-3.67x in 7 runs (model 2.25).
     check("get-in-loop at least 1.6x slower than merged",
           loop.wall_s >= 1.6 * merged.wall_s,
-          string.format("%.3f s vs %.3f s: %.2fx", loop.wall_s, merged.wall_s,
-                        loop.wall_s / merged.wall_s))
+          string.format("%.3f s vs %.3f s: %.2fx (model %.2fx)", loop.wall_s, merged.wall_s,
+                        loop.wall_s / merged.wall_s, loop.model_s / merged.model_s))
     check("callbacks ran in the parent, one at a time",
           cb.callbacks == p.n and cb.callback_pid == cb.parent_pid
             and cb.callbacks_max_overlap == 1,
           string.format("%d callbacks in pid %d (parent %d), at most %d at once",
                         cb.callbacks, cb.callback_pid, cb.parent_pid, cb.callbacks_max_overlap))
     -- The model leaves out per-task overhead (a few ms) and the noise of a
-    -- shared 2-core machine, so the margin is generous above and tight
-    -- below: nothing finishes before its sleeps.
+    -- shared 2-core machine, so the margin is generous above (at the run's
+    -- stretch) and tight below: nothing finishes before its sleeps.
     for _, label in ipairs({"async_get_loop", "merged", "callback_chain", "map_async"}) do
       local x = r[label]
+      local f = stretch(x, label)
       check(label .. " follows its model",
-            x.wall_s >= 0.9 * x.model_s and x.wall_s <= 2 * x.model_s + 0.1,
-            string.format("%.3f s, model %.3f s", x.wall_s, x.model_s))
+            x.wall_s >= 0.9 * x.model_s and x.wall_s <= 2 * f * x.model_s + 0.1,
+            string.format("%.3f s, model %.3f s; the tasks took %.2fx their sleeps",
+                          x.wall_s, x.model_s, f))
     end
     for _, label in ipairs({"async_get_loop", "merged", "callback_chain", "map_async"}) do
       local x = r[label]

@@ -42,6 +42,7 @@ void run_result_visit(const run_report *r, const run_result *res, const run_visi
     v->boolean(c, "run_failed", res->run_failed);
     v->str(c, "interrupted", res->interrupted ? run_interrupt_name(r->interrupted) : NULL);
     v->integer(c, "peak_rss_kb", res->peak_rss_kb);
+    v->num(c, "cpu_s", res->cpu_s, true);
     v->integer(c, "messages_sent", (long long)o->stats.messages_sent);
     v->integer(c, "messages_received", (long long)o->stats.messages_received);
     v->integer(c, "workers_started", (long long)o->stats.workers_started);

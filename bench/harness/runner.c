@@ -297,6 +297,25 @@ static void wall_stats(run_result *res, double *walls, int n)
     res->wall_s = n % 2 ? walls[n / 2] : (walls[n / 2 - 1] + walls[n / 2]) / 2;
 }
 
+/* This process's CPU time so far, every thread, in seconds. */
+static double process_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The median of n values (sorted in place); 0 when there are none. */
+static double median(double *v, int n)
+{
+    if (v == NULL || n == 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* The strategy, --repeat times; the last repeat's outcome is the one
  * reported. Stops early when the pool could not start (repeating will not
  * help) or a stop rule raised an error. */
@@ -304,6 +323,7 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
                         const strat_workload *sw, const stop_ctx *sc, run_result *res)
 {
     double *walls = calloc((size_t)r->repeat, sizeof *walls);
+    double *cpus = calloc((size_t)r->repeat, sizeof *cpus);
     int done = 0;
     for (int rep = 0; rep < r->repeat && walls; rep++) {
         strat_outcome out;
@@ -312,7 +332,10 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
             o->progress(o->progress_ctx, v->label, rep + 1, r->repeat, true);
         run_facts_begin(r->s); /* pb.fact's figures for this repeat */
         run_stream_begin(res, r->keep_trace); /* the rows kept only when wanted */
+        double cpu0 = process_cpu_s();
         int ran = v->impl->run(sw, &out);
+        if (cpus)
+            cpus[done] = process_cpu_s() - cpu0;
         run_facts_end(r->s, &out);
         if (o->progress)
             o->progress(o->progress_ctx, v->label, rep + 1, r->repeat, false);
@@ -331,6 +354,8 @@ static void run_repeats(const run_report *r, const scn_variant *v, const run_opt
             break;
     }
     wall_stats(res, walls, done);
+    res->cpu_s = median(cpus, done);
+    free(cpus);
     free(walls);
 }
 

@@ -101,6 +101,10 @@ typedef struct run_result {
     char *stages[STRAT_MAX_STAGES];    /* the workload's stage names (trace) */
     int nstages;
     double wall_s, wall_min_s, wall_max_s; /* median, min, max of the repeats */
+    double cpu_s;        /* this process's CPU seconds (user + system, every thread) over
+                            the strategy's run, pool creation to teardown; median of the
+                            repeats. Per-message costs are CPU; a descheduled worker
+                            adds wall time but none of it (scenarios/overhead.lua) */
     double model_s;
     bool has_model;
     bool run_failed;                   /* the strategy could not run at all */

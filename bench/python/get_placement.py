@@ -24,7 +24,7 @@ SOURCE = '001_f61eaeda99fb6a3d.txt'
 PARAMS = {
     'n': (8, 8, 'items (one task each)'),
     'workers': (4, 4, 'pool processes'),
-    'task_ms': (50, 20, 'sleep per task, ms'),
+    'task_ms': (50, 50, 'sleep per task, ms'),
 }
 
 

@@ -384,9 +384,10 @@ def _run_label(twin, label, params, repeat):
     P.__dict__.clear()
     P.__dict__.update(p)
     method = _peak_reset()
-    walls, last = [], None
+    walls, cpus, last = [], [], None
     for _ in range(repeat):
         run = Run(label, impl.__name__, p, twin.bound_s(P) if hasattr(twin, 'bound_s') else 30.0)
+        cpu0 = time.process_time()  # this process's CPU, every thread: poolbench's cpu_s
         try:
             impl(run, P)
             run_failed = False
@@ -396,6 +397,7 @@ def _run_label(twin, label, params, repeat):
                 run.stop_clock()
             run_failed = True
         walls.append(run.wall_s)
+        cpus.append(time.process_time() - cpu0)
         last = (run, run_failed)
     run, run_failed = last
     walls.sort()
@@ -403,7 +405,8 @@ def _run_label(twin, label, params, repeat):
     out = {'impl': run.impl, 'label': label,
            'wall_s': walls[k // 2] if k % 2 else (walls[k // 2 - 1] + walls[k // 2]) / 2,
            'wall_min_s': walls[0], 'wall_max_s': walls[-1], 'repeats': repeat,
-           'model_s': None, 'deviation': None}
+           'model_s': None, 'deviation': None,
+           'cpu_s': sorted(cpus)[k // 2] if k % 2 else sum(sorted(cpus)[k // 2 - 1:k // 2 + 1]) / 2}
     out.update(run.figures())
     out.update({'run_failed': run_failed, 'interrupted': None,
                 'peak_rss_kb': _peak_kb(method), 'peak_rss_method': method,

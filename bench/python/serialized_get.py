@@ -28,8 +28,8 @@ SOURCE = '000_80a7a203a5a748e6.txt'
 PARAMS = {  # name: (default, quick, what), as scenarios/serialized_get.lua
     'n': (8, 8, 'items'),
     'workers': (4, 4, 'pool processes'),
-    'a_ms': (50, 30, 'stage A per item, ms'),
-    'b_ms': (50, 30, 'stage B per item, ms'),
+    'a_ms': (50, 50, 'stage A per item, ms'),
+    'b_ms': (50, 50, 'stage B per item, ms'),
 }
 
 

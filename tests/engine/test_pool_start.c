@@ -181,8 +181,25 @@ static void nothing_left(int method)
     msgpack_sbuffer_destroy(&a);
 }
 
+/*
+ * Under ASan or TSan the fork method's cases are not run. Their allocators
+ * are not fork-safe while another thread may be inside them: a worker the
+ * launcher thread forks can inherit the allocator's lock held and hang on
+ * it (map_squares_fork hung in 2 of 6 runs under ASan, never in the normal
+ * build). That is P21's hazard itself, with the allocator as the lock;
+ * glibc's malloc takes its own locks around fork(), so the normal build
+ * and valgrind run these cases. Spawn's children call nothing that
+ * allocates before exec, so the launcher stays covered under the sanitizers.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FORK_CASES 0
+#else
+#define FORK_CASES 1
+#endif
+
 #define EACH_METHOD(name)                                                          \
     static void name##_forkserver(void **s) { (void)s; name(POOL_START_FORKSERVER); } \
+    static void name##_fork(void **s) __attribute__((unused));                      \
     static void name##_fork(void **s) { (void)s; name(POOL_START_FORK); }             \
     static void name##_spawn(void **s) { (void)s; name(POOL_START_SPAWN); }
 EACH_METHOD(map_squares)
@@ -195,6 +212,7 @@ EACH_METHOD(nothing_left)
 /* A spawned worker holds 0, 1, 2, the queue and its result pipe, nothing
  * more, though the parent opened a descriptor without O_CLOEXEC; and it has
  * none of the parent's memory. A forked worker has both. */
+static void spawn_passes_only_what_is_passed(void **state) __attribute__((unused));
 static void spawn_passes_only_what_is_passed(void **state)
 {
     (void)state;
@@ -286,6 +304,7 @@ static int locked_timeouts(int method)
     return timeouts;
 }
 
+static void fork_with_threads_deadlocks(void **state) __attribute__((unused));
 static void fork_with_threads_deadlocks(void **state)
 {
     (void)state;
@@ -327,16 +346,17 @@ int main(int argc, char **argv)
     }
     register_tasks();
     const struct CMUnitTest tests[] = {
-        CASE(map_squares_forkserver), CASE(map_squares_fork), CASE(map_squares_spawn),
-        CASE(respawn_after_kill_forkserver), CASE(respawn_after_kill_fork),
-        CASE(respawn_after_kill_spawn),
-        CASE(maxtasks_and_limit_forkserver), CASE(maxtasks_and_limit_fork),
-        CASE(maxtasks_and_limit_spawn),
-        CASE(nothing_left_forkserver), CASE(nothing_left_fork), CASE(nothing_left_spawn),
-        CASE(spawn_passes_only_what_is_passed),
+        CASE(map_squares_forkserver), CASE(map_squares_spawn),
+        CASE(respawn_after_kill_forkserver), CASE(respawn_after_kill_spawn),
+        CASE(maxtasks_and_limit_forkserver), CASE(maxtasks_and_limit_spawn),
+        CASE(nothing_left_forkserver), CASE(nothing_left_spawn),
         CASE(spawn_registry_mismatch_breaks),
-        CASE(fork_with_threads_deadlocks),
         CASE(start_method_refused),
+#if FORK_CASES /* not under a sanitizer: see FORK_CASES */
+        CASE(map_squares_fork), CASE(respawn_after_kill_fork), CASE(maxtasks_and_limit_fork),
+        CASE(nothing_left_fork), CASE(spawn_passes_only_what_is_passed),
+        CASE(fork_with_threads_deadlocks),
+#endif
     };
     return test_main(argc, argv, "test_pool_start", tests, sizeof tests / sizeof tests[0]);
 }
