@@ -44,6 +44,17 @@ check() {
     fi
 }
 
+# pids_here PATTERN: the processes whose command line matches PATTERN
+# (pgrep -f) and that run in this checkout (their cwd), so that a test run
+# in another copy beside this one is not taken for ours.
+pids_here() {
+    local pid
+    for pid in $(pgrep -f -- "$1"); do
+        [ "$pid" = $$ ] && continue
+        [ "$(readlink "/proc/$pid/cwd" 2> /dev/null)" = "$PWD" ] && echo "$pid"
+    done
+}
+
 out_has() { grep -qF -- "$1" "$tmp/out"; }
 err_has() { grep -qF -- "$1" "$tmp/err"; }
 

@@ -272,7 +272,7 @@ check "--start-method spawn: every check holds, the report says spawn (text and 
     exits_with 0 "ARG start_method spawn" "checks: 6 of 6 passed" &&
     jq -e "all(.results[]; .start_method == \"spawn\")" "$tmp/sm.json" > /dev/null'
 check "--start-method spawn: no spawned worker is left behind" \
-    eval '! pgrep -f "poolbench worker .*tests/harness/scenarios/tiny.lua" > /dev/null'
+    eval '[ -z "$(pids_here "poolbench worker .*tests/harness/scenarios/tiny.lua")" ]'
 run run "$SC/tiny.lua" --quick --start-method fork --csv "$tmp/sm.csv"
 check "--start-method fork: every check holds; the CSV has the start method" eval '
     exits_with 0 "ARG start_method fork" "checks: 6 of 6 passed" &&

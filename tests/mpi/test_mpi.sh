@@ -73,7 +73,7 @@ workers_on_host() {
 }
 
 # No rank of ours left: mpirun's children die with the job.
-no_ranks_left() { ! pgrep -f -- "$PB run .*--transport mpi" >/dev/null; }
+no_ranks_left() { [ -z "$(pids_here "$PB run .*--transport mpi")" ]; }
 
 # ---- quick ---------------------------------------------------------------------------
 
