@@ -38,6 +38,7 @@ import argparse
 import json
 import multiprocessing
 import multiprocessing.pool
+import multiprocessing.util
 import os
 import platform
 import resource
@@ -430,6 +431,13 @@ def _in_child(fn):
             status = 1
         with os.fdopen(w, 'wb') as f:
             f.write(data)
+        # os._exit skips atexit, where multiprocessing removes the temporary
+        # directories (pymp-*) its forkserver and spawn contexts made: run it.
+        try:
+            multiprocessing.util._exit_function()
+        except Exception:
+            traceback.print_exc()
+            status = 1
         sys.stdout.flush()
         os._exit(status)
     os.close(w)
