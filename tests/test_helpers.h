@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -134,6 +135,22 @@ static inline void drop_pool(void)
         pool_destroy(g_pool);
         g_pool = NULL;
     }
+}
+
+/* The descriptors this process holds (the entries of /proc/self/fd, less
+ * the one opendir reads it through); -1 if it cannot be read. A pool must
+ * leave this count as it found it. */
+static inline int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
 }
 
 static inline bool has_pid(const pid_t *pids, int n, pid_t pid)

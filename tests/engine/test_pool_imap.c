@@ -299,18 +299,6 @@ static void forkserver_death_each_item_errs(void **state)
 
 /* ---- stopping early ---------------------------------------------------------- */
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
-}
-
 /* A consumer that takes a few items, frees the iterator and destroys the
  * pool: no descriptor, child or allocation (ASan) is left behind. */
 static void early_stop_leaves_nothing(void **state)

@@ -42,19 +42,6 @@ static int task_init_arg(const msgpack_object_array *args, msgpack_packer *out,
 
 /* ---- /proc helpers ------------------------------------------------------- */
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* The state letter of a process (R, S, Z, ...), or 0 if there is no such process. */
 static char proc_state(pid_t pid)
 {

@@ -103,17 +103,6 @@ static int run_children(int n, const char *code)
     return good;
 }
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 /* Whether /proc/net/unix lists a socket whose name holds `part`. */
 static bool unix_socket_listed(const char *part)
 {
