@@ -286,15 +286,23 @@ static void strategy_input(const run_report *r, run_result *res, const scn_workl
         sw->stages[i] = w->stages[i];
 }
 
+/* The median of n values (sorted in place); 0 when there are none. */
+static double median(double *v, int n)
+{
+    if (v == NULL || n == 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* The median, min and max of the n wall times (sorted in place). */
 static void wall_stats(run_result *res, double *walls, int n)
 {
     if (n == 0)
         return;
-    qsort(walls, (size_t)n, sizeof *walls, cmp_double);
+    res->wall_s = median(walls, n); /* sorts them */
     res->wall_min_s = walls[0];
     res->wall_max_s = walls[n - 1];
-    res->wall_s = n % 2 ? walls[n / 2] : (walls[n / 2 - 1] + walls[n / 2]) / 2;
 }
 
 /* This process's CPU time so far, every thread, in seconds. */
@@ -305,15 +313,6 @@ static double process_cpu_s(void)
         return 0;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* The median of n values (sorted in place); 0 when there are none. */
-static double median(double *v, int n)
-{
-    if (v == NULL || n == 0)
-        return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The strategy, --repeat times; the last repeat's outcome is the one
