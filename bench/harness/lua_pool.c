@@ -63,6 +63,7 @@ struct lp_run {
                                  retires each once it ran), the rest freed by lp_close */
     lp_thread *threads[LP_MAX_THREADS];
     int nthreads;
+    bool threads_stopped;     /* lp_after: a pb.thread's Lua raises at once */
     atomic_bool answered;     /* pool:final returned true (read without the lock) */
 };
 
@@ -93,6 +94,7 @@ typedef struct lp_iter {
 
 struct lp_thread {
     lp_run *run;
+    lua_State *T; /* its Lua thread while it runs (read and written under the lock) */
     pthread_t tid;
     int fn_ref, self_ref;
     bool started, joined, ok;
@@ -972,6 +974,15 @@ static int thread_body_lua(lua_State *T)
     return 0;
 }
 
+/* The hook set on a pb.thread still running when its strategy has ended:
+ * its next Lua instruction raises, so a loop waiting for a flag the
+ * strategy never set (it raised first) ends, and so does the join. */
+static void thread_stop_hook(lua_State *T, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(T, "pb.thread stopped: its strategy had ended without joining it");
+}
+
 static void *thread_main(void *arg)
 {
     lp_thread *th = arg;
@@ -981,7 +992,11 @@ static void *thread_main(void *arg)
     int tref = luaL_ref(run->anchor, LUA_REGISTRYINDEX);
     lua_pushcfunction(T, thread_body_lua);
     lua_pushlightuserdata(T, th);
+    th->T = T;
+    if (run->threads_stopped) /* it got the lock only after its strategy ended */
+        lua_sethook(T, thread_stop_hook, LUA_MASKCOUNT, 1);
     th->ok = scn_pcall_on(run->s, T, 1, 0, th->err, sizeof th->err) == 0;
+    th->T = NULL;
     luaL_unref(run->anchor, LUA_REGISTRYINDEX, tref);
     scn_unlock();
     return NULL;
@@ -1166,7 +1181,14 @@ void lp_after(lp_run *run, lua_State *L)
     if (!left)
         return;
     snprintf(run->out->note, sizeof run->out->note,
-             "the strategy returned with pb.threads unjoined: the pool was terminated");
+             "the strategy ended with pb.threads unjoined: the pool was terminated, "
+             "the threads stopped at their next Lua instruction");
+    /* Under the lock none of them runs Lua: each sees the hook when it next
+     * does (after the pb call it is in, each of which is bounded). */
+    run->threads_stopped = true;
+    for (int i = 0; i < run->nthreads; i++)
+        if (run->threads[i]->T)
+            lua_sethook(run->threads[i]->T, thread_stop_hook, LUA_MASKCOUNT, 1);
     bool rel = scn_gil_release(L);
     pool_terminate(run->p);
     scn_gil_reacquire(rel);

@@ -36,8 +36,9 @@ lp_run *lp_open(lua_State *L, scn_scenario *s, pool *p, const strat_workload *w,
 
 /* The strategy function returned (or raised): stops the wall clock if it
  * still runs; when pb.threads are left unjoined, terminates the pool (so
- * that what they wait for ends) and joins them, the lock released
- * meanwhile. Caller holds scn_lock once. */
+ * that what they wait for ends), makes each raise at its next Lua
+ * instruction (a loop on a flag the strategy never set ends) and joins
+ * them, the lock released meanwhile. Caller holds scn_lock once. */
 void lp_after(lp_run *run, lua_State *L);
 
 /* Whether pool:final ever returned true (the stop rule's answer). */

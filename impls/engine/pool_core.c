@@ -277,6 +277,12 @@ static int start_launcher(pool *p, const pool_options *opt)
     p->fs_thread_mode = true;
     if (pool_launcher_start(&p->cfg, p->nworkers, &p->ctl_fd, &p->fs_thread) != 0)
         return POOL_ESYS;
+    /* The first workers are forked: a STARTED is owed for each (the result
+     * handler, not yet running, counts them in). */
+    for (int i = 0; i < p->nworkers; i++) {
+        p->pending++;
+        p->spawn_at[i] = pool_now();
+    }
     return POOL_OK;
 }
 
@@ -362,8 +368,9 @@ pool *pool_create(const pool_options *opt)
         return NULL;
     }
     pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < p->nworkers; i++)
-        pool_respawn(p, i);
+    if (!p->fs_thread_mode) /* fork, spawn: the launcher has started them */
+        for (int i = 0; i < p->nworkers; i++)
+            pool_respawn(p, i);
     pthread_mutex_unlock(&p->lock);
     pool_live_add(p);
     return p;

@@ -271,9 +271,11 @@ struct pool_fs_msg {
 pid_t pool_forkserver_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_fd);
 /* Sends an event, with `fd` attached when fd >= 0 (fork server, launcher). */
 int pool_fs_send_event(int ctl_fd, const struct pool_fs_msg *m, int fd);
-/* Starts the launcher thread of start methods fork and spawn
+/* Forks (spawn: and execs) the first nslots workers on the calling thread,
+ * then starts the launcher thread of start methods fork and spawn
  * (pool_launcher.c), which speaks the fork server's protocol from inside
- * this process. Returns 0 and sets *ctl_fd, or -1 with pool_last_error set. */
+ * this process: the first workers' STARTED (or SPAWNFAIL) are already in
+ * the socket. Returns 0 and sets *ctl_fd, or -1 with pool_last_error set. */
 int pool_launcher_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_fd,
                         pthread_t *thread);
 /* Sends a request: 0, or -1 when the fork server is gone. */

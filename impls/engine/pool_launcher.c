@@ -18,8 +18,13 @@
  * fork server's protocol (SPAWN, KILLALL, QUIT in; STARTED, EXITED,
  * SPAWNFAIL out) over the same kind of control socket, so the result
  * handler, the watch and every accounting stay the same whatever the
- * method. Forks come from one thread, one at a time, as in CPython, where
- * the pool's worker-handler thread forks every replacement.
+ * method. The first workers are forked before the launcher thread starts,
+ * by the thread calling pool_create, while the pool has no other thread;
+ * each replacement is forked by the launcher thread, one at a time, as in
+ * CPython, where Pool.__init__ forks the first ones and the pool's
+ * worker-handler thread every replacement. (The first forks made amid the
+ * pool's threads and the caller's allocations also hung workers of the
+ * sanitizer builds, whose allocators take no lock around fork.)
  *
  * The launcher reaps exactly its own workers: one pidfd per worker
  * (pidfd_open), polled beside the control socket, then waitpid(pid), never
@@ -35,8 +40,10 @@
  * elsewhere in this process (another pool's fork-mode worker, say) may hold
  * a copy of the launcher's end of the socket, and its close would then
  * never be seen. Workers set PR_SET_PDEATHSIG, which follows the thread
- * that forked them: the launcher lives until every worker is reaped, and
- * if the whole process dies they die with it; nothing is orphaned.
+ * that forked them: the launcher lives until every worker is reaped, the
+ * first ones die if the thread that made the pool ends first (the pool
+ * replaces them), and if the whole process dies they die with it; nothing
+ * is orphaned.
  *
  * Between fork and exec (spawn), the child only makes async-signal-safe
  * calls (the program may have threads): prctl, sigaction, close_range,
@@ -302,7 +309,20 @@ int pool_launcher_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_
     }
     *l = (struct launcher){.cfg = cfg, .ctl_fd = sv[1], .nslots = nslots, .pid = l->pid,
                            .pidfd = l->pidfd};
+    /* The first workers are forked here, by the thread creating the pool,
+     * before the pool's threads exist (as CPython's Pool.__init__ calls
+     * _repopulate_pool before starting its handler threads): their STARTED
+     * wait in the socket for the result handler. Only replacements are
+     * forked by the launcher thread, amid the others. */
+    for (int i = 0; i < nslots; i++)
+        launcher_spawn(l, i);
     if (pthread_create(thread, NULL, launcher_main, l) != 0) {
+        launcher_killall(l);
+        for (int i = 0; i < nslots; i++)
+            if (l->pid[i] != 0) {
+                waitpid(l->pid[i], NULL, 0);
+                close(l->pidfd[i]);
+            }
         close(sv[0]);
         close(sv[1]);
         free(l->pid);

@@ -388,7 +388,10 @@ check "a raising Lua callback is a callback error, not a crash" \
 run run "$SC/lua_raise.lua"
 check "a raising Lua strategy fails alone, with file:line, and the run goes on" \
     eval 'exits_with 1 "PASS  fine ran after raising failed" \
-        "raising: first error: tests/harness/scenarios/lua_raise.lua:9: the strategy fails"'
+        "raising: first error: tests/harness/scenarios/lua_raise.lua:11: the strategy fails"'
+check "a strategy raising beside a looping pb.thread: the thread is stopped, the run ends" \
+    exits_with 1 "threaded: first error: tests/harness/scenarios/lua_raise.lua:18: ValueError: no task named 'no_such_task'" \
+    "threaded: note: the strategy ended with pb.threads unjoined: the pool was terminated, the threads stopped"
 
 cat >"$tmp/lua_bad1.lua" <<'LUA'
 return {
