@@ -132,7 +132,7 @@ end
   -- The ratios the checks rely on, for `poolbench compare` (docs/lua-api.md,
   -- "Ratios"): the time, and the parent's peak memory, of the argument sent
   -- with every task against inherited. (bytes_sent, the structural figure,
-  -- is the twin's facts.bytes_sent: CPython's report has no such field.)
+  -- is counted by the twin too, on its pool's task pipe.)
   ratios = {{"per_task", "fork"}, {"per_task.peak_rss_kb", "fork.peak_rss_kb"}},
   checks = function(r, p, check)
     local s = size(p)

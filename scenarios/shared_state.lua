@@ -64,6 +64,32 @@ local function dict_keys(name)
   return n
 end
 
+local function dict_wrong(name)
+  local n = 0
+  for k, v in pairs(pb.manager.copy(pb.manager.dict(name))) do
+    if v ~= k * k then n = n + 1 end
+  end
+  return n
+end
+
+-- Drains the manager queue: how many times each of "1 is done" .. "n is
+-- done" came out if every one came out equally often, else -1 (a message
+-- lost, repeated or foreign). The distinct messages go to S.q_distinct.
+local function drain_queue(name, n)
+  local q, drained, distinct = pb.manager.queue(name), {}, 0
+  while q:len() > 0 do
+    local m = q:get(0)
+    if drained[m] == nil then distinct = distinct + 1 end
+    drained[m] = (drained[m] or 0) + 1
+  end
+  S.q_distinct = distinct
+  local each = drained["1 is done"] or 0
+  for i = 1, n do
+    if drained[string.format("%d is done", i)] ~= each then return -1 end
+  end
+  return distinct == n and each or -1
+end
+
 local TAGS = {dict_set = 1, append_copy = 2, append_reassign = 3, queue_put = 4,
               counter_unlocked = 5, counter_locked = 6, counter_manager = 7,
               cost_shared = 8, cost_manager = 9}
@@ -302,67 +328,77 @@ end
 ]],
     },
   },
+  -- The checks read what each label left: for CPython's results the twin's
+  -- facts (one run's), for poolbench's what its manager and shared segment
+  -- hold (every repeat's). `left` gives both the same shape.
   checks = function(r, p, check)
-    local reps = function(label) return r[label].repeats or 1 end
+    local left = function(label, key, own)
+      local v = fact(r, label, key)
+      if v ~= nil then return v, 1 end
+      return own(), r[label].repeats or 1
+    end
     -- The cost of one access, each way.
     -- (first: `--impl cost_shared,cost_manager` runs these alone; each group
     -- below reads its label's result first, so that a label --impl left out
     -- stops the checks there, as a skip.)
-    local ms = r.cost_shared and median(seen[8].values)
-    local mm = r.cost_manager and median(seen[9].values)
+    local ms = r.cost_shared and left("cost_shared", "per_access_s",
+                                      function() return median(seen[8].values) end)
+    local mm = r.cost_manager and left("cost_manager", "per_access_s",
+                                       function() return median(seen[9].values) end)
     check("a manager access costs at least 10x a shared-memory access",
           mm >= 10 * ms,
           string.format("measured per access: shared memory %.3f us, manager %.1f us (%.0fx); "
                         .. "modelled: a memory access %.3f us (setup's loop), one round trip "
                         .. "%.1f us (setup's ping)", 1e6 * ms, 1e6 * mm, mm / ms,
                         1e6 * (S.mem or 0), 1e6 * (S.rtt or 0)))
-    -- What the manager holds now (copies, read by the parent).
     local _ = r.dict_set
-    local d = pb.manager.copy(pb.manager.dict("d"))
-    local keys, wrong = 0, 0
-    for k, v in pairs(d) do
-      keys = keys + 1
-      if v ~= k * k then wrong = wrong + 1 end
-    end
+    local keys = left("dict_set", "keys", function() return dict_keys("d") end)
+    local wrong = left("dict_set", "wrong", function() return dict_wrong("d") end)
     check("dict_set: all " .. p.n .. " keys land (the document's output)",
           keys == p.n and wrong == 0 and r.dict_set.errors == 0,
           string.format("%d keys, %d with a value other than i*i", keys, wrong))
     _ = r.append_copy
-    local lost_total, lost_keys = list_totals("lists_copy")
+    local lost_total = left("append_copy", "values_in_lists",
+                            function() return (list_totals("lists_copy")) end)
+    local lost_keys = left("append_copy", "keys", function() return dict_keys("lists_copy") end)
     check("append_copy: d[k][#d[k]+1] = x changes a copy: every list stays empty (document "
           .. "002's warning)", lost_keys == p.n and lost_total == 0,
           string.format("%d keys, %d values in their lists", lost_keys, lost_total))
     _ = r.append_reassign
-    local fixed_total, fixed_keys = list_totals("lists_fixed")
+    local fixed_total = left("append_reassign", "values_in_lists",
+                             function() return (list_totals("lists_fixed")) end)
+    local fixed_keys = left("append_reassign", "keys",
+                            function() return dict_keys("lists_fixed") end)
     check("append_reassign: read, append, assign back: every list holds its value",
           fixed_keys == p.n and fixed_total == p.n,
           string.format("%d keys, %d values in their lists", fixed_keys, fixed_total))
     _ = r.queue_put
-    local q, drained, ok = pb.manager.queue("q"), {}, true
-    while q:len() > 0 do
-      local s = q:get(0)
-      drained[s] = (drained[s] or 0) + 1
-    end
-    for i = 1, p.n do ok = ok and drained[string.format("%d is done", i)] == reps("queue_put") end
-    check("queue_put: the parent drains every put, once per run", ok,
-          string.format("%d distinct messages", (function() local c = 0
-            for _ in pairs(drained) do c = c + 1 end return c end)()))
+    local once, runs = left("queue_put", "each_once", function() return drain_queue("q", p.n) end)
+    local distinct = left("queue_put", "drained", function() return S.q_distinct end)
+    check("queue_put: the parent drains every put, once per run", once == runs,
+          string.format("%d distinct messages, each of the %d drained %s", distinct, p.n,
+                        once == runs and "once per run" or "a wrong number of times"))
 
     -- The counters: the value each label left (each has its own).
-    local exp_u, exp_l = p.incr * reps("counter_unlocked"), p.incr * reps("counter_locked")
-    local lost, pairs_u = exp_u - S.cu:get(), overlaps("spans_u", p.incr)
-    check("counter_unlocked: updates lost wherever two windows overlapped (" .. pairs_u
-          .. " overlapping pairs)", pairs_u == 0 or lost > 0,
+    local final_u, ru = left("counter_unlocked", "final", function() return S.cu:get() end)
+    local pairs_u = left("counter_unlocked", "overlapping_pairs",
+                         function() return overlaps("spans_u", p.incr) end)
+    local exp_u, lost = p.incr * ru, p.incr * ru - final_u
+    check(string.format("counter_unlocked: updates lost wherever two windows overlapped (%d "
+                        .. "overlapping pairs)", pairs_u), pairs_u == 0 or lost > 0,
           string.format("%d of %d increments lost (%.0f%%); %d pairs of windows from "
                         .. "different processes overlapped%s", lost, exp_u, 100 * lost / exp_u,
                         pairs_u, pairs_u == 0 and ": no loss is certain, none checked" or ""))
-    local pairs_l = overlaps("spans_l", p.incr)
+    local final_l, rl = left("counter_locked", "final", function() return S.cl:get() end)
+    local pairs_l = left("counter_locked", "overlapping_pairs",
+                         function() return overlaps("spans_l", p.incr) end)
     check("counter_locked: none lost under the lock, and no windows overlap",
-          S.cl:get() == exp_l and pairs_l == 0,
-          string.format("%d of %d; %d overlapping pairs", S.cl:get(), exp_l, pairs_l))
-    local exp_m, got_m = p.incr * reps("counter_manager"), pb.manager.counter("c"):get()
-    check("counter_manager: none lost through the manager's counter", got_m == exp_m,
-          string.format("%d of %d", got_m, exp_m))
+          final_l == p.incr * rl and pairs_l == 0,
+          string.format("%d of %d; %d overlapping pairs", final_l, p.incr * rl, pairs_l))
+    local got_m, rm = left("counter_manager", "final",
+                           function() return pb.manager.counter("c"):get() end)
+    check("counter_manager: none lost through the manager's counter", got_m == p.incr * rm,
+          string.format("%d of %d", got_m, p.incr * rm))
 
   end,
 }

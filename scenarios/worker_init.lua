@@ -171,13 +171,16 @@ start method pays a fresh interpreter each time: 3 956 tasks/s without,
       local cost = respawns > 0 and (b.wall_s - a.wall_s) * p.workers / respawns or 0
       -- a pair that could not run (CPython's executor refuses
       -- max_tasks_per_child under fork: run_failed) has no time to compare
-      if not (a.run_failed or b.run_failed) then
+      if a.run_failed or b.run_failed then
+        pairs[#pairs + 1] = plain .. " not compared (a run could not run)"
+      else
         fastest_plain = math.min(fastest_plain, a.wall_s)
         fastest_mt = math.min(fastest_mt, b.wall_s)
+        pairs[#pairs + 1] = string.format("%s %.3f s vs %.3f s, %.0f vs %.0f tasks/s, %d "
+                                          .. "respawns of about %.0f us each", plain, b.wall_s,
+                                          a.wall_s, p.n / b.wall_s, p.n / a.wall_s, respawns,
+                                          1e6 * cost)
       end
-      pairs[#pairs + 1] = string.format("%s %.3f s vs %.3f s, %.0f vs %.0f tasks/s, %d respawns "
-                                        .. "of about %.0f us each", plain, b.wall_s, a.wall_s,
-                                        p.n / b.wall_s, p.n / a.wall_s, respawns, 1e6 * cost)
     end
     check("maxtasksperchild: the respawns make it slower (the faster _mt run at least 1.5x "
           .. "the faster plain one)",

@@ -304,6 +304,7 @@ static void fill_outcome(json_t *x, strat_outcome *o)
     o->callbacks_max_overlap = (int)jnum(x, "callbacks_max_overlap");
     o->stats.messages_sent = (uint64_t)jnum(x, "messages_sent");
     o->stats.messages_received = (uint64_t)jnum(x, "messages_received");
+    o->stats.bytes_sent = (uint64_t)jnum(x, "bytes_sent");
     o->stats.workers_started = (uint64_t)jnum(x, "workers_started");
     o->stats.worker_deaths = (uint64_t)jnum(x, "worker_deaths");
     const char *k;

@@ -12,11 +12,13 @@ same parameters, labels and figures.
   initializer  Pool(initializer=init, initargs=(big,)); f reads the global
   fork         a global built before Pool(); the fork start method inherits it
 
-facts.bytes_sent counts the bytes written to the workers' pipe (the twin
-wraps that connection's _send_bytes; CPython counts no bytes itself).
-pickle memoizes an object met twice in one message: the tasks of a chunk
-that share one string carry it once, so CPython sends about
-ceil(n / chunksize) copies, not n (chunksize defaults to ceil(n / (4w))). Under the fork start method CPython's
+bytes_sent (the report's field, as poolbench's) counts the bytes written to
+the workers' pipe (the twin wraps that connection's _send_bytes; CPython
+counts no bytes itself). pickle memoizes an object met twice in one
+message: the tasks of a chunk that share one string carry it once, so
+CPython sends about ceil(n / chunksize) copies, not n (chunksize defaults
+to ceil(n / (4w))), and its task handler thread pickles one chunk at a time,
+so the parent never holds them all. Under the fork start method CPython's
 initargs are inherited with the Process object, never pickled: the
 initializer label sends no big bytes either, as poolbench's.
 """
@@ -33,6 +35,13 @@ PARAMS = {
     'task_ms': (0, 0, 'sleep per task, ms'),
     'workers': (2, 2, 'pool processes'),
     'mode': (1, 1, 'set by each variant: 1 per task, 2 initializer, 3 inherited through fork'),
+}
+
+CANNOT = {
+    'the argument crossed with every task': "pickle memoizes the argument within a chunk: "
+                                            "CPython sends one copy per chunk, not per task",
+    "the parent's peak memory grows": "CPython's task handler thread pickles and writes one chunk "
+                                      "at a time: the copies are never all held at once",
 }
 
 BIG = None
@@ -63,15 +72,15 @@ def with_inherited(i):
 
 
 def _count_bytes(run, pool):
-    """facts.bytes_sent: the bytes the pool's task handler writes to the
+    """run.bytes_sent: the bytes the pool's task handler writes to the
     workers' pipe (CPython counts none itself): the connection's
     _send_bytes, wrapped on this one connection."""
     conn = pool._inqueue._writer
     send = conn._send_bytes
-    run.facts['bytes_sent'] = 0
+    run.bytes_sent = 0
 
     def counted(buf):
-        run.facts['bytes_sent'] += len(buf)
+        run.bytes_sent += len(buf)
         return send(buf)
     conn._send_bytes = counted
 

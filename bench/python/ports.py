@@ -188,6 +188,7 @@ class Run:
         self._cb_lock = threading.Lock()
         self.stopped_early = False
         self.sent = self.received = None
+        self.bytes_sent = None  # set by a twin that counts the bytes of its task messages
         self.tasks_total = 0
         self.facts = {}
         self.worker_deaths = 0
@@ -352,6 +353,7 @@ class Run:
             'callbacks_max_overlap': self.callbacks_max_overlap,
             'parent_pid': os.getpid(), 'stopped_early': self.stopped_early,
             'messages_sent': self.sent, 'messages_received': self.received,
+            'bytes_sent': self.bytes_sent,
             'workers_started': started, 'worker_deaths': self.worker_deaths,
             'tasks_failed': failed, 'hung': self.hung,
             'facts': self.facts, 'per_worker': per_worker,

@@ -20,7 +20,8 @@ phenomenon P15. The CPython twin of scenarios/shared_state.lua.
   cost_manager      2*workers tasks, m reads of d['x'] each (a manager dict)
 
 facts: keys and wrong (dict_set), keys and values_in_lists (append_*),
-drained (queue_put), final, lost and overlapping_pairs (counter_*: pairs of
+drained and each_once (queue_put: distinct messages; 1 if each came
+out once, else -1), final, lost and overlapping_pairs (counter_*: pairs of
 windows, after the read and before the write, from different processes that
 intersect, each a certain loss without the lock), per_access_s (cost_*: the
 median over the tasks), rtt_s (a manager's empty round trip, from the
@@ -243,10 +244,14 @@ def queue_put(r, p):
     with StateManager(ctx=CTX) as m:
         q = m.Queue()
         _apply_all(r, p, functools.partial(put_done, q))
-        drained = set()
+        drained = {}
         while not q.empty():
-            drained.add(q.get(True, 5))
+            m = q.get(True, 5)
+            drained[m] = drained.get(m, 0) + 1
+        each = drained.get('1 is done', 0)
+        every = all(drained.get('%d is done' % i) == each for i in range(1, p.n + 1))
         r.facts['drained'] = len(drained)
+        r.facts['each_once'] = 1 if every and each == 1 and len(drained) == p.n else -1
 
 
 def _counter(fn):

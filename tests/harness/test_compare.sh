@@ -104,6 +104,29 @@ check "compare quick_tasks --quick: CPython's repeats check reads the twin's fac
     def rep(side): [side[] | select(.name == "map_async: every repeat ran n tasks on at most `workers` processes")][0];
     (rep(.checks.poolbench).detail | startswith("2 repeats recorded of 2")) and
     (rep(.checks.cpython).detail | startswith("1 repeats recorded of 2")) and rep(.checks.cpython).ok' "$tmp/qt.json"
+# CPython's checks judge the twin's own figures, never what poolbench's run
+# left behind: its bytes on the task pipe (big_argument), its manager's
+# dict and queue (shared_state); a fact CPython cannot have (a time limit)
+# makes a check n/a, not an error in the checks (get_timeout).
+run compare scenarios/big_argument.lua --quick --json "$tmp/ba.json"
+check "compare big_argument --quick: CPython's bytes_sent is the twin's pipe count" jq_ok '
+    def c(side; p): [side[] | select(.name | startswith(p))][0];
+    (c(.checks.cpython; "per_task: the argument crossed").detail | capture("^(?<b>[0-9]+) bytes").b
+       | tonumber) >= 524288 and
+    (c(.checks.cpython; "per_task: the argument crossed").na | test("pickle memoizes")) and
+    (c(.checks.cpython; "initializer: the argument never").detail
+       != c(.checks.poolbench; "initializer: the argument never").detail)' "$tmp/ba.json"
+run compare scenarios/shared_state.lua --quick --json "$tmp/ss.json"
+check "compare shared_state --quick: CPython's checks read the twin's manager, not poolbench's" jq_ok '
+    def c(side; p): [side[] | select(.name | startswith(p))][0];
+    c(.checks.cpython; "queue_put").ok and c(.checks.cpython; "dict_set").ok and
+    (c(.checks.cpython; "a manager access").detail != c(.checks.poolbench; "a manager access").detail)' \
+    "$tmp/ss.json"
+run compare scenarios/get_timeout.lua --quick --json "$tmp/gt.json"
+check "compare get_timeout --quick: each check CPython fails is n/a (no time limit), none an error" jq_ok '
+    ([.checks.cpython[] | select(.ok | not) | select(.na == null)] | length) == 0 and
+    ([.checks.cpython[] | select(.name | startswith("limited:")) | select(.na != null)] | length) == 2' \
+    "$tmp/gt.json"
 # early_stop: the twin's `cannot` names the field messages_sent; the P5 check
 # reads it (noted as the checks run), so for CPython it is n/a, never FAIL.
 # CPython's twin of producer_consumer_long (a producer thread, then
