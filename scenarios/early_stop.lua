@@ -7,6 +7,10 @@
 -- producer thread that submits while the main thread checks (producer_consumer)
 -- overlaps the two; imap_unordered with break + terminate, and a callback that
 -- terminates, see the answer as soon as it is computed.
+-- How much a busy machine stretched a run (scenarios/lib/stretch.lua).
+local stretch_of = dofile(((debug.getinfo(1, "S").source:gsub("^@", "")):match("^(.*/)") or "./")
+                          .. "lib/stretch.lua")
+
 return {
   name = "early_stop",
   source = "001_f61eaeda99fb6a3d.txt",
@@ -177,9 +181,7 @@ started finish or die, the rest never run.]],
     -- on a quiet machine). Two runs are compared each in its own time, so
     -- that a burst of load during one of them does not decide the check.
     local function stretch(x)
-      local b = 0
-      for _, w in ipairs(x.per_worker) do b = b + w.busy_s end
-      return math.max(1, b / (math.max(1, x.tasks_run) * p.task_ms / 1000))
+      return stretch_of(x, math.max(1, x.tasks_run) * p.task_ms / 1000)
     end
     for _, label in ipairs(early) do
       local x = r[label]

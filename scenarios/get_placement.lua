@@ -6,6 +6,10 @@
 -- says the same of apply(). Here one stage of task_ms per item runs three
 -- ways: get at once (async_get_loop), get after (async_get_after) and
 -- apply() (apply_sync), which is what get at once amounts to.
+-- How much a busy machine stretched a run (scenarios/lib/stretch.lua).
+local stretch_of = dofile(((debug.getinfo(1, "S").source:gsub("^@", "")):match("^(.*/)") or "./")
+                          .. "lib/stretch.lua")
+
 return {
   name = "get_placement",
   source = "001_f61eaeda99fb6a3d.txt",
@@ -104,11 +108,7 @@ w divides n, less when the last round is partly idle.]],
     -- against the model scaled by it (two runs a second apart on a loaded
     -- machine are not stretched alike: apply_sync +100% over the nominal
     -- model and the ratio under 1.6x were seen at load averages of 10-18).
-    local function stretch(x)
-      local busy = 0
-      for _, w in ipairs(x.per_worker) do busy = busy + w.busy_s end
-      return math.max(1, busy / (p.n * p.task_ms / 1000))
-    end
+    local function stretch(x) return stretch_of(x, p.n * p.task_ms / 1000) end
     local at_once, after = r.async_get_loop, r.async_get_after
     local predicted = at_once.model_s / after.model_s
     local sa, sf = stretch(at_once), stretch(after)

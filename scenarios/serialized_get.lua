@@ -6,6 +6,10 @@
 -- "1 minute became 10". Its two fixes: merge both stages into one task (getC),
 -- or chain getB as the callback of getA. The callback fix only helps when getB
 -- is cheap: callbacks run in the parent, one at a time (phenomenon P2).
+-- How much a busy machine stretched a run (scenarios/lib/stretch.lua).
+local stretch_of = dofile(((debug.getinfo(1, "S").source:gsub("^@", "")):match("^(.*/)") or "./")
+                          .. "lib/stretch.lua")
+
 return {
   name = "serialized_get",
   source = "000_80a7a203a5a748e6.txt",
@@ -119,10 +123,7 @@ misses this: its callback fix only helps when B is cheap.]],
     -- own stretch: two runs a second apart on a loaded machine are not
     -- stretched alike.
     local function stretch(x, label)
-      local busy = 0
-      for _, w in ipairs(x.per_worker) do busy = busy + w.busy_s end
-      local sleeps = p.n * (p.a_ms + (label == "callback_chain" and 0 or p.b_ms)) / 1000
-      return sleeps > 0 and math.max(1, busy / sleeps) or 1
+      return stretch_of(x, p.n * (p.a_ms + (label == "callback_chain" and 0 or p.b_ms)) / 1000)
     end
     local loop, merged, cb = r.async_get_loop, r.merged, r.callback_chain
     -- The raw wall times: the loop's B tasks run beside its A tasks, off

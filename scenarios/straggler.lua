@@ -45,6 +45,10 @@ end
 -- so it is a Lua strategy's, not a fixed `set`).
 local function nw(p) return math.ceil(p.n / p.workers) end
 
+-- How much a busy machine stretched a run (scenarios/lib/stretch.lua).
+local stretch_of = dofile(((debug.getinfo(1, "S").source:gsub("^@", "")):match("^(.*/)") or "./")
+                          .. "lib/stretch.lua")
+
 return {
   name = "straggler",
   source = "003_148c127c0e6336ae.txt",
@@ -155,11 +159,7 @@ end
     -- on an idle machine; a loaded one wakes each sleep late. The wall
     -- times are judged against the model scaled by it, since every task of
     -- a chunk, the straggler's too, waits its turn on the same cores.
-    local function stretch(x)
-      local busy = 0
-      for _, w in ipairs(x.per_worker) do busy = busy + w.busy_s end
-      return math.max(1, busy / ((p.n - 1 + p.k) * p.task_ms / 1000))
-    end
+    local function stretch(x) return stretch_of(x, (p.n - 1 + p.k) * p.task_ms / 1000) end
     for _, label in ipairs({"map_async_c1", "map_async_default", "map_async_nw", "imap_unordered"}) do
       local x = r[label]
       check(label .. ": every task ran", x.results == p.n and x.errors == 0,

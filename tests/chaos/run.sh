@@ -57,6 +57,7 @@ done
 # server after 2 s, so its deadline must be well past that).
 if [ "$QUICK" = 1 ]; then LIMIT=30; DEADLINE=6; MUTANTS=10; else LIMIT=30; DEADLINE=6; MUTANTS=80; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/poolbench-chaos.XXXXXX")
+ln -s "$PWD/scenarios/lib" "$WORK/lib" # what mutants load beside them (dofile "lib/...")
 STRATEGIES=$("$POOLBENCH" list | sed -n '/^strategies/,$p' | awk 'NF > 1 && /^  / {print $1}')
 
 passed=0 failed=0 runs=0 kills=0 stops=0 signals=0 mutants=0
@@ -310,7 +311,7 @@ mutant_case() {
     m=$WORK/mutant_$k.lua
     what=$("$HERE/mutate.sh" "$s" "$src" 2>&1 > "$m")
     mutants=$((mutants + 1))
-    REPRO="$HERE/mutate.sh $s $src > /tmp/m.lua && timeout $LIMIT $POOLBENCH run /tmp/m.lua --quick   # ${what#mutate: }"
+    REPRO="mkdir -p /tmp/m && ln -sfn $PWD/scenarios/lib /tmp/m/lib && $HERE/mutate.sh $s $src > /tmp/m/m.lua && timeout $LIMIT $POOLBENCH run /tmp/m/m.lua --quick   # ${what#mutate: }"
     start_run "$POOLBENCH" run "$m" --quick "${SM[@]}"
     sleep 0.2; sample_open
     finish_run
