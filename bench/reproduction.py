@@ -176,6 +176,8 @@ def section(name, ids, j, notes):
             out.append('- CPython %s: %s%s' % ('n/a' if c.get('na') else 'FAIL', c['name'],
                                                ': ' + c['na'] if c.get('na') else
                                                ' (%s)' % c['detail'].split('\n')[0]))
+            if c.get('differs'):
+                out.append('  (by design: %s)' % c['differs'])
         out += ['', '    build/poolbench compare scenarios/%s.lua --repeat %d' % (name, j['repeat']),
                 '']
     for n in notes.get(name, []):

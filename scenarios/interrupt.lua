@@ -34,6 +34,7 @@ local function sigint(label)
     pool:fact("exit_code", o.exit_code)
     pool:fact("hung", o.hung and 1 or 0)
     pool:fact("processes_before", o.before)
+    pool:fact("pool_processes", o.pool)
     pool:fact("survivors", o.survivors)
     pool:note(string.format("Ctrl-C on %s: exit %d after %.0f ms; %d of %d processes left",
                             label, o.exit_code, 1000 * o.exit_s, o.survivors, o.before))
@@ -177,9 +178,10 @@ end
             string.format("exit %d after %.1f ms (its task hangs %g s); %d processes before",
                           f.exit_code, f.exit_ms, p.child_hang_s, f.processes_before))
       check(label .. ": nothing of the child's group is left",
-            f.survivors == 0 and f.processes_before >= 2 + p.workers,
-            string.format("%d of %d processes left (waited up to %g s after the exit)", f.survivors,
-                          f.processes_before, p.grace_s))
+            f.survivors == 0 and f.processes_before >= f.pool_processes,
+            string.format("%d of %d processes left (waited up to %g s after the exit; %d with "
+                          .. "its pool up)", f.survivors, f.processes_before, p.grace_s,
+                          f.pool_processes))
     end
     local function waits(label)
       local x = r[label]

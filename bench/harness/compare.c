@@ -368,7 +368,7 @@ static void cmp_print_table(cmp_run *c)
 
 /* The twin's `cannot` reason for a check, or NULL: a key that names a field
  * the check read (run_check.reads, noted as it ran), or else one its name
- * matches (twin_cannot). */
+ * matches (twin_reason). */
 static const char *cmp_cannot(cmp_run *c, const run_check *check)
 {
     for (int k = 0; k < SCN_MAX_VARIANTS; k++) {
@@ -377,7 +377,20 @@ static const char *cmp_cannot(cmp_run *c, const run_check *check)
         json_t *v = x && check->reads
                         ? json_object_get(json_object_get(x, "cannot"), check->reads) : NULL;
         const char *why = v ? (json_string_value(v) ? json_string_value(v) : "(no reason given)")
-                          : x ? twin_cannot(x, check->name) : NULL;
+                          : x ? twin_reason(x, "cannot", check->name) : NULL;
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
+/* Why CPython fails a check by design (the twin's `differs` map), or NULL. */
+static const char *cmp_differs(cmp_run *c, const run_check *check)
+{
+    for (int k = 0; k < SCN_MAX_VARIANTS; k++) {
+        json_t *x = c->last[k] ? json_array_get(json_object_get(c->last[k], "results"), 0)
+                               : NULL;
+        const char *why = x ? twin_reason(x, "differs", check->name) : NULL;
         if (why)
             return why;
     }
@@ -401,6 +414,9 @@ static void cmp_print_checks(cmp_run *c)
             printf("  %s  %s%s%.*s%s\n", k->ok ? "PASS" : "FAIL", k->name,
                    k->detail[0] ? " (" : "", (int)strcspn(k->detail, "\n"), k->detail,
                    k->detail[0] ? ")" : "");
+        const char *differs = !k->ok && !why ? cmp_differs(c, k) : NULL;
+        if (differs)
+            printf("        CPython differs here by design: %s\n", differs);
         held += k->ok;
         na += why != NULL;
     }
@@ -420,9 +436,11 @@ static json_t *cmp_checks_json(cmp_run *c, run_report *r, bool cpython)
     for (int i = 0; i < r->nchecks; i++) {
         const run_check *k = &r->checks[i];
         const char *why = cpython && !k->ok ? cmp_cannot(c, k) : NULL;
-        json_array_append_new(a, json_pack("{s:s, s:b, s:s, s:o}", "name", k->name, "ok", k->ok,
-                                           "detail", k->detail, "na",
-                                           why ? json_string(why) : json_null()));
+        const char *differs = cpython && !k->ok && !why ? cmp_differs(c, k) : NULL;
+        json_array_append_new(a, json_pack("{s:s, s:b, s:s, s:o, s:o}", "name", k->name, "ok",
+                                           k->ok, "detail", k->detail, "na",
+                                           why ? json_string(why) : json_null(), "differs",
+                                           differs ? json_string(differs) : json_null()));
     }
     return a;
 }

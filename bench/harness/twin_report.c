@@ -367,13 +367,13 @@ void twin_build_report(const run_report *pb, json_t *const *res, double *const *
                     &out->results[out->nresults++]);
 }
 
-/* ---- what CPython cannot do --------------------------------------------------------- */
+/* ---- what CPython cannot do, and where it differs ------------------------------------ */
 
-const char *twin_cannot(json_t *res, const char *check)
+const char *twin_reason(json_t *res, const char *map, const char *check)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(res, "cannot"), k, v) {
+    json_object_foreach(json_object_get(res, map), k, v) {
         size_t n = strlen(k);
         const char *rest = strchr(k, ' ');
         bool field = rest && memchr(k, '_', (size_t)(rest - k)) != NULL;

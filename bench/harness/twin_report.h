@@ -73,11 +73,13 @@ json_t *twin_result(json_t *root, const char *label);
 void twin_build_report(const run_report *pb, json_t *const *res, double *const *walls,
                        const int *nwalls, run_report *out);
 
-/* The twin's `cannot` reason for a check, or NULL: a key of the result's
- * `cannot` map matches a check name that contains it, that starts with it
- * (a label), or that contains it less a leading field name
- * ("first_error names the worker" matches "x: the error names the worker"). */
-const char *twin_cannot(json_t *res, const char *check);
+/* The twin's reason for a check in one of its result's maps, or NULL:
+ * `cannot` (CPython cannot do what the check asks: n/a) or `differs` (it
+ * does it otherwise, by design: the FAIL is expected, and why). A key
+ * matches a check name that contains it, that starts with it (a label), or
+ * that contains it less a leading field name ("first_error names the
+ * worker" matches "x: the error names the worker"). */
+const char *twin_reason(json_t *res, const char *map, const char *check);
 
 /* The median of v[0..n), sorting v. */
 double twin_median(double *v, int n);

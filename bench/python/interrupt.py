@@ -23,7 +23,8 @@ scenarios/interrupt.lua: same parameters, labels and figures.
                                   (128 + the signal when it died of one, as a
                                   shell's $? and the scenario give it), hung
                                   (not gone within exit_bound_s: killed),
-                                  processes_before, survivors (its group's
+                                  processes_before, pool_processes (the
+                                  child and its workers), survivors (its group's
                                   processes alive after grace_s, then killed),
                                   tracebacks (KeyboardInterrupt on its stderr);
                                   and the same with the usual fix, an
@@ -199,6 +200,7 @@ def sigint(api):
         run.stop_clock()
         run.facts.update(plain)
         run.facts.update({k + '_init': v for k, v in fixed.items()})
+        run.facts['pool_processes'] = 1 + p.workers  # the child and its workers: fork has no server
         run.per_worker = []
         run.error('interrupted (in the child run)', count=p.n)
         run.note = ('Ctrl-C on %s: exit %d after %.0f ms, %d tracebacks, %d of %d left; '

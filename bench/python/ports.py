@@ -414,7 +414,7 @@ def _run_label(twin, label, params, repeat):
     out.update({'run_failed': run_failed, 'interrupted': None,
                 'peak_rss_kb': _peak_kb(method), 'peak_rss_method': method,
                 'cores': os.cpu_count(), 'params': p, 'start_method': run.start_method,
-                'cannot': getattr(twin, 'CANNOT', {})})
+                'cannot': getattr(twin, 'CANNOT', {}), 'differs': getattr(twin, 'DIFFERS', {})})
     return out
 
 

@@ -49,6 +49,17 @@ PARAMS = {
     'signal': (0, 0, '0: exit with exit_code; else killed by this signal (the *_kill variant: 9)'),
     'tag': (1, 1, 'which record the results go to (set by each variant)'),
 }
+# Checks CPython fails by design (poolbench's compare prints why beside them).
+DIFFERS = {
+    'the run ended (no hang': "Pool never fails the job a dead worker held (gh-66587): get() "
+                              "would wait forever; the twin gives up at its bound",
+    'only the job the dead worker held failed': "Pool's imap waits forever at the lost item "
+                                                "(gh-66587); ProcessPoolExecutor breaks and "
+                                                "fails every pending future",
+    'the worker died and was replaced': "ProcessPoolExecutor replaces no worker: it marks "
+                                        "itself broken (BrokenProcessPool)",
+}
+
 CANNOT = {'first_error names the worker': "CPython's Pool reports no error at all (it hangs); "
                                           "BrokenProcessPool names no worker, pid or status"}
 

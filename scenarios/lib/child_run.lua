@@ -46,7 +46,9 @@ local CHILDREN = {}
 -- Runs `poolbench run SELF --impl label ...` (SELF: the calling scenario's file) in a process group of its own,
 -- waits for its pool (fork server + workers), waits delay_s more, sends `sig`
 -- to the group (Ctrl-C) or to its main process only, and measures. Returns
--- {exit_s, exit_code, hung, before, survivors, empty_s}.
+-- {exit_s, exit_code, hung, before, survivors, empty_s, pool}: pool is what
+-- the group holds once the pool is up (the child, its fork server, the
+-- workers), before what it held when the signal went.
 local function child_run(self, p, label, sig, whole_group)
   local exe = (sh("readlink /proc/" .. pb.pid() .. "/exe"):gsub("%s+$", ""))
   local args = string.format("--impl %s --set hang_s=%g --set n=%d --set workers=%d "
@@ -59,12 +61,12 @@ local function child_run(self, p, label, sig, whole_group)
   local pid = tonumber(f:read("l"))
   if not pid then f:close(); error("could not start the child run (bash is needed)") end
   CHILDREN[pid] = true
-  local t = pb.now()
-  while group(pid) < 2 + p.workers and alive(pid) and pb.now() - t < p.exit_bound_s do
+  local t, pool = pb.now(), 2 + p.workers
+  while group(pid) < pool and alive(pid) and pb.now() - t < p.exit_bound_s do
     pb.sleep(0.01)
   end
   pb.sleep(p.delay_ms / 1000) -- the map under way
-  local out = {before = group(pid)}
+  local out = {before = group(pid), pool = pool}
   local t0 = pb.now()
   os.execute(string.format("kill -%s %s%d", sig, whole_group and "-" or "", pid))
   while alive(pid) and pb.now() - t0 < p.exit_bound_s do pb.sleep(0.001) end
