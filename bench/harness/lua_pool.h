@@ -1,6 +1,7 @@
 /*
- * lua_pool.h: the pool's API for a strategy written in Lua (lua_pool.c), and
- * the interpreter lock it runs under.
+ * lua_pool.h: the pool's API for a strategy written in Lua (lua_pool.c, and
+ * the files its comment names: lua_handle.c, lua_iter.c, lua_thread.c,
+ * lua_args.c), and the interpreter lock it runs under.
  *
  * A Lua strategy (docs/lua-api.md, "Strategies in Lua") receives a `pool`
  * table whose methods are the engine's API named as in Python: apply,

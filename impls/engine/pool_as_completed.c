@@ -8,7 +8,8 @@
  * queue that pool_completion_next() reads. A waiter may fire after the
  * caller has dropped the iterator, so every waiter not yet fired holds a
  * reference on this state, and whoever drops the last one frees it.
- * pool_imap.c wraps it in a pool_iter, so pool_iter_next() serves it.
+ * pool_imap_new.c wraps it in a pool_iter (pool_as_completed), so
+ * pool_iter_next() (pool_imap.c) serves it.
  */
 #include "pool_internal.h"
 

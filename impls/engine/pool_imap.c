@@ -1,6 +1,11 @@
 /*
- * pool_imap.c: the iterators: imap, imap_unordered, Executor.map, and the
- * iterator face of as_completed (whose work is in pool_as_completed.c).
+ * pool_imap.c: the iterator behind imap, imap_unordered, Executor.map and
+ * the iterator face of as_completed (whose work is in pool_as_completed.c):
+ * its window of chunks in flight, how it is fed (pull, send, top up), what
+ * the job table and the result handler do to it (deliver, abort), and how
+ * the consumer takes its items (pool_iter_next). The public calls that build
+ * and start one (pool_imap and its kin, as_completed) are in pool_imap_new.c;
+ * the struct both files read is in pool_imap.h.
  *
  * Two shapes, CPython's (phenomena P12 and P25):
  *   - Eager, the default (buffersize 0). CPython's Pool.imap hands its whole
@@ -26,7 +31,8 @@
  * must never be touched by two threads (a lua_State is not thread-safe), and
  * reading it at the call gives the same observable shape: every item taken
  * before the first result is returned. Eagerly read items are copied into
- * one buffer the iterator owns, then served as an array input.
+ * one buffer the iterator owns (read_all, pool_imap_new.c), then served as
+ * an array input.
  *
  * imap yields in input order, so one slow item holds back everything after
  * it; imap_unordered yields each chunk as it arrives. Both default to
@@ -45,7 +51,8 @@
  * messages, so a delivery finds its slot.
  *
  * The job table and the result handler reach an iterator only through
- * iter_ops (deliver, abort, chunk_count, ref, unref).
+ * iter_ops (deliver, abort, chunk_count, ref, unref); the constructors
+ * (pool_imap_new.c) only through pool_imap.h's three calls.
  *
  * Ended from outside: terminate and an interrupt end the whole iteration
  * with one error (index SIZE_MAX), as CPython's terminate does. A BROKEN
@@ -56,76 +63,17 @@
  * for it, and yielded as an error (top_up_broken), until the input ends or
  * the consumer stops.
  */
-#include "pool_internal.h"
+#include "pool_imap.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_ARRIVED };
-enum iter_mode { ITER_IMAP, ITER_AS_COMPLETED };
-
-struct pool_iter {
-    pool_job job; /* first: the job table sees a pool_job */
-
-    /* Set at creation, read-only after. */
-    pool *pool;
-    pthread_t result_thread;
-    enum iter_mode mode;
-    bool ordered;
-    bool star;     /* items are argument arrays: task(*item) */
-    bool direct;   /* chunk s always sits in slot s % window (ordered, or eager) */
-    long chunksize;
-    long window;
-
-    /* The consumer's alone (the thread calling pool_iter_next). */
-    pool_input_fn next;
-    void *ctx;
-    const char *items;     /* array input: the packed items and their offsets */
-    size_t items_len, nitems, pos;
-    size_t *starts;
-    char *owned;           /* an eagerly read input: the iterator's copy of it */
-    msgpack_sbuffer inbuf; /* the items of the chunk being built */
-    size_t *chunk_starts;
-    uint32_t items_submitted;
-    pool_chunk *cur;       /* the chunk being yielded */
-    long cur_slot;
-    uint32_t cur_pos;
-    char *err;
-    char *input_err; /* the input failed: reported at its position, then the end */
-    bool ended;
-
-    /* Atomic: the job table takes references under the pool lock, and must
-     * not take this object's lock there (the lock order). */
-    atomic_int refs;
-
-    /* Guarded by lock. */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool registered, abandoned, aborted, input_done;
-    bool per_item;                /* aborted by a broken pool: every item its own error */
-    int abort_status;
-    char *abort_msg;
-    uint64_t submitted, consumed; /* chunks */
-    long inflight;                /* slots SLOT_INFLIGHT */
-    enum slot_state *state;
-    uint64_t *seq;
-    uint32_t *counts;
-    uint32_t *firsts;             /* job-wide index of each slot's first item */
-    pool_chunk **ring;
-    long *fifo; /* imap_unordered: arrived slots, oldest first */
-    long fifo_head, fifo_len;
-
-    /* as_completed: its own state, locks and references (pool_as_completed.c) */
-    pool_completion *ac;
-};
-
 static const pool_job_ops iter_ops;
-static void iter_unref(pool_iter *it);
 
 /* ---- life and death -------------------------------------------------------- */
 
-static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
+pool_iter *pool_iter_new(pool *p, enum iter_mode mode, long window)
 {
     pool_iter *it = calloc(1, sizeof *it);
     if (it == NULL)
@@ -149,7 +97,7 @@ static pool_iter *iter_new(pool *p, enum iter_mode mode, long window)
         it->ring = calloc(w, sizeof *it->ring);
         it->fifo = calloc(w, sizeof *it->fifo);
         if (!it->state || !it->seq || !it->counts || !it->firsts || !it->ring || !it->fifo) {
-            iter_unref(it);
+            pool_iter_unref(it);
             return NULL;
         }
     }
@@ -161,7 +109,7 @@ static void iter_ref(pool_iter *it)
     atomic_fetch_add(&it->refs, 1);
 }
 
-static void iter_unref(pool_iter *it)
+void pool_iter_unref(pool_iter *it)
 {
     if (atomic_fetch_sub(&it->refs, 1) > 1)
         return;
@@ -211,8 +159,8 @@ void pool_iter_free(pool_iter *it)
     bool drop = it->mode == ITER_IMAP && iter_leave_table(it);
     pthread_mutex_unlock(&it->lock);
     if (drop)
-        iter_unref(it);
-    iter_unref(it);
+        pool_iter_unref(it);
+    pool_iter_unref(it);
 }
 
 /* ---- the result handler's side ----------------------------------------------- */
@@ -262,7 +210,7 @@ static void iter_deliver(pool_iter *it, pool_chunk *c)
     bool drop = iter_leave_table(it);
     pthread_mutex_unlock(&it->lock);
     if (drop)
-        iter_unref(it);
+        pool_iter_unref(it);
 }
 
 /* A chunk of `count` items, number s from item `first`, that failed whole
@@ -324,7 +272,7 @@ static uint32_t op_chunk_count(pool_job *j, uint32_t chunk)
     return iter_chunk_count((pool_iter *)j, chunk);
 }
 static void op_ref(pool_job *j) { iter_ref((pool_iter *)j); }
-static void op_unref(pool_job *j) { iter_unref((pool_iter *)j); }
+static void op_unref(pool_job *j) { pool_iter_unref((pool_iter *)j); }
 
 static const pool_job_ops iter_ops = {
     .deliver = op_deliver, .abort = op_abort, .chunk_count = op_chunk_count,
@@ -387,7 +335,7 @@ static void end_input(pool_iter *it, bool failed)
     bool drop = iter_leave_table(it);
     pthread_mutex_unlock(&it->lock);
     if (drop)
-        iter_unref(it);
+        pool_iter_unref(it);
     /* As in CPython, the error surfaces where it happened: after the items
      * before it (take_chunk reports it). */
     if (failed && it->input_err == NULL)
@@ -438,8 +386,9 @@ static int send_chunk(pool_iter *it, size_t k)
         return pool_seterr(POOL_ESYS, "imap: out of memory");
     }
     if (it->aborted) {
-        /* Ended since top_up looked: a broken pool fails these items one by
-         * one; after a terminate the iteration's one error covers them. */
+        /* Ended since pool_iter_top_up looked: a broken pool fails these
+         * items one by one; after a terminate the iteration's one error
+         * covers them. */
         if (it->per_item)
             place_failed(it, i, s, k);
         pthread_mutex_unlock(&it->lock);
@@ -492,7 +441,7 @@ static int top_up_broken(pool_iter *it)
 }
 
 /* Submits chunks until the window is full or the input ends. */
-static int top_up(pool_iter *it)
+int pool_iter_top_up(pool_iter *it)
 {
     for (;;) {
         pthread_mutex_lock(&it->lock);
@@ -596,7 +545,7 @@ int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, 
     while (rc == PULL_MORE) {
         if (it->cur && it->cur_pos >= it->cur->count)
             release_current(it);
-        rc = top_up(it);
+        rc = pool_iter_top_up(it);
         if (rc != POOL_OK)
             return rc;
         if (it->cur != NULL)
@@ -631,304 +580,4 @@ int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, 
 const char *pool_iter_error(pool_iter *it)
 {
     return it->err ? it->err : pool_last_error();
-}
-
-/* ---- constructors ---------------------------------------------------------------- */
-
-/* pool_check_submit for an iterator. A broken pool does not refuse one:
- * it makes it yield each input item as an error (this file's comment), so
- * *broken_msg gets the pool's message (the caller frees it). */
-static int iter_check_submit(pool *p, const char *task, char **broken_msg)
-{
-    int index = pool_check_submit(p, task);
-    *broken_msg = NULL;
-    if (index != POOL_EBROKEN || pool_task_index(task) < 0)
-        return index;
-    if ((*broken_msg = strdup(pool_last_error())) == NULL)
-        return pool_seterr(POOL_ESYS, "imap: out of memory");
-    return pool_task_index(task);
-}
-
-/* The iterator of a broken pool: ended before it began, item by item. */
-static void born_broken(pool_iter *it, char *msg)
-{
-    it->aborted = it->per_item = true;
-    it->abort_status = POOL_EBROKEN;
-    it->abort_msg = msg;
-}
-
-/* Refuses a bad chunksize or buffersize before anything is read. */
-static int opts_check(const pool_imap_opts *o)
-{
-    if (o->chunksize < 0)
-        return pool_seterr(POOL_EINVAL,
-                           "imap: chunksize must be 1 or more, or 0 for 1 (got %ld)",
-                           o->chunksize);
-    if (o->buffersize < 0)
-        return pool_seterr(POOL_EINVAL,
-                           "imap: buffersize must be 1 or more, or 0 for none (got %ld)",
-                           o->buffersize);
-    return POOL_OK;
-}
-
-static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool ordered, long window)
-{
-    char *broken;
-    int index = iter_check_submit(p, task, &broken);
-    if (index < 0)
-        return NULL;
-    pool_iter *it = iter_new(p, ITER_IMAP, window);
-    if (it == NULL) {
-        free(broken);
-        pool_seterr(POOL_ESYS, "imap: out of memory");
-        return NULL;
-    }
-    if (broken)
-        born_broken(it, broken);
-    it->ordered = it->direct = ordered;
-    it->chunksize = chunksize > 0 ? chunksize : 1;
-    it->chunk_starts = malloc((size_t)it->chunksize * sizeof *it->chunk_starts);
-    if (it->chunk_starts == NULL) {
-        iter_unref(it);
-        pool_seterr(POOL_ESYS, "imap: out of memory");
-        return NULL;
-    }
-    it->job = (pool_job){.ops = &iter_ops, .task = (unsigned)index, .t_submit = pool_now()};
-    it->job.id = pool_new_job(p);
-    return it;
-}
-
-/* Fills the window now, so work starts before the first next(): with no
- * buffersize, that submits every chunk. */
-static pool_iter *imap_start(pool_iter *it)
-{
-    if (top_up(it) != POOL_OK && !it->registered) {
-        pool_iter_free(it);
-        return NULL;
-    }
-    return it;
-}
-
-/* With a buffer: the input is read inside pool_iter_next(), as room frees. */
-static pool_iter *lazy_iter(pool *p, const char *task, pool_input_fn next, void *ctx,
-                            const pool_imap_opts *o)
-{
-    pool_iter *it = imap_new(p, task, o->chunksize, o->ordered, o->buffersize);
-    if (it == NULL)
-        return NULL;
-    it->next = next;
-    it->ctx = ctx;
-    it->star = o->star;
-    return imap_start(it);
-}
-
-/* An unstarted iterator over n packed items (starts: each item's offset,
- * taken over). No buffersize: a window of one slot per chunk. */
-static pool_iter *array_iter_new(pool *p, const char *task, const char *items,
-                                 size_t items_len, size_t *starts, size_t n,
-                                 const pool_imap_opts *o, bool ordered)
-{
-    size_t cs = o->chunksize > 0 ? (size_t)o->chunksize : 1;
-    long window = o->buffersize > 0 ? o->buffersize : (long)((n + cs - 1) / cs);
-    pool_iter *it = imap_new(p, task, o->chunksize, ordered, window);
-    if (it == NULL) {
-        free(starts);
-        return NULL;
-    }
-    it->direct = ordered || o->buffersize == 0;
-    it->items = items;
-    it->items_len = items_len;
-    it->starts = starts;
-    it->nitems = n;
-    it->star = o->star;
-    return it;
-}
-
-/* Grows the offsets array when full. */
-static int starts_room(size_t **starts, size_t n, size_t *cap)
-{
-    if (n < *cap)
-        return POOL_OK;
-    size_t c = *cap ? 2 * *cap : 64;
-    size_t *s = realloc(*starts, c * sizeof *s);
-    if (s == NULL)
-        return pool_seterr(POOL_ESYS, "imap: out of memory reading the input");
-    *starts = s;
-    *cap = c;
-    return POOL_OK;
-}
-
-/* Reads the whole lazy input now, on the caller's thread (this file's
- * comment): the items into buf, their offsets into *starts. An input that
- * fails ends the reading, and *failed gets its message, reported after the
- * items before it (CPython's _guarded_task_generation). */
-static int read_all(pool_input_fn next, void *ctx, bool star, msgpack_sbuffer *buf,
-                    size_t **starts, size_t *n, char **failed)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-    size_t cap = 0;
-    for (;;) {
-        if (starts_room(starts, *n, &cap) != POOL_OK)
-            return POOL_ESYS;
-        size_t before = buf->size;
-        char err[512] = "", what[64];
-        int rc = next(ctx, &pk, err, sizeof err);
-        if (rc == 0)
-            return POOL_OK;
-        snprintf(what, sizeof what, "imap input item %zu", *n);
-        if (rc < 0)
-            pool_seterr(POOL_EINVAL, "imap input failed: %s", err[0] ? err : "(no message)");
-        if (rc < 0 ||
-            pool_msg_check_value(buf->data + before, buf->size - before, star, what) != POOL_OK) {
-            buf->size = before;
-            *failed = strdup(pool_last_error());
-            return *failed ? POOL_OK : pool_seterr(POOL_ESYS, "imap: out of memory");
-        }
-        (*starts)[(*n)++] = before;
-    }
-}
-
-/* No buffersize: the whole input read at the call, every chunk submitted. */
-static pool_iter *eager_iter(pool *p, const char *task, pool_input_fn next, void *ctx,
-                             const pool_imap_opts *o)
-{
-    char *broken; /* refuse a bad task before reading anything; imap_new looks again */
-    int index = iter_check_submit(p, task, &broken);
-    free(broken);
-    if (index < 0)
-        return NULL;
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    size_t *starts = NULL, n = 0;
-    char *failed = NULL;
-    if (read_all(next, ctx, o->star, &buf, &starts, &n, &failed) != POOL_OK) {
-        msgpack_sbuffer_destroy(&buf);
-        free(starts);
-        return NULL;
-    }
-    size_t len = buf.size;
-    char *data = msgpack_sbuffer_release(&buf);
-    if (data == NULL)
-        data = malloc(1); /* an empty input: still an array input, not a lazy one */
-    pool_iter *it = data ? array_iter_new(p, task, data, len, starts, n, o, o->ordered) : NULL;
-    if (it == NULL) {
-        if (data == NULL)
-            pool_seterr(POOL_ESYS, "imap: out of memory");
-        free(data);
-        free(failed);
-        return NULL;
-    }
-    it->owned = data;
-    it->input_err = failed;
-    return imap_start(it);
-}
-
-pool_iter *pool_imap_opt(pool *p, const char *task, pool_input_fn next, void *ctx,
-                         const pool_imap_opts *o)
-{
-    if (opts_check(o) != POOL_OK)
-        return NULL;
-    if (next == NULL) {
-        pool_seterr(POOL_EINVAL, "imap: no input function");
-        return NULL;
-    }
-    return o->buffersize > 0 ? lazy_iter(p, task, next, ctx, o) : eager_iter(p, task, next, ctx, o);
-}
-
-/* Over a packed array: split it, then eager or bounded as o says. */
-static pool_iter *array_iter(pool *p, const char *task, const void *items, size_t items_len,
-                             const pool_imap_opts *o, bool ordered)
-{
-    if (opts_check(o) != POOL_OK)
-        return NULL;
-    char *broken; /* a broken pool: imap_new looks again */
-    int index = iter_check_submit(p, task, &broken);
-    free(broken);
-    if (index < 0)
-        return NULL;
-    size_t *starts, n;
-    if (pool_msg_split_array(items, items_len, &starts, &n, o->star) != POOL_OK)
-        return NULL;
-    pool_iter *it = array_iter_new(p, task, items, items_len, starts, n, o, ordered);
-    return it ? imap_start(it) : NULL;
-}
-
-pool_iter *pool_imap_array_opt(pool *p, const char *task, const void *items, size_t items_len,
-                               const pool_imap_opts *o)
-{
-    return array_iter(p, task, items, items_len, o, o->ordered);
-}
-
-pool_iter *pool_executor_map_opt(pool *p, const char *task, const void *items,
-                                 size_t items_len, const pool_imap_opts *o)
-{
-    return array_iter(p, task, items, items_len, o, true);
-}
-
-/* ---- the legacy calls: buffersize from pool_options.imap_window ------------------ */
-
-static pool_imap_opts legacy(const pool *p, long chunksize, bool ordered, bool star)
-{
-    return (pool_imap_opts){.chunksize = chunksize, .buffersize = p ? p->opt.imap_window : 0,
-                            .ordered = ordered, .star = star};
-}
-
-pool_iter *pool_imap(pool *p, const char *task, pool_input_fn next, void *ctx, long chunksize)
-{
-    pool_imap_opts o = legacy(p, chunksize, true, false);
-    return pool_imap_opt(p, task, next, ctx, &o);
-}
-
-pool_iter *pool_imap_star(pool *p, const char *task, pool_input_fn next, void *ctx,
-                          long chunksize, bool ordered)
-{
-    pool_imap_opts o = legacy(p, chunksize, ordered, true);
-    return pool_imap_opt(p, task, next, ctx, &o);
-}
-
-pool_iter *pool_imap_unordered(pool *p, const char *task, pool_input_fn next, void *ctx,
-                               long chunksize)
-{
-    pool_imap_opts o = legacy(p, chunksize, false, false);
-    return pool_imap_opt(p, task, next, ctx, &o);
-}
-
-pool_iter *pool_imap_array(pool *p, const char *task, const void *items, size_t items_len,
-                           long chunksize, bool ordered)
-{
-    pool_imap_opts o = legacy(p, chunksize, ordered, false);
-    return pool_imap_array_opt(p, task, items, items_len, &o);
-}
-
-/* Executor.map submits everything unless told a buffersize (CPython 3.14). */
-pool_iter *pool_executor_map(pool *p, const char *task, const void *items, size_t items_len,
-                             long chunksize)
-{
-    pool_imap_opts o = {.chunksize = chunksize, .ordered = true};
-    return pool_executor_map_opt(p, task, items, items_len, &o);
-}
-
-pool_iter *pool_executor_starmap(pool *p, const char *task, const void *items,
-                                 size_t items_len, long chunksize)
-{
-    pool_imap_opts o = {.chunksize = chunksize, .ordered = true, .star = true};
-    return pool_executor_map_opt(p, task, items, items_len, &o);
-}
-
-/* ---- as_completed: a thin iterator over pool_as_completed.c ---------------------- */
-
-pool_iter *pool_as_completed(pool_result *const *futures, size_t n)
-{
-    pool_completion *ac = pool_completion_new(futures, n);
-    if (ac == NULL)
-        return NULL;
-    pool_iter *it = iter_new(NULL, ITER_AS_COMPLETED, 1);
-    if (it == NULL) {
-        pool_completion_release(ac);
-        pool_seterr(POOL_ESYS, "as_completed: out of memory");
-        return NULL;
-    }
-    it->ac = ac;
-    return it;
 }

@@ -21,8 +21,8 @@
  *
  * Dependencies run one way, downwards (docs/architecture.md draws them):
  *
- *   API files       pool_apply.c, pool_map.c, pool_imap.c, pool_result.c,
- *                   pool_as_completed.c
+ *   API files       pool_apply.c, pool_map.c, pool_imap_new.c -> pool_imap.c
+ *                   (pool_imap.h), pool_result.c, pool_as_completed.c
  *   job table       pool_jobs.c      admits jobs, finds them by id
  *   task queue      pool_taskq.c     the queue in memory and the task handler
  *   result handler  pool_result_handler.c   reads results, watches workers
@@ -367,7 +367,7 @@ int pool_result_add_waiter(pool_result *r, pool_callback fn, void *udata);
 /* Completes a map of no items at once, as CPython does (no callback). */
 void pool_result_finish_empty(pool_result *r);
 
-/* ---- as_completed, for pool_imap.c (pool_as_completed.c) ------------------- */
+/* ---- as_completed, for the iterator (pool_as_completed.c) ------------------ */
 
 typedef struct pool_completion pool_completion;
 
