@@ -208,6 +208,10 @@ void pool_shared_mutex_init(pthread_mutex_t *m);
  * caller then repairs what the lock guards); exits the worker with
  * POOL_EXIT_QUEUE_LOCK when the lock is unusable. */
 bool pool_shared_mutex_lock_or_exit(pthread_mutex_t *m);
+/* The same without waiting: 1 locked (its last holder may have died: the
+ * caller repairs what the lock guards whatever it is told), 0 held by
+ * another; exits as above when the lock is unusable. */
+int pool_shared_mutex_trylock_or_exit(pthread_mutex_t *m);
 /* Rule 2's step 2: the slot record names the chunk of `hdr` as held. */
 void pool_slot_claim(struct pool_slot_shm *me, const struct pool_wire_hdr *hdr);
 /* Grows a worker's message buffer to `need` bytes (its contents are not
