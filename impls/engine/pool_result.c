@@ -214,8 +214,12 @@ static void finish(pool_result *r)
     r->phase = PHASE_DONE;
     struct done_cb *waiters = r->waiters;
     r->waiters = NULL;
-    pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
+    /* After the unlock: a waiter woken under the lock would only block on
+     * it again (two wake-ups per get(), each a context switch; sync apply
+     * pays them on every task). r stays alive: every caller of finish holds
+     * a reference of its own (the job table's, or the creator's). */
+    pthread_cond_broadcast(&r->cond);
     while (waiters) {
         struct done_cb *w = waiters;
         waiters = w->next;
