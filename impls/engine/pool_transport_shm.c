@@ -423,15 +423,16 @@ static int shm_tx_send(pool_transport *t, const struct pool_wire_hdr *hdr, const
 {
     struct shm_transport *s = SH(t);
     struct ring *r = s->task;
-    if (!wait) {
-        uint64_t tail = atomic_load(&r->tail);
-        if (TASK_RING_CAP - (tail - atomic_load(&r->head)) < sizeof *hdr + len)
-            return 0;
+    uint64_t tail = atomic_load(&r->tail);
+    if (TASK_RING_CAP - (tail - atomic_load(&r->head)) >= sizeof *hdr + len) {
+        /* It fits: published whole, once (one wake-up at most), waiting or not. */
         ring_copy_in(s->task_data, TASK_RING_CAP, tail, (const char *)hdr, sizeof *hdr);
         ring_copy_in(s->task_data, TASK_RING_CAP, tail + sizeof *hdr, body, len);
         task_publish(s, tail + sizeof *hdr + len);
         return 1;
     }
+    if (!wait)
+        return 0;
     if (!task_write(s, (const char *)hdr, sizeof *hdr, sizeof *hdr))
         return 0;
     return task_write(s, body, len, 0) ? 1 : 0;
