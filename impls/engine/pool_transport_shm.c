@@ -245,8 +245,8 @@ static bool header_ready(const struct ring *r)
 
 /* After a message (or a part of one) is published on the task ring: wakes
  * ONE idle taker if any sleeps. One, not all: the others would only find it
- * gone. Each message gets its own wake-up, and a taker that takes one while
- * another is waiting passes a wake-up on (take_next), so that a woken taker
+ * gone. Each message gets its own wake-up, and a taker that leaves another
+ * message behind passes a wake-up on (shm_wk_take), so that a woken taker
  * that is stopped or killed before it takes delays a message one slice at
  * most. */
 static void wake_idle(struct shm_transport *s)
@@ -586,8 +586,7 @@ static void skip_orphan(struct shm_transport *s)
         ring_read(r, s->task_data, TASK_RING_CAP, NULL, (size_t)(end - head));
 }
 
-/* Under the lock, a header at head: peek, claim, take (rule 2), then pass
- * a wake-up on if another message waits and a taker sleeps (wake_idle). */
+/* Under the lock, a header at head: peek, claim, take (rule 2). */
 static int take_message(struct shm_transport *s, struct pool_slot_shm *me,
                         struct pool_wire_hdr *hdr, char **buf, size_t *cap)
 {
@@ -606,8 +605,6 @@ static int take_message(struct shm_transport *s, struct pool_slot_shm *me,
     } else {
         _exit(POOL_EXIT_BAD_MESSAGE); /* the parent wrote it: a broken invariant */
     }
-    if (header_ready(r) && atomic_load(&s->head->idle_sleep) > 0)
-        futex_wake(&s->head->idle_seq, 1);
     return kind;
 }
 
@@ -655,6 +652,11 @@ static int shm_wk_take(pool_transport *t, int slot, struct pool_wire_hdr *hdr, c
             kind = take_message(s, me, hdr, buf, cap);
         atomic_store(&me->lock_at, 0.0);
         pthread_mutex_unlock(&s->head->lock);
+        /* Another message waits and a taker sleeps: a wake-up is passed on
+         * (wake_idle), after the unlock so that the lock is not held over
+         * the system call. */
+        if (header_ready(s->task) && atomic_load(&s->head->idle_sleep) > 0)
+            futex_wake(&s->head->idle_seq, 1);
         if (kind != 0)
             return kind;
     }
