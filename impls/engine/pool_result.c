@@ -22,8 +22,10 @@
  * section "the job's side".
  */
 #include "pool_internal.h"
+#include "pool_transport.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +47,7 @@ struct pool_result {
     /* Set at creation, read-only after. */
     pool *pool;            /* valid while the pool exists */
     pthread_t result_thread;
+    double wait_spin_s;    /* its transport's (pool_transport.h), 0: none */
     bool is_map;
     size_t nitems;
     long chunksize;
@@ -60,6 +63,7 @@ struct pool_result {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     enum result_phase phase;
+    atomic_bool done;      /* phase == PHASE_DONE, readable without the lock */
     int status;
     char *error;
     bool user_freed;
@@ -93,6 +97,7 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
                         .has_cb = cb != NULL || ecb != NULL};
     r->pool = p;
     r->result_thread = pool_result_thread_id(p);
+    r->wait_spin_s = p->tx->ops->wait_spin_s;
     r->is_map = is_map;
     r->nitems = is_map ? nitems : 1;
     r->chunksize = is_map ? chunksize : 1;
@@ -212,6 +217,7 @@ static void finish(pool_result *r)
         pthread_mutex_lock(&r->lock);
     }
     r->phase = PHASE_DONE;
+    atomic_store(&r->done, true);
     struct done_cb *waiters = r->waiters;
     r->waiters = NULL;
     pthread_mutex_unlock(&r->lock);
@@ -333,10 +339,26 @@ void pool_result_finish_empty(pool_result *r)
 
 /* ---- the caller's side ------------------------------------------------------- */
 
+/* Before it sleeps on the condition, a waiter looks for the result for its
+ * transport's wait_spin_s, yielding its core (the result handler and the
+ * worker may need it): a result that is that close costs the caller no
+ * wake-up. Not on the result handler (its own job would never come). */
+static void result_spin(pool_result *r, double deadline)
+{
+    if (r->wait_spin_s <= 0 || pthread_equal(pthread_self(), r->result_thread))
+        return;
+    double until = pool_now() + r->wait_spin_s;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    while (!atomic_load(&r->done) && pool_now() < until)
+        sched_yield();
+}
+
 int pool_result_wait(pool_result *r, double timeout)
 {
     double deadline = pool_deadline(timeout);
     int rc = POOL_OK;
+    result_spin(r, deadline);
     pthread_mutex_lock(&r->lock);
     while (r->phase != PHASE_DONE) {
         /* A callback waiting for its own job (on the result handler, or a

@@ -96,6 +96,11 @@ typedef struct pool_transport pool_transport;
 
 typedef struct pool_transport_ops {
     const char *name; /* "socket", "shm": what reports print */
+    /* How long a thread waiting for one result (get, wait) looks for it,
+     * yielding its core, before it sleeps: > 0 only where a result comes
+     * back without a system call on the worker's side (shm), so that sync
+     * apply's caller is not woken once per task. 0 (unset): it sleeps at once. */
+    double wait_spin_s;
 
     /* ---- lifecycle (parent) ---- */
     /* Makes the transport for `nworkers` slots whose records live in

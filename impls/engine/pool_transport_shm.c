@@ -697,6 +697,7 @@ static struct pool_slot_shm *shm_slot(pool_transport *t, int slot)
 
 const pool_transport_ops pool_transport_shm_ops = {
     .name = "shm",
+    .wait_spin_s = SPIN_S,
     .create = shm_create,
     .in_forkserver = shm_in_forkserver,
     .in_parent = shm_in_parent,
