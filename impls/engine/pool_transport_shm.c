@@ -24,7 +24,9 @@
  * set before its last check of the positions, all sequentially consistent)
  * and sleeps on a futex word the other side bumps (data_seq, space_seq):
  * either the sleeper sees the new position or the other side sees the
- * flag and wakes it. Every futex wait has a timeout and re-checks.
+ * flag and wakes it. Every futex wait has a timeout and re-checks. (On the
+ * task ring consumer_sleeps is the lock holder's, waiting for the rest of a
+ * message; idle workers wait elsewhere, below.)
  *
  * The result handler cannot sleep on a futex: it must also wake for the
  * fork server's socket and the interrupt pipe. So it sleeps in poll(2) on
@@ -35,6 +37,8 @@
  * no other's results). A pipe's EOF is still its worker's death. Before it
  * sleeps, while a worker holds a chunk, it yields its core and looks again
  * for up to LINGER_S: a result that comes back that soon costs no wake-up.
+ * Likewise a caller waiting for one result (sync apply's get) looks for
+ * SPIN_S before it sleeps on the result (wait_spin_s, pool_result.c).
  *
  * An idle worker waits for a message OUTSIDE the lock, and takes the lock
  * only once a header is there (then looks again under it: another worker
@@ -84,7 +88,8 @@
 #define TASK_RING_CAP (4u << 20)    /* bytes; pages are touched only as used */
 #define RESULT_RING_CAP (128u << 10)
 #define WAIT_SLICE_S 0.2            /* a futex wait re-checks at least this often */
-#define EXTRA_POLL_S 0.001
+#define EXTRA_POLL_S 0.001          /* while results keep coming, how often the result
+                                       handler still looks at its other descriptors */
 #define LINGER_S 50e-6              /* the result handler's look before it sleeps, while
                                        a worker holds a chunk (its result is owed) */
 #define SPIN_S 20e-6                /* an idle worker's look before it sleeps */
