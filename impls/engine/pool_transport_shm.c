@@ -48,8 +48,9 @@
  * task was that scheduling). Now: one idle worker at a time looks for up to
  * SPIN_S, yielding its core (the spinner, with a beat); the others sleep on
  * idle_seq, counted in idle_sleep. The producer wakes ONE sleeper per
- * message, and none while the spinner's beat is fresh; a taker that leaves
- * another message behind passes a wake-up on. So a message that comes while
+ * message, and none while the spinner's beat is fresh (LOOK_FRESH_S); a
+ * taker that leaves another message behind with no one looking passes a
+ * wake-up on. So a message that comes while
  * a worker looks costs no system call on either side, and one that comes
  * to sleeping workers wakes one of them, not all. A worker stopped or
  * killed while it waits holds nothing: the others go on (a woken worker
@@ -93,6 +94,9 @@
 #define LINGER_S 50e-6              /* the result handler's look before it sleeps, while
                                        a worker holds a chunk (its result is owed) */
 #define SPIN_S 20e-6                /* an idle worker's look before it sleeps */
+#define LOOK_FRESH_S 1e-3           /* a looker whose beat is this recent still counts:
+                                       it yields, and on a busy core its turn may take
+                                       that long (a stopped one stops counting then) */
 
 /* One ring's positions and wake-up words, each side's on its own line. */
 struct ring {
@@ -260,7 +264,7 @@ static void wake_idle(struct shm_transport *s)
     atomic_fetch_add(&h->idle_seq, 1);
     if (atomic_load(&h->idle_sleep) == 0)
         return;
-    if (atomic_load(&h->spinner) != 0 && pool_now() - atomic_load(&h->spin_beat) < SPIN_S)
+    if (atomic_load(&h->spinner) != 0 && pool_now() - atomic_load(&h->spin_beat) < LOOK_FRESH_S)
         return; /* a worker looking now sees it */
     futex_wake(&h->idle_seq, 1);
 }
@@ -273,9 +277,9 @@ static void wake_idle(struct shm_transport *s)
  * time (`spinner`, its slot + 1; the others sleep at once): one suffices
  * to catch the next message, and six yielding on two cores would take the
  * cores from the producer and the result handler. A looker stopped or
- * killed stops beating, so the producer wakes a sleeper again after SPIN_S
- * (a message it skipped waits for a sleeper's slice at most); the parent
- * frees a dead looker's place (rx_detach). */
+ * killed stops beating, so the producer wakes a sleeper again once its beat
+ * is LOOK_FRESH_S old (a message it skipped waits for a sleeper's slice at
+ * most); the parent frees a dead looker's place (rx_detach). */
 static bool spin_for_message(struct shm_transport *s, int slot)
 {
     struct shm_head *h = s->head;
@@ -657,10 +661,13 @@ static int shm_wk_take(pool_transport *t, int slot, struct pool_wire_hdr *hdr, c
             kind = take_message(s, me, hdr, buf, cap);
         atomic_store(&me->lock_at, 0.0);
         pthread_mutex_unlock(&s->head->lock);
-        /* Another message waits and a taker sleeps: a wake-up is passed on
-         * (wake_idle), after the unlock so that the lock is not held over
-         * the system call. */
-        if (header_ready(s->task) && atomic_load(&s->head->idle_sleep) > 0)
+        /* Another message waits, a taker sleeps and none looks: a wake-up
+         * is passed on (wake_idle), after the unlock so that the lock is
+         * not held over the system call. With a looker, the looker takes
+         * the next message: waking a sleeper as well cost a futex call per
+         * message or nearly in a flood of trivial tasks. */
+        if (header_ready(s->task) && atomic_load(&s->head->idle_sleep) > 0 &&
+            atomic_load(&s->head->spinner) == 0)
             futex_wake(&s->head->idle_seq, 1);
         if (kind != 0)
             return kind;
