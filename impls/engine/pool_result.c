@@ -48,6 +48,7 @@ struct pool_result {
     pool *pool;            /* valid while the pool exists */
     pthread_t result_thread;
     double wait_spin_s;    /* its transport's (pool_transport.h), 0: none */
+    struct pool_unobserved *unobs; /* the pool's late errors_unobserved (referenced) */
     bool is_map;
     size_t nitems;
     long chunksize;
@@ -67,6 +68,9 @@ struct pool_result {
     int status;
     char *error;
     bool user_freed;
+    bool observed;         /* the user read its status or error (get, status, ...) */
+    bool had_done_cb;      /* a done callback was added */
+    bool unobserved_checked; /* complete() looked at user_freed: a later free counts */
     uint32_t chunks_left;
     pool_chunk **chunks;
     struct done_cb *done_cbs;
@@ -98,6 +102,8 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
     r->pool = p;
     r->result_thread = pool_result_thread_id(p);
     r->wait_spin_s = p->tx->ops->wait_spin_s;
+    r->unobs = p->unobs;
+    atomic_fetch_add(&r->unobs->refs, 1);
     r->is_map = is_map;
     r->nitems = is_map ? nitems : 1;
     r->chunksize = is_map ? chunksize : 1;
@@ -138,16 +144,40 @@ static void result_unref(pool_result *r)
     }
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->cond);
+    pool_unobserved_unref(r->unobs);
     free(r);
 }
 
+struct pool_unobserved *pool_unobserved_new(void)
+{
+    struct pool_unobserved *u = calloc(1, sizeof *u);
+    if (u)
+        atomic_init(&u->refs, 1);
+    return u;
+}
+
+void pool_unobserved_unref(struct pool_unobserved *u)
+{
+    if (u && atomic_fetch_sub(&u->refs, 1) == 1)
+        free(u);
+}
+
+/* A failed job freed unread counts in errors_unobserved once, whichever
+ * comes first: freed before it completed, complete() counts it (it sees
+ * user_freed); completed first, the free counts it here (complete() has
+ * looked, unobserved_checked), into the count the pool shares with its
+ * results, since the pool may be gone by now. */
 void pool_result_free(pool_result *r)
 {
     if (r == NULL)
         return;
     pthread_mutex_lock(&r->lock);
     r->user_freed = true;
+    bool late = r->unobserved_checked && r->status != POOL_OK && !r->observed &&
+                r->ecb == NULL && !r->had_done_cb;
     pthread_mutex_unlock(&r->lock);
+    if (late)
+        atomic_fetch_add(&r->unobs->late, 1);
     result_unref(r);
 }
 
@@ -257,7 +287,8 @@ static void complete(pool_result *r)
         if (r->chunks[c] && r->chunks[c]->trace_first != SIZE_MAX)
             pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
     pthread_mutex_lock(&r->lock);
-    bool unobserved = !ok && r->user_freed && r->ecb == NULL && r->done_cbs == NULL;
+    bool unobserved = !ok && r->user_freed && r->ecb == NULL && !r->had_done_cb;
+    r->unobserved_checked = true;
     pthread_mutex_unlock(&r->lock);
     if (unobserved)
         pool_count_unobserved(p); /* apply_async without get(): the error is lost */
@@ -390,6 +421,7 @@ int pool_result_get(pool_result *r, double timeout, const msgpack_object **value
         return rc;
     pthread_mutex_lock(&r->lock);
     rc = r->status;
+    r->observed = true;
     if (rc == POOL_OK) {
         if (value)
             *value = r->value;
@@ -416,6 +448,7 @@ int pool_result_successful(pool_result *r)
     int rc = r->phase == PHASE_PENDING
                  ? pool_seterr(POOL_ENOTREADY, "job %llu is not ready", (unsigned long long)r->job.id)
                  : r->status == POOL_OK;
+    r->observed = r->observed || r->phase != PHASE_PENDING;
     pthread_mutex_unlock(&r->lock);
     return rc;
 }
@@ -424,6 +457,7 @@ int pool_result_status(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
     int st = r->phase == PHASE_PENDING ? POOL_ENOTREADY : r->status;
+    r->observed = r->observed || r->phase != PHASE_PENDING;
     pthread_mutex_unlock(&r->lock);
     return st;
 }
@@ -432,6 +466,7 @@ const char *pool_result_error(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
     const char *e = r->phase == PHASE_PENDING ? NULL : r->error;
+    r->observed = r->observed || r->phase != PHASE_PENDING;
     pthread_mutex_unlock(&r->lock);
     return e;
 }
@@ -459,6 +494,7 @@ int pool_result_add_done_callback(pool_result *r, pool_callback fn, void *udata)
     if (fn == NULL)
         return pool_seterr(POOL_EINVAL, "add_done_callback: no function");
     pthread_mutex_lock(&r->lock);
+    r->had_done_cb = true;
     if (r->phase != PHASE_DONE) {
         struct done_cb *d = malloc(sizeof *d);
         if (d == NULL) {
