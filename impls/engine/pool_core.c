@@ -150,6 +150,7 @@ static void pool_free(pool *p)
     free(p->pids);
     free(p->spawn_at);
     free(p->tab);
+    pool_unobserved_unref(p->unobs);
     free(p->trace);
     free(p->trace_hold);
     free(p->sent);
@@ -230,8 +231,9 @@ static pool *pool_alloc(const pool_options *opt)
     p->spawn_at = calloc((size_t)p->nworkers, sizeof *p->spawn_at);
     p->slots_size = (size_t)p->nworkers * sizeof(struct pool_slot_shm);
     p->slots = map_slots(p, opt);
+    p->unobs = pool_unobserved_new();
     if (p->tab == NULL || p->ws == NULL || p->pids == NULL || p->spawn_at == NULL ||
-        p->slots == NULL) {
+        p->slots == NULL || p->unobs == NULL) {
         pool_free(p);
         pool_seterr(POOL_ESYS, "pool_create: out of memory");
         return NULL;

@@ -477,6 +477,16 @@ void pool_trace_mark_callback(pool *p, size_t first, size_t count, double t);
 /* Counts a callback run, and a failed one with its message on stderr. */
 void pool_count_callback(pool *p, int rc, const char *what, uint64_t job, const char *err);
 void pool_count_unobserved(pool *p);
+/* Failed jobs whose handle was freed unread AFTER they completed: counted
+ * by pool_result_free, which may run after pool_destroy (handles outlive the
+ * pool), so this count lives apart from the pool, shared by reference by
+ * the pool and its results (pool_result.c); pool_get_stats adds it in. */
+struct pool_unobserved {
+    atomic_int refs;
+    atomic_uint_fast64_t late;
+};
+struct pool_unobserved *pool_unobserved_new(void);
+void pool_unobserved_unref(struct pool_unobserved *u);
 
 /* ---- lifecycle and introspection (pool_core.c) ------------------------------ */
 
@@ -560,6 +570,7 @@ struct pool {
     bool task_busy;           /* the task handler is sending a message it popped */
     bool task_stop;
     pool_stats stats;
+    struct pool_unobserved *unobs; /* errors_unobserved counted at free (pool_result.c) */
     pool_trace_rec *trace;
     size_t trace_len, trace_cap;
     size_t trace_base;        /* records handed to the trace_sink so far */

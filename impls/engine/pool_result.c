@@ -22,8 +22,10 @@
  * section "the job's side".
  */
 #include "pool_internal.h"
+#include "pool_transport.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +47,8 @@ struct pool_result {
     /* Set at creation, read-only after. */
     pool *pool;            /* valid while the pool exists */
     pthread_t result_thread;
+    double wait_spin_s;    /* its transport's (pool_transport.h), 0: none */
+    struct pool_unobserved *unobs; /* the pool's late errors_unobserved (referenced) */
     bool is_map;
     size_t nitems;
     long chunksize;
@@ -60,9 +64,13 @@ struct pool_result {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     enum result_phase phase;
+    atomic_bool done;      /* phase == PHASE_DONE, readable without the lock */
     int status;
     char *error;
     bool user_freed;
+    bool observed;         /* the user read its status or error (get, status, ...) */
+    bool had_done_cb;      /* a done callback was added */
+    bool unobserved_checked; /* complete() looked at user_freed: a later free counts */
     uint32_t chunks_left;
     pool_chunk **chunks;
     struct done_cb *done_cbs;
@@ -93,6 +101,9 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
                         .has_cb = cb != NULL || ecb != NULL};
     r->pool = p;
     r->result_thread = pool_result_thread_id(p);
+    r->wait_spin_s = p->tx->ops->wait_spin_s;
+    r->unobs = p->unobs;
+    atomic_fetch_add(&r->unobs->refs, 1);
     r->is_map = is_map;
     r->nitems = is_map ? nitems : 1;
     r->chunksize = is_map ? chunksize : 1;
@@ -133,16 +144,40 @@ static void result_unref(pool_result *r)
     }
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->cond);
+    pool_unobserved_unref(r->unobs);
     free(r);
 }
 
+struct pool_unobserved *pool_unobserved_new(void)
+{
+    struct pool_unobserved *u = calloc(1, sizeof *u);
+    if (u)
+        atomic_init(&u->refs, 1);
+    return u;
+}
+
+void pool_unobserved_unref(struct pool_unobserved *u)
+{
+    if (u && atomic_fetch_sub(&u->refs, 1) == 1)
+        free(u);
+}
+
+/* A failed job freed unread counts in errors_unobserved once, whichever
+ * comes first: freed before it completed, complete() counts it (it sees
+ * user_freed); completed first, the free counts it here (complete() has
+ * looked, unobserved_checked), into the count the pool shares with its
+ * results, since the pool may be gone by now. */
 void pool_result_free(pool_result *r)
 {
     if (r == NULL)
         return;
     pthread_mutex_lock(&r->lock);
     r->user_freed = true;
+    bool late = r->unobserved_checked && r->status != POOL_OK && !r->observed &&
+                r->ecb == NULL && !r->had_done_cb;
     pthread_mutex_unlock(&r->lock);
+    if (late)
+        atomic_fetch_add(&r->unobs->late, 1);
     result_unref(r);
 }
 
@@ -212,10 +247,15 @@ static void finish(pool_result *r)
         pthread_mutex_lock(&r->lock);
     }
     r->phase = PHASE_DONE;
+    atomic_store(&r->done, true);
     struct done_cb *waiters = r->waiters;
     r->waiters = NULL;
-    pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
+    /* After the unlock: a waiter woken under the lock would only block on
+     * it again (two wake-ups per get(), each a context switch; sync apply
+     * pays them on every task). r stays alive: every caller of finish holds
+     * a reference of its own (the job table's, or the creator's). */
+    pthread_cond_broadcast(&r->cond);
     while (waiters) {
         struct done_cb *w = waiters;
         waiters = w->next;
@@ -247,7 +287,8 @@ static void complete(pool_result *r)
         if (r->chunks[c] && r->chunks[c]->trace_first != SIZE_MAX)
             pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
     pthread_mutex_lock(&r->lock);
-    bool unobserved = !ok && r->user_freed && r->ecb == NULL && r->done_cbs == NULL;
+    bool unobserved = !ok && r->user_freed && r->ecb == NULL && !r->had_done_cb;
+    r->unobserved_checked = true;
     pthread_mutex_unlock(&r->lock);
     if (unobserved)
         pool_count_unobserved(p); /* apply_async without get(): the error is lost */
@@ -329,10 +370,26 @@ void pool_result_finish_empty(pool_result *r)
 
 /* ---- the caller's side ------------------------------------------------------- */
 
+/* Before it sleeps on the condition, a waiter looks for the result for its
+ * transport's wait_spin_s, yielding its core (the result handler and the
+ * worker may need it): a result that is that close costs the caller no
+ * wake-up. Not on the result handler (its own job would never come). */
+static void result_spin(pool_result *r, double deadline)
+{
+    if (r->wait_spin_s <= 0 || pthread_equal(pthread_self(), r->result_thread))
+        return;
+    double until = pool_now() + r->wait_spin_s;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    while (!atomic_load(&r->done) && pool_now() < until)
+        sched_yield();
+}
+
 int pool_result_wait(pool_result *r, double timeout)
 {
     double deadline = pool_deadline(timeout);
     int rc = POOL_OK;
+    result_spin(r, deadline);
     pthread_mutex_lock(&r->lock);
     while (r->phase != PHASE_DONE) {
         /* A callback waiting for its own job (on the result handler, or a
@@ -364,6 +421,7 @@ int pool_result_get(pool_result *r, double timeout, const msgpack_object **value
         return rc;
     pthread_mutex_lock(&r->lock);
     rc = r->status;
+    r->observed = true;
     if (rc == POOL_OK) {
         if (value)
             *value = r->value;
@@ -390,6 +448,7 @@ int pool_result_successful(pool_result *r)
     int rc = r->phase == PHASE_PENDING
                  ? pool_seterr(POOL_ENOTREADY, "job %llu is not ready", (unsigned long long)r->job.id)
                  : r->status == POOL_OK;
+    r->observed = r->observed || r->phase != PHASE_PENDING;
     pthread_mutex_unlock(&r->lock);
     return rc;
 }
@@ -398,6 +457,7 @@ int pool_result_status(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
     int st = r->phase == PHASE_PENDING ? POOL_ENOTREADY : r->status;
+    r->observed = r->observed || r->phase != PHASE_PENDING;
     pthread_mutex_unlock(&r->lock);
     return st;
 }
@@ -406,6 +466,7 @@ const char *pool_result_error(pool_result *r)
 {
     pthread_mutex_lock(&r->lock);
     const char *e = r->phase == PHASE_PENDING ? NULL : r->error;
+    r->observed = r->observed || r->phase != PHASE_PENDING;
     pthread_mutex_unlock(&r->lock);
     return e;
 }
@@ -433,6 +494,7 @@ int pool_result_add_done_callback(pool_result *r, pool_callback fn, void *udata)
     if (fn == NULL)
         return pool_seterr(POOL_EINVAL, "add_done_callback: no function");
     pthread_mutex_lock(&r->lock);
+    r->had_done_cb = true;
     if (r->phase != PHASE_DONE) {
         struct done_cb *d = malloc(sizeof *d);
         if (d == NULL) {

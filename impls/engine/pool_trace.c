@@ -389,6 +389,7 @@ void pool_get_stats(pool *p, pool_stats *out)
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
     pthread_mutex_unlock(&p->lock);
+    out->errors_unobserved += atomic_load(&p->unobs->late);
 }
 
 size_t pool_trace_count(pool *p)

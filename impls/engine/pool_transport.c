@@ -113,6 +113,20 @@ bool pool_shared_mutex_lock_or_exit(pthread_mutex_t *m)
     return false;
 }
 
+int pool_shared_mutex_trylock_or_exit(pthread_mutex_t *m)
+{
+    int rc = pthread_mutex_trylock(m);
+    if (rc == EBUSY)
+        return 0;
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m); /* as pool_shared_mutex_lock_or_exit */
+        return 1;
+    }
+    if (rc != 0)
+        _exit(POOL_EXIT_QUEUE_LOCK);
+    return 1;
+}
+
 void pool_slot_claim(struct pool_slot_shm *me, const struct pool_wire_hdr *hdr)
 {
     /* No item runs yet; job last, so a reader that sees the job sees the rest. */

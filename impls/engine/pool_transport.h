@@ -96,6 +96,11 @@ typedef struct pool_transport pool_transport;
 
 typedef struct pool_transport_ops {
     const char *name; /* "socket", "shm": what reports print */
+    /* How long a thread waiting for one result (get, wait) looks for it,
+     * yielding its core, before it sleeps: > 0 only where a result comes
+     * back without a system call on the worker's side (shm), so that sync
+     * apply's caller is not woken once per task. 0 (unset): it sleeps at once. */
+    double wait_spin_s;
 
     /* ---- lifecycle (parent) ---- */
     /* Makes the transport for `nworkers` slots whose records live in
@@ -208,6 +213,10 @@ void pool_shared_mutex_init(pthread_mutex_t *m);
  * caller then repairs what the lock guards); exits the worker with
  * POOL_EXIT_QUEUE_LOCK when the lock is unusable. */
 bool pool_shared_mutex_lock_or_exit(pthread_mutex_t *m);
+/* The same without waiting: 1 locked (its last holder may have died: the
+ * caller repairs what the lock guards whatever it is told), 0 held by
+ * another; exits as above when the lock is unusable. */
+int pool_shared_mutex_trylock_or_exit(pthread_mutex_t *m);
 /* Rule 2's step 2: the slot record names the chunk of `hdr` as held. */
 void pool_slot_claim(struct pool_slot_shm *me, const struct pool_wire_hdr *hdr);
 /* Grows a worker's message buffer to `need` bytes (its contents are not

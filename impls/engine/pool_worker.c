@@ -29,9 +29,10 @@
  * between items) and when it took the queue lock (lock_at, 0 when it does
  * not hold it). The parent kills a worker whose item ran past the limit,
  * or that has been stopped longer than the limit, holding the lock or not
- * (pool_result_handler.c, check_limits). An idle worker holds the lock
- * while it waits for a message (the peek blocks): that alone is not a
- * stall, so only a stopped holder is killed for it.
+ * (pool_result_handler.c, check_limits). With the socket an idle worker
+ * holds the lock while it waits for a message (the peek blocks); with shm
+ * it waits outside the lock. Either way waiting alone is not a stall, so
+ * only a stopped worker is killed for it.
  */
 #include "pool_internal.h"
 

@@ -190,6 +190,44 @@ static void errors_unobserved_counted(void **state)
     msgpack_sbuffer_destroy(&a);
 }
 
+/* The same failure freed unread AFTER it completed (wait() reads neither
+ * its status nor its error) is counted too, once: before, only a handle
+ * freed first was, so a fast transport (shm) lost the count of a
+ * fire-and-forget job that finished before its handle was dropped. The
+ * count survives the pool (a handle may be freed after pool_destroy). */
+static void errors_unobserved_counted_after_completion(void **state)
+{
+    (void)state;
+    pool *p = make_pool(2);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_str(&a, "unseen");
+    pool_stats st;
+
+    pool_result *r = pool_apply_async(p, "fail", a.data, a.size, NULL, NULL, NULL);
+    assert_int_equal(pool_result_wait(r, WAIT_S), POOL_OK); /* done, unread */
+    pool_get_stats(p, &st);
+    assert_int_equal(st.errors_unobserved, 0); /* still held: it may yet be read */
+    pool_result_free(r);
+    pool_get_stats(p, &st);
+    assert_int_equal(st.errors_unobserved, 1);
+
+    r = pool_apply_async(p, "fail", a.data, a.size, NULL, NULL, NULL);
+    assert_int_equal(pool_result_wait(r, WAIT_S), POOL_OK);
+    assert_status(pool_result_status(r), POOL_ETASK); /* read: not counted */
+    pool_result_free(r);
+    r = pool_apply_async(p, "fail", a.data, a.size, NULL, NULL, NULL);
+    assert_int_equal(pool_result_wait(r, WAIT_S), POOL_OK);
+    assert_status(pool_close(p), POOL_OK);
+    assert_status(pool_join(p), POOL_OK);
+    pool_get_stats(p, &st);
+    assert_int_equal(st.errors_unobserved, 1);
+    pool_destroy(p);
+    g_pool = NULL;
+    pool_result_free(r); /* after the pool: counted where no one reads it, safely */
+    msgpack_sbuffer_destroy(&a);
+}
+
 /* ---- dead workers ----------------------------------------------------------- */
 
 /* gh-66587: CPython's Pool hangs when a worker is killed. Here the job held
@@ -495,6 +533,7 @@ int main(int argc, char **argv)
         CASE(map_error_waits_for_all_chunks),
         CASE(imap_error_continues),
         CASE(errors_unobserved_counted),
+        CASE(errors_unobserved_counted_after_completion),
         CASE(worker_sigkill),
         CASE(die_fails_only_its_job),
         CASE(repeated_deaths),

@@ -384,9 +384,10 @@ static void task_timeout_chunk_once(void **state)
     msgpack_sbuffer_destroy(&sq);
 }
 
-/* A stopped worker: one worker, idle, so it holds the queue's lock (it
- * waits for a message inside it). Without the limit the next task waits
- * forever; with it, the stopped worker is killed and replaced. */
+/* A stopped worker: one worker, idle (with the socket it holds the queue's
+ * lock, waiting for a message inside it; with shm it waits outside). It is
+ * the only worker, so without the limit the next task waits forever; with
+ * it, the stopped worker is killed and replaced. */
 static void task_timeout_stopped_lock_holder(void **state)
 {
     (void)state;

@@ -12,7 +12,11 @@
  *   - a worker SIGKILLed while it takes a message that streams through the
  *     shm task ring (claimed, partly read) fails exactly that job naming its
  *     pid, and the ring stays usable: the next holder skips the rest of the
- *     message (msg_end), and later jobs run.
+ *     message (msg_end), and later jobs run;
+ *   - an idle shm worker waits for a message OUTSIDE the task ring's lock:
+ *     stopped there (SIGSTOP), it holds up no other worker even when no
+ *     time limit would ever kill it; SIGKILLed there, it loses nothing (no
+ *     job fails) and counts as exactly one death.
  *
  * Every wait is bounded (WAIT_S); no case asserts a time.
  */
@@ -223,6 +227,86 @@ static void shm_worker_killed_mid_take(void **state)
     msgpack_sbuffer_destroy(&sq);
 }
 
+/* ---- idle workers wait outside the lock (shm) ---------------------------------------- */
+
+/* Whether no slot holds a chunk or the task ring's lock: idle shm workers
+ * wait outside it (before, one waited holding it, and this never held). */
+static bool idle_outside_lock(pool *p)
+{
+    for (int i = 0; i < pool_workers(p); i++)
+        if (atomic_load(&pool_slot(p, i)->job) != 0 || atomic_load(&pool_slot(p, i)->lock_at) != 0.0)
+            return false;
+    return true;
+}
+
+/* Until every slot is idle, then a while more, so that the workers are
+ * past their look (SPIN_S) and asleep. */
+static void settle_idle(pool *p)
+{
+    wait_until(idle_outside_lock(p));
+    sleep_s(0.05);
+}
+
+/* square(x) by pool_apply, n times, each within WAIT_S. */
+static void apply_squares(pool *p, int n)
+{
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    for (int i = 0; i < n; i++) {
+        pool_args_int(&a, i);
+        pool_result *r = pool_apply(p, "square", a.data, a.size);
+        assert_int_equal(obj_int(get_ok(r)), i * i);
+        pool_result_free(r);
+    }
+    msgpack_sbuffer_destroy(&a);
+}
+
+/* No time limit: a stopped worker is never killed. Each of the two idle
+ * workers is stopped in turn while the other runs tasks, so that whichever
+ * waited nearest to the ring (before, the one holding the lock while it
+ * waited: the tasks then hung) is stopped once. */
+static void shm_stopped_idle_worker_blocks_nobody(void **state)
+{
+    (void)state;
+    pool *p = make_pool_tr(2, POOL_TRANSPORT_SHM);
+    pid_t w[2];
+    wait_until(pool_worker_pids(p, w, 2) == 2);
+    apply_squares(p, 4);
+    for (int k = 0; k < 2; k++) {
+        settle_idle(p);
+        assert_int_equal(kill(w[k], SIGSTOP), 0);
+        apply_squares(p, 8); /* all by the other worker */
+        assert_int_equal(kill(w[k], SIGCONT), 0);
+    }
+    pool_stats st;
+    pool_get_stats(p, &st);
+    assert_int_equal(st.worker_deaths, 0);
+    pid_t now[2];
+    assert_int_equal(pool_worker_pids(p, now, 2), 2);
+    assert_true(has_pid(now, 2, w[0]) && has_pid(now, 2, w[1]));
+}
+
+/* An idle worker SIGKILLed while it waits: no job fails (it held none and
+ * took none), the tasks after run, and exactly that death is counted. */
+static void shm_idle_worker_killed_loses_nothing(void **state)
+{
+    (void)state;
+    pool *p = make_pool_tr(3, POOL_TRANSPORT_SHM);
+    for (int round = 0; round < 4; round++) {
+        pid_t w[3];
+        wait_until(pool_worker_pids(p, w, 3) == 3);
+        settle_idle(p);
+        assert_int_equal(kill(w[round % 3], SIGKILL), 0);
+        apply_squares(p, 12);
+    }
+    pool_stats st;
+    wait_until((pool_get_stats(p, &st), st.worker_deaths >= 4));
+    sleep_s(0.05); /* none counted twice, none late */
+    pool_get_stats(p, &st);
+    assert_int_equal(st.worker_deaths, 4);
+    assert_int_equal(st.tasks_failed, 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +315,8 @@ int main(int argc, char **argv)
         CASE(transport_bad_refused),
         CASE(big_messages_both_ways),
         CASE(shm_worker_killed_mid_take),
+        CASE(shm_stopped_idle_worker_blocks_nobody),
+        CASE(shm_idle_worker_killed_loses_nothing),
     };
     return test_main(argc, argv, "pool_transport", tests, sizeof tests / sizeof *tests);
 }
