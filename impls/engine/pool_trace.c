@@ -269,7 +269,9 @@ static pool_trace_rec abandoned_rec(pool *p, const struct pool_trace_sent *e, ui
         if (i < on || (i == on && t0 > 0)) {
             r.state = POOL_TRACE_KILLED;
             r.slot = (int16_t)k;
-            r.pid = p->pids ? p->pids[k] : 0;
+            /* the worker's own record: p->pids[k] is 0 once it was reaped,
+             * which terminate may do before this record is made */
+            r.pid = atomic_load(&s->pid) > 0 ? atomic_load(&s->pid) : p->pids ? p->pids[k] : 0;
             r.t_start = i == on ? t0 : 0;
         }
     }
