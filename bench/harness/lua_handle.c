@@ -271,16 +271,26 @@ static int push_submitted(lua_State *L, pool_result *r, bool future)
     return 1;
 }
 
+/* The opening every call of one task shares, pool:NAME(task, args, ...):
+ * the run, the task's name, its arguments packed into args (initialized
+ * here; may raise: nothing is held yet but args). */
+static const char *task_call(lua_State *L, lp_run **run, msgpack_sbuffer *args)
+{
+    lp_drop_self(L);
+    *run = lp_run_of(L);
+    const char *task = lp_check_task(L, 1);
+    msgpack_sbuffer_init(args);
+    lp_pack_list(L, 2, args, "args");
+    return task;
+}
+
 /* pool:apply_async(task, args, {callback=, error_callback=}) */
 static int p_apply_async(lua_State *L)
 {
-    lp_drop_self(L);
-    lp_run *run = lp_run_of(L);
-    const char *task = lp_check_task(L, 1);
+    lp_run *run;
     msgpack_sbuffer args;
-    msgpack_sbuffer_init(&args);
+    const char *task = task_call(L, &run, &args);
     lp_opts o;
-    lp_pack_list(L, 2, &args, "args"); /* may raise: nothing held yet but args */
     lp_read_opts(L, 3, &o);
     lp_cb *cb = cb_new(L, run, o.fn_ref, o.efn_ref, LUA_NOREF);
     pool_result *r = pool_apply_async(run->p, task, args.data, args.size,
@@ -293,12 +303,9 @@ static int p_apply_async(lua_State *L)
 /* pool:submit(task, args): a future. */
 static int p_submit(lua_State *L)
 {
-    lp_drop_self(L);
-    lp_run *run = lp_run_of(L);
-    const char *task = lp_check_task(L, 1);
+    lp_run *run;
     msgpack_sbuffer args;
-    msgpack_sbuffer_init(&args);
-    lp_pack_list(L, 2, &args, "args");
+    const char *task = task_call(L, &run, &args);
     pool_result *r = pool_submit(run->p, task, args.data, args.size);
     msgpack_sbuffer_destroy(&args);
     return push_submitted(L, r, true);
@@ -324,12 +331,9 @@ static int push_value_of(lua_State *L, pool_result *r)
 /* pool:apply(task, args): blocks, the lock released. */
 static int p_apply(lua_State *L)
 {
-    lp_drop_self(L);
-    lp_run *run = lp_run_of(L);
-    const char *task = lp_check_task(L, 1);
+    lp_run *run;
     msgpack_sbuffer args;
-    msgpack_sbuffer_init(&args);
-    lp_pack_list(L, 2, &args, "args");
+    const char *task = task_call(L, &run, &args);
     bool rel = scn_gil_release(L);
     pool_result *r = pool_apply(run->p, task, args.data, args.size);
     scn_gil_reacquire(rel);
