@@ -30,7 +30,11 @@
  * (pidfd_open), polled beside the control socket, then waitpid(pid), never
  * waitpid(-1), which would steal the exit of a child some other part of the
  * program waits for (a process_per_task strategy, another pool's fork
- * server). If something else reaps a worker first (waitpid(-1) elsewhere,
+ * server). Where pidfd_open does not exist (ENOSYS: a kernel before 5.3,
+ * or valgrind 3.19, which does not know the call) a worker has no pidfd and
+ * the launcher looks at it with waitpid(pid, WNOHANG) every
+ * LAUNCHER_POLL_MS instead: its exit is then seen that much later, nothing
+ * else changes. If something else reaps a worker first (waitpid(-1) elsewhere,
  * SIGCHLD ignored), its status is lost: the exit is reported with
  * POOL_EXIT_REAPED_ELSEWHERE, counted as a death, and the slot respawned.
  * Its signals are all blocked, so the program's handlers (SIGINT's
@@ -70,12 +74,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* How often a worker without a pidfd is looked at (no pidfd_open). */
+#define LAUNCHER_POLL_MS 20
+
 struct launcher {
     const struct pool_worker_cfg *cfg;
     int ctl_fd;  /* the launcher's end of the control socket */
     int nslots;
     pid_t *pid;  /* per slot, 0 when empty */
-    int *pidfd;  /* per slot, -1 when empty */
+    int *pidfd;  /* per slot, -1 when empty or when pidfd_open is missing */
 };
 
 /* The argument a spawned worker reads (pool_spawn_main.c parses it): its
@@ -172,8 +179,9 @@ static void launcher_spawn(struct launcher *l, int slot)
     free(argv);
     close(pfd[1]); /* the worker holds the only write end: its death means EOF */
     int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-    if (pid < 0 || pidfd < 0) {
-        m.status = pid < 0 ? e : errno;
+    int pe = errno; /* ENOSYS: watched by polling (launcher_main) */
+    if (pid < 0 || (pidfd < 0 && pe != ENOSYS)) {
+        m.status = pid < 0 ? e : pe;
         if (pid > 0) { /* no way to watch it: end it at once */
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
@@ -182,7 +190,8 @@ static void launcher_spawn(struct launcher *l, int slot)
         pool_fs_send_event(l->ctl_fd, &m, -1);
         return;
     }
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    if (pidfd >= 0)
+        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     l->pid[slot] = pid;
     l->pidfd[slot] = pidfd;
     m.op = POOL_FS_STARTED;
@@ -191,7 +200,8 @@ static void launcher_spawn(struct launcher *l, int slot)
     close(pfd[0]);
 }
 
-/* Reaps the worker of `slot`, whose pidfd said it ended, and reports it. */
+/* Reaps the worker of `slot`, if it ended, and reports it: its pidfd said
+ * so, or it has none and this is a look (LAUNCHER_POLL_MS). */
 static void launcher_reap(struct launcher *l, int slot)
 {
     int status = 0;
@@ -204,7 +214,8 @@ static void launcher_reap(struct launcher *l, int slot)
         status = POOL_EXIT_REAPED_ELSEWHERE << 8;
     struct pool_fs_msg m = {.op = POOL_FS_EXITED, .slot = slot, .pid = l->pid[slot],
                             .status = status};
-    close(l->pidfd[slot]);
+    if (l->pidfd[slot] >= 0)
+        close(l->pidfd[slot]);
     l->pidfd[slot] = -1;
     l->pid[slot] = 0;
     pool_fs_send_event(l->ctl_fd, &m, -1);
@@ -216,6 +227,16 @@ static int launcher_live(const struct launcher *l)
     for (int i = 0; i < l->nslots; i++)
         n += l->pid[i] != 0;
     return n;
+}
+
+/* True if some live worker has no pidfd (pidfd_open is missing): the
+ * launcher then wakes every LAUNCHER_POLL_MS to look at it. */
+static bool launcher_polling(const struct launcher *l)
+{
+    for (int i = 0; i < l->nslots; i++)
+        if (l->pid[i] != 0 && l->pidfd[i] < 0)
+            return true;
+    return false;
 }
 
 static void launcher_killall(struct launcher *l)
@@ -243,7 +264,8 @@ static bool launcher_request(struct launcher *l)
     return true;
 }
 
-/* The thread: as fs_main, with pidfds for SIGCHLD. Ends after QUIT (or the
+/* The thread: as fs_main, with pidfds (or a look every LAUNCHER_POLL_MS)
+ * for SIGCHLD. Ends after QUIT (or the
  * pool's end of the socket closing) once every worker is reaped. */
 static void *launcher_main(void *arg)
 {
@@ -264,7 +286,8 @@ static void *launcher_main(void *arg)
                 slot_of[n] = i;
                 pf[n++] = (struct pollfd){.fd = l->pidfd[i], .events = POLLIN};
             }
-        if (poll(pf, (nfds_t)n, -1) < 0) {
+        bool polling = launcher_polling(l);
+        if (poll(pf, (nfds_t)n, polling ? LAUNCHER_POLL_MS : -1) < 0) {
             if (errno == EINTR)
                 continue;
             pool_panic("pool launcher: poll: %s", strerror(errno));
@@ -272,6 +295,9 @@ static void *launcher_main(void *arg)
         for (int k = 1; k < n; k++)
             if (pf[k].revents)
                 launcher_reap(l, slot_of[k]);
+        for (int i = 0; polling && i < l->nslots; i++)
+            if (l->pid[i] != 0 && l->pidfd[i] < 0)
+                launcher_reap(l, i);
         if (pf[0].revents && !launcher_request(l))
             quitting = true;
     }
@@ -321,7 +347,8 @@ int pool_launcher_start(const struct pool_worker_cfg *cfg, int nslots, int *ctl_
         for (int i = 0; i < nslots; i++)
             if (l->pid[i] != 0) {
                 waitpid(l->pid[i], NULL, 0);
-                close(l->pidfd[i]);
+                if (l->pidfd[i] >= 0)
+                    close(l->pidfd[i]);
             }
         close(sv[0]);
         close(sv[1]);

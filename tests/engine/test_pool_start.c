@@ -10,6 +10,8 @@
  * global the parent set after start-up), a forked one sees it; a worker
  * forked while another thread of the parent holds a lock deadlocks on that
  * lock (the task time limit ends it), a fork-server worker does not.
+ * Without pidfd_open (an old kernel; valgrind 3.19) fork and spawn still
+ * see their workers die and replace them.
  *
  * This binary is also the spawned workers' program: spawn_argv is
  * /proc/self/exe, and main() sends a process whose last argument is the
@@ -18,8 +20,13 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "test_helpers.h"
 
@@ -194,6 +201,37 @@ EACH_METHOD(respawn_after_kill)
 EACH_METHOD(maxtasks_and_limit)
 EACH_METHOD(nothing_left)
 
+/* ---- without pidfd_open ---------------------------------------------------- */
+
+/* Makes pidfd_open fail with ENOSYS in this process and its children, as
+ * on a kernel before 5.3 or under valgrind 3.19, with a seccomp filter
+ * (each case runs in a process of its own: tests/run_cases.sh). */
+static void deny_pidfd_open(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    assert_int_equal(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    assert_int_equal(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+    assert_int_equal(syscall(SYS_pidfd_open, getpid(), 0), -1);
+    assert_int_equal(errno, ENOSYS);
+}
+
+/* A killed worker is still counted and replaced, and terminate still
+ * leaves nothing: the launcher looks at its workers with waitpid. */
+static void no_pidfd(int method)
+{
+    deny_pidfd_open();
+    respawn_after_kill(method);
+    drop_pool();
+    nothing_left(method);
+}
+EACH_METHOD(no_pidfd)
+
 /* ---- what differs --------------------------------------------------------- */
 
 /* A spawned worker holds 0, 1, 2, the queue and its result pipe, nothing
@@ -346,12 +384,13 @@ int main(int argc, char **argv)
         CASE(respawn_after_kill_forkserver), CASE(respawn_after_kill_spawn),
         CASE(maxtasks_and_limit_forkserver), CASE(maxtasks_and_limit_spawn),
         CASE(nothing_left_forkserver), CASE(nothing_left_spawn),
+        CASE(no_pidfd_forkserver), CASE(no_pidfd_spawn),
         CASE(spawn_registry_mismatch_breaks),
         CASE(start_method_refused),
 #if FORK_CASES /* not under a sanitizer: see FORK_CASES */
         CASE(map_squares_fork), CASE(respawn_after_kill_fork), CASE(maxtasks_and_limit_fork),
         CASE(nothing_left_fork), CASE(spawn_passes_only_what_is_passed),
-        CASE(fork_with_threads_deadlocks),
+        CASE(fork_with_threads_deadlocks), CASE(no_pidfd_fork),
 #endif
     };
     return test_main(argc, argv, "test_pool_start", tests, sizeof tests / sizeof tests[0]);
