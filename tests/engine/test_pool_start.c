@@ -30,7 +30,10 @@
 
 #include "test_helpers.h"
 
-static const char *const self_argv[] = {"/proc/self/exe", NULL};
+/* This program's own path, read from /proc/self/exe at start (main): under
+ * valgrind, exec'ing /proc/self/exe itself would run valgrind's tool. */
+static char self_exe[4096] = "/proc/self/exe";
+static const char *const self_argv[] = {self_exe, NULL};
 
 /* Set in the parent after start-up: a forked worker has it, a spawned one not. */
 static int64_t parent_mark;
@@ -379,6 +382,9 @@ int main(int argc, char **argv)
         return pool_worker_spawn_main(argc, argv);
     }
     register_tasks();
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n > 0)
+        self_exe[n] = '\0';
     const struct CMUnitTest tests[] = {
         CASE(map_squares_forkserver), CASE(map_squares_spawn),
         CASE(respawn_after_kill_forkserver), CASE(respawn_after_kill_spawn),
