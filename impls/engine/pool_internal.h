@@ -295,8 +295,8 @@ typedef struct pool_chunk {
     uint32_t index;
     uint32_t first;       /* job-wide index of item 0 */
     uint32_t count;
-    char *raw;            /* the frame payload */
-    msgpack_zone *zone;   /* owns the unpacked objects */
+    char *raw;            /* the frame payload: NULL, or raw_inline */
+    msgpack_zone *zone;   /* owns the unpacked objects: NULL, or &own_zone */
     msgpack_object *items;
     int status;           /* POOL_OK, or the error failing every item (dead worker) */
     char *errmsg;         /* for a chunk failed by the parent */
@@ -313,6 +313,13 @@ typedef struct pool_chunk {
     uint32_t lost_at;
     double running_start;
     size_t trace_first;   /* index of its first trace record, SIZE_MAX if none */
+    /* A frame's chunk is one block: the chunk, then its payload (raw_inline),
+     * and its zone's head inside (own_zone), so that a result costs the
+     * result handler two allocations (this block and the zone's first
+     * chunk), not four. A chunk the parent makes has neither (calloc of
+     * sizeof *c: raw and zone stay NULL). */
+    msgpack_zone own_zone;
+    char raw_inline[];
 } pool_chunk;
 
 void pool_chunk_free(pool_chunk *c);

@@ -72,7 +72,8 @@ struct pool_result {
     bool had_done_cb;      /* a done callback was added */
     bool unobserved_checked; /* complete() looked at user_freed: a later free counts */
     uint32_t chunks_left;
-    pool_chunk **chunks;
+    pool_chunk **chunks;         /* nchunks slots: &chunk0 when one, else allocated */
+    pool_chunk *chunk0;          /* apply's one slot, one allocation fewer per task */
     struct done_cb *done_cbs;
     struct done_cb *waiters;     /* as_completed: told once the result is ready */
     pthread_t cb_thread;         /* the thread running its callbacks, while COMPLETING */
@@ -92,7 +93,7 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
         return NULL;
     r->nchunks = is_map ? (uint32_t)(chunksize > 0 ? (nitems + (size_t)chunksize - 1) / (size_t)chunksize : 0)
                         : 1;
-    r->chunks = calloc(r->nchunks ? r->nchunks : 1, sizeof *r->chunks);
+    r->chunks = r->nchunks <= 1 ? &r->chunk0 : calloc(r->nchunks, sizeof *r->chunks);
     if (r->chunks == NULL) {
         free(r);
         return NULL;
@@ -128,7 +129,8 @@ static void result_unref(pool_result *r)
         return;
     for (uint32_t i = 0; i < r->nchunks; i++)
         pool_chunk_free(r->chunks[i]);
-    free(r->chunks);
+    if (r->chunks != &r->chunk0)
+        free(r->chunks);
     if (r->value == &r->value_obj)
         free(r->value_obj.via.array.ptr);
     free(r->error);

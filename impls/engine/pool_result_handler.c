@@ -120,9 +120,10 @@ static void init_failed(pool *p, const msgpack_object *body)
  * unpacked [kind, job, chunk, first, body]. */
 static pool_chunk *unpack_frame(int slot, const char *data, uint32_t len, msgpack_object *frame)
 {
-    pool_chunk *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->raw = malloc(len ? len : 1)) == NULL)
+    pool_chunk *c = calloc(1, sizeof *c + len);
+    if (c == NULL)
         pool_panic("handle_frame: out of memory");
+    c->raw = c->raw_inline;
     memcpy(c->raw, data, len);
     c->trace_first = SIZE_MAX;
     /* The zone lives as long as the result does. msgpack_unpack_next would
@@ -131,9 +132,9 @@ static pool_chunk *unpack_frame(int slot, const char *data, uint32_t len, msgpac
      * sized to the frame instead (about 6 object bytes per packed byte; it
      * grows if that is not enough). */
     size_t off = 0;
-    c->zone = msgpack_zone_new(256 + 6 * (size_t)len);
-    if (c->zone == NULL)
+    if (!msgpack_zone_init(&c->own_zone, 256 + 6 * (size_t)len))
         pool_panic("handle_frame: out of memory");
+    c->zone = &c->own_zone;
     if (msgpack_unpack(c->raw, len, &off, c->zone, frame) != MSGPACK_UNPACK_SUCCESS)
         pool_panic("handle_frame: unreadable frame from worker slot %d", slot);
     if (frame->type != MSGPACK_OBJECT_ARRAY || frame->via.array.size != 5)
