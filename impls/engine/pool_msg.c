@@ -37,6 +37,100 @@ static bool msg_value_allowed(const msgpack_object *o, int depth)
     }
 }
 
+/* ---- the fast check: a walk over the bytes, no objects built ------------ */
+
+/* Nesting the fast check follows: far inside msgpack-c's 32 levels and the
+ * 64 of msg_value_allowed, so nothing it accepts is refused by either. */
+#define MSG_FAST_DEPTH 16
+
+static uint64_t msg_be(const unsigned char *p, size_t k)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < k; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * Skips one value at *off when it is plainly allowed: whole within len, no
+ * ext (nor the unused 0xc1), at most MSG_FAST_DEPTH containers deep, and an
+ * array when want_array. Anything else returns false with *off untouched,
+ * and the full check (msg_check_one's unpack) judges it and names the error.
+ * So the fast path only ever accepts what the full check accepts, and every
+ * refusal keeps its message; it just builds no objects and needs no zone
+ * (an unpack per argument or item was most of the submit's own work).
+ */
+static bool msg_fast_skip(const unsigned char *b, size_t len, size_t *off, bool want_array)
+{
+    size_t o = *off;
+    if (want_array && (o >= len || !((b[o] >= 0x90 && b[o] <= 0x9f) || b[o] == 0xdc || b[o] == 0xdd)))
+        return false;
+    uint64_t left[MSG_FAST_DEPTH + 1]; /* values still to skip at each level */
+    int top = 0;
+    left[0] = 1;
+    for (;;) {
+        while (left[top] == 0)
+            if (top-- == 0) {
+                *off = o;
+                return true;
+            }
+        left[top]--;
+        if (o >= len)
+            return false;
+        unsigned t = b[o];
+        size_t head = 1;    /* type byte and length field */
+        uint64_t body = 0;  /* bytes after the head */
+        int lenbytes = 0;   /* a length field of this many bytes follows */
+        int kids = 0;       /* 1: array, 2: map (two values per entry) */
+        uint64_t n = 0;
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
+            ;
+        else if (t <= 0x8f)
+            kids = 2, n = t & 0x0f;
+        else if (t <= 0x9f)
+            kids = 1, n = t & 0x0f;
+        else if (t <= 0xbf)
+            body = t & 0x1f;
+        else if (t == 0xc4 || t == 0xd9) /* bin 8, str 8 */
+            lenbytes = 1;
+        else if (t == 0xc5 || t == 0xda)
+            lenbytes = 2;
+        else if (t == 0xc6 || t == 0xdb)
+            lenbytes = 4;
+        else if (t == 0xca)
+            body = 4;
+        else if (t == 0xcb)
+            body = 8;
+        else if (t >= 0xcc && t <= 0xd3) /* uint, int 8..64 */
+            body = 1u << (t & 0x03);
+        else if (t == 0xdc || t == 0xdd)
+            kids = 1, lenbytes = t == 0xdc ? 2 : 4;
+        else if (t == 0xde || t == 0xdf)
+            kids = 2, lenbytes = t == 0xde ? 2 : 4;
+        else
+            return false; /* 0xc1, ext, fixext */
+        head += (size_t)lenbytes;
+        if (len - o < head)
+            return false;
+        if (lenbytes > 0) {
+            uint64_t v = msg_be(b + o + 1, (size_t)lenbytes);
+            if (kids)
+                n = v;
+            else
+                body = v;
+        }
+        o += head;
+        if (len - o < body)
+            return false;
+        o += (size_t)body;
+        if (kids && n > 0) {
+            if (top == MSG_FAST_DEPTH)
+                return false;
+            left[++top] = n * (uint64_t)kids;
+        }
+    }
+}
+
 /*
  * Unpacks one value at *off into `zone` and checks it. The caller's zone is
  * cleared and reused from value to value: a map of 20 000 items would
@@ -51,6 +145,8 @@ static int msg_check_one(const char *buf, size_t len, size_t *off, bool want_arr
     char what[80];
 #define MSG_NAME() (index == SIZE_MAX ? snprintf(what, sizeof what, "%s", what_) \
                                       : snprintf(what, sizeof what, "%s %zu", what_, index))
+    if (msg_fast_skip((const unsigned char *)buf, len, off, want_array))
+        return POOL_OK;
     msgpack_object o;
     msgpack_zone_clear(zone);
     msgpack_unpack_return ur = msgpack_unpack(buf, len, off, zone, &o);
@@ -75,6 +171,9 @@ int pool_msg_check_value(const char *buf, size_t len, bool want_array, const cha
     if (buf == NULL || len == 0)
         return pool_seterr(POOL_EINVAL, "%s: empty buffer (pack an array, even an empty one)", what);
     size_t off = 0;
+    if (msg_fast_skip((const unsigned char *)buf, len, &off, want_array) && off == len)
+        return POOL_OK; /* no zone needed */
+    off = 0;
     /* Sized to the value (about 6 object bytes per packed byte; it grows if
      * need be), capped at msgpack-c's default: small arguments, every
      * apply's, then stay in malloc's per-thread cache instead of taking an
