@@ -25,21 +25,18 @@ pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_
         pool_seterr(POOL_ESYS, "apply_async: out of memory");
         return NULL;
     }
-    uint64_t id = pool_new_job(p);
-    pool_result_head(r)->id = id;
     size_t start = 0;
-    pool_taskmsg *m = pool_taskmsg_new(id, 0, 0, (unsigned)index, args, &start, 1, args_len, false);
+    pool_taskmsg *m = pool_taskmsg_new(0, 0, 0, (unsigned)index, args, &start, 1, args_len, false);
     if (m == NULL) {
         pool_result_free(r);
         pool_seterr(POOL_ESYS, "apply_async: out of memory");
         return NULL;
     }
-    if (pool_job_register(p, pool_result_head(r), false) != POOL_OK) {
-        free(m);
+    /* The id, the job table and the task queue under one hold of the lock. */
+    if (pool_job_submit_one(p, pool_result_head(r), m) != POOL_OK) {
         pool_result_free(r);
         return NULL;
     }
-    pool_taskq_push(p, m, m, 1);
     return r;
 }
 

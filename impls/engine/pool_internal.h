@@ -401,6 +401,9 @@ uint64_t pool_new_job(pool *p);
  * once closed unless `continuing` (an iterator accepted before close).
  */
 int pool_job_register(pool *p, pool_job *job, bool continuing);
+/* A new id (into job and m's header), register, then m on the task queue,
+ * under one hold of the pool lock; m is taken in every case. As register. */
+int pool_job_submit_one(pool *p, pool_job *job, struct pool_taskmsg *m);
 /* Removes a job from the table; true if it was there (the caller then drops
  * the table's reference). */
 bool pool_job_unregister(pool *p, uint64_t id);
@@ -421,6 +424,9 @@ int pool_taskq_start(pool *p);
 /* Appends task messages (a linked list ending at `last`), or sends them
  * from the calling thread when nothing is waiting. Takes the pool lock. */
 void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n);
+/* The same under the caller's hold of the pool lock; false: refused (the
+ * pool ended), the caller frees the list after the unlock. */
+bool pool_taskq_push_locked(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n);
 /* Appends one EXIT message per worker slot (caller holds the pool lock). */
 void pool_taskq_push_exits(pool *p);
 /* Frees every queued message (caller holds the pool lock, or is alone). */

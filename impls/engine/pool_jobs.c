@@ -177,31 +177,56 @@ uint64_t pool_new_job(pool *p)
     return id;
 }
 
-int pool_job_register(pool *p, pool_job *job, bool continuing)
+/* Caller holds the pool lock. */
+static int job_register_locked(pool *p, pool_job *job, bool continuing)
 {
-    int rc = POOL_OK;
-    pthread_mutex_lock(&p->lock);
     /* Checked under the lock that terminate, an interrupt and a broken
      * pool hold while they empty the table: a job is either in the table
      * when they look, or refused. So no job waits on a pool that ended. */
     if (p->interrupted)
-        rc = pool_seterr(POOL_EINTR, "the pool was interrupted (SIGINT or SIGTERM): it "
-                         "accepts no new work");
-    else if (p->broken)
-        rc = pool_seterr(POOL_EBROKEN, "%s", p->broken_msg);
-    else if (p->state == POOL_TERMINATE || p->shutting_down ||
-             (p->state == POOL_CLOSE && !continuing))
-        rc = pool_seterr(POOL_ESTATE, "the pool is %s: it accepts no new work",
-                         p->state == POOL_TERMINATE ? "terminated" : "closed");
-    else {
-        /* Ref before the unlock: the result handler may find it at once. */
-        job->ops->ref(job);
-        tab_put(p, job);
-    }
+        return pool_seterr(POOL_EINTR, "the pool was interrupted (SIGINT or SIGTERM): it "
+                           "accepts no new work");
+    if (p->broken)
+        return pool_seterr(POOL_EBROKEN, "%s", p->broken_msg);
+    if (p->state == POOL_TERMINATE || p->shutting_down ||
+        (p->state == POOL_CLOSE && !continuing))
+        return pool_seterr(POOL_ESTATE, "the pool is %s: it accepts no new work",
+                           p->state == POOL_TERMINATE ? "terminated" : "closed");
+    /* Ref before the unlock: the result handler may find it at once. */
+    job->ops->ref(job);
+    tab_put(p, job);
+    return POOL_OK;
+}
+
+int pool_job_register(pool *p, pool_job *job, bool continuing)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = job_register_locked(p, job, continuing);
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
 
+/*
+ * pool_new_job, pool_job_register and pool_taskq_push in one hold of the
+ * pool lock, for a job of one message (apply_async pays this per task: one
+ * lock round instead of three, each one the result handler may be waiting
+ * on). Same checks in the same order; the id goes into the message's header
+ * here (the body does not hold it). On refusal the message is freed; a
+ * message the queue refuses after the job was registered (cannot happen
+ * under one hold: register refuses first) would leave the job to terminate.
+ */
+int pool_job_submit_one(pool *p, pool_job *job, pool_taskmsg *m)
+{
+    pthread_mutex_lock(&p->lock);
+    job->id = m->hdr.job = ++p->next_job;
+    p->stats.jobs_submitted++;
+    int rc = job_register_locked(p, job, false);
+    bool taken = rc == POOL_OK && pool_taskq_push_locked(p, m, m, 1);
+    pthread_mutex_unlock(&p->lock);
+    if (!taken)
+        pool_taskmsg_free_list(m);
+    return rc;
+}
 bool pool_job_unregister(pool *p, uint64_t id)
 {
     pthread_mutex_lock(&p->lock);

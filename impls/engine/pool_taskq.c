@@ -37,16 +37,10 @@ static void append(pool *p, pool_taskmsg *first, pool_taskmsg *last)
 
 /* ---- the submitting side ------------------------------------------------- */
 
-void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
+bool pool_taskq_push_locked(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
 {
-    pthread_mutex_lock(&p->lock);
-    if (p->state == POOL_TERMINATE || p->task_stop || p->broken) {
-        /* Terminated, interrupted or broken between register and here: the
-         * job is already failed. */
-        pthread_mutex_unlock(&p->lock);
-        pool_taskmsg_free_list(first);
-        return;
-    }
+    if (p->state == POOL_TERMINATE || p->task_stop || p->broken)
+        return false; /* terminated, interrupted or broken since register: the job failed */
     p->stats.messages_sent += n;
     pool_trace_sent(p, first); /* bytes sent; the trace remembers the chunks */
     /* The direct path: nothing queued and nothing being sent. */
@@ -58,7 +52,16 @@ void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
     }
     if (first)
         append(p, first, last);
+    return true;
+}
+
+void pool_taskq_push(pool *p, pool_taskmsg *first, pool_taskmsg *last, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    bool taken = pool_taskq_push_locked(p, first, last, n);
     pthread_mutex_unlock(&p->lock);
+    if (!taken)
+        pool_taskmsg_free_list(first);
 }
 
 /* One EXIT per worker slot: each live worker takes one and ends (a worker
