@@ -583,6 +583,10 @@ struct pool {
     bool task_busy;           /* the task handler is sending a message it popped */
     bool task_stop;
     pool_stats stats;
+    /* stats.callbacks_run and .callback_errors, counted outside the lock
+     * (the result handler counts one per callback, beside the lock rounds
+     * it already pays per result); pool_get_stats adds them in. */
+    atomic_uint_fast64_t callbacks_run, callback_errors;
     struct pool_unobserved *unobs; /* errors_unobserved counted at free (pool_result.c) */
     pool_trace_rec *trace;
     size_t trace_len, trace_cap;

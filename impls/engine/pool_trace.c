@@ -367,11 +367,9 @@ void pool_trace_drain(pool *p)
 
 void pool_count_callback(pool *p, int rc, const char *what, uint64_t job, const char *err)
 {
-    pthread_mutex_lock(&p->lock);
-    p->stats.callbacks_run++;
+    atomic_fetch_add(&p->callbacks_run, 1);
     if (rc != 0)
-        p->stats.callback_errors++;
-    pthread_mutex_unlock(&p->lock);
+        atomic_fetch_add(&p->callback_errors, 1);
     if (rc != 0)
         fprintf(stderr, "pool: %s of job %llu failed: %s\n", what, (unsigned long long)job,
                 err[0] ? err : "(no message)");
@@ -391,6 +389,8 @@ void pool_get_stats(pool *p, pool_stats *out)
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
     pthread_mutex_unlock(&p->lock);
+    out->callbacks_run += atomic_load(&p->callbacks_run);
+    out->callback_errors += atomic_load(&p->callback_errors);
     out->errors_unobserved += atomic_load(&p->unobs->late);
 }
 
