@@ -229,12 +229,19 @@ static int launcher_live(const struct launcher *l)
     return n;
 }
 
-/* True if some live worker has no pidfd (pidfd_open is missing): the
- * launcher then wakes every LAUNCHER_POLL_MS to look at it. */
+/* Slot i holds a live worker without a pidfd (pidfd_open is missing): only
+ * a look with waitpid tells when it ends. */
+static bool launcher_unwatched(const struct launcher *l, int i)
+{
+    return l->pid[i] != 0 && l->pidfd[i] < 0;
+}
+
+/* True if some live worker is unwatched: the launcher then wakes every
+ * LAUNCHER_POLL_MS to look at it. */
 static bool launcher_polling(const struct launcher *l)
 {
     for (int i = 0; i < l->nslots; i++)
-        if (l->pid[i] != 0 && l->pidfd[i] < 0)
+        if (launcher_unwatched(l, i))
             return true;
     return false;
 }
@@ -296,7 +303,7 @@ static void *launcher_main(void *arg)
             if (pf[k].revents)
                 launcher_reap(l, slot_of[k]);
         for (int i = 0; polling && i < l->nslots; i++)
-            if (l->pid[i] != 0 && l->pidfd[i] < 0)
+            if (launcher_unwatched(l, i))
                 launcher_reap(l, i);
         if (pf[0].revents && !launcher_request(l))
             quitting = true;
