@@ -366,14 +366,19 @@ static void cmp_print_table(cmp_run *c)
     }
 }
 
+/* Variant k's last twin result (its first), or NULL when it had none. */
+static json_t *cmp_twin_result(cmp_run *c, int k)
+{
+    return c->last[k] ? json_array_get(json_object_get(c->last[k], "results"), 0) : NULL;
+}
+
 /* The twin's `cannot` reason for a check, or NULL: a key that names a field
  * the check read (run_check.reads, noted as it ran), or else one its name
  * matches (twin_reason). */
 static const char *cmp_cannot(cmp_run *c, const run_check *check)
 {
     for (int k = 0; k < SCN_MAX_VARIANTS; k++) {
-        json_t *x = c->last[k] ? json_array_get(json_object_get(c->last[k], "results"), 0)
-                               : NULL;
+        json_t *x = cmp_twin_result(c, k);
         json_t *v = x && check->reads
                         ? json_object_get(json_object_get(x, "cannot"), check->reads) : NULL;
         const char *why = v ? (json_string_value(v) ? json_string_value(v) : "(no reason given)")
@@ -388,8 +393,7 @@ static const char *cmp_cannot(cmp_run *c, const run_check *check)
 static const char *cmp_differs(cmp_run *c, const run_check *check)
 {
     for (int k = 0; k < SCN_MAX_VARIANTS; k++) {
-        json_t *x = c->last[k] ? json_array_get(json_object_get(c->last[k], "results"), 0)
-                               : NULL;
+        json_t *x = cmp_twin_result(c, k);
         const char *why = x ? twin_reason(x, "differs", check->name) : NULL;
         if (why)
             return why;

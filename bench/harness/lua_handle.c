@@ -179,6 +179,18 @@ static int handle_wait_get(lua_State *L, lp_handle *h, double t, const msgpack_o
     return st;
 }
 
+/* What a wait got: its error raised, or its value (nil for none) pushed. */
+static int handle_push_got(lua_State *L, lp_handle *h, int st, const msgpack_object *v)
+{
+    if (st != POOL_OK)
+        return lp_raise_status(L, st, pool_result_error(h->r));
+    if (v)
+        luav_push(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 /* h:get([timeout]) / future:result([timeout]) */
 static int h_get(lua_State *L)
 {
@@ -189,13 +201,7 @@ static int h_get(lua_State *L)
     if (st == POOL_ETIMEDOUT) {
         return lp_raise_plain(L, "TimeoutError: no result within %f s", t);
     }
-    if (st != POOL_OK)
-        return lp_raise_status(L, st, pool_result_error(h->r));
-    if (v)
-        luav_push(L, v);
-    else
-        lua_pushnil(L);
-    return 1;
+    return handle_push_got(L, h, st, v);
 }
 
 /* h:wait([timeout]): true when ready, false on timeout. */
@@ -319,13 +325,7 @@ static int push_value_of(lua_State *L, pool_result *r)
     lp_handle *h = push_handle(L, r, false); /* freed by the GC, like any handle */
     const msgpack_object *v = NULL;
     int st = handle_wait_get(L, h, -1, &v);
-    if (st != POOL_OK)
-        return lp_raise_status(L, st, pool_result_error(r));
-    if (v)
-        luav_push(L, v);
-    else
-        lua_pushnil(L);
-    return 1;
+    return handle_push_got(L, h, st, v);
 }
 
 /* pool:apply(task, args): blocks, the lock released. */

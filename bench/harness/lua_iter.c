@@ -222,15 +222,12 @@ const luaL_Reg lp_iter_fns[] = {
 void lp_iter_metatable(lua_State *L)
 {
     static const luaL_Reg iter[] = {{"next", it_next}, {"close", it_close}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__call", it_call}, {"__close", it_close}, {"__gc", it_gc}, {NULL, NULL}};
     if (luaL_newmetatable(L, LP_ITER)) {
+        luaL_setfuncs(L, meta, 0);
         luaL_newlib(L, iter);
         lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, it_call);
-        lua_setfield(L, -2, "__call");
-        lua_pushcfunction(L, it_close);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, it_gc);
-        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
 }

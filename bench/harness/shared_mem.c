@@ -268,13 +268,11 @@ void scn_shared_open(lua_State *L)
         {"locked_add", m_locked_add}, {"with_lock", m_with_lock}, {"len", m_len},
         {NULL, NULL}};
     static const luaL_Reg fns[] = {{"value", s_value}, {"array", s_array}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__len", m_len}, {"__tostring", m_tostring}, {NULL, NULL}};
     luaL_newmetatable(L, SHM_MT);
+    luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, m_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, m_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "shared");
