@@ -39,9 +39,19 @@ static bool msg_value_allowed(const msgpack_object *o, int depth)
 
 /* ---- the fast check: a walk over the bytes, no objects built ------------ */
 
-/* Nesting the fast check follows: far inside msgpack-c's 32 levels and the
+/* Nesting the fast check accepts: far inside msgpack-c's 32 levels and the
  * 64 of msg_value_allowed, so nothing it accepts is refused by either. */
 #define MSG_FAST_DEPTH 16
+/* Nesting the walk follows to check what containers claim: one past
+ * msgpack-c's stack (MSGPACK_EMBED_STACK_SIZE, 32), which refuses a deeper
+ * container before allocating for it. */
+#define MSG_WALK_DEPTH 33
+
+enum msg_walk {
+    MSG_ACCEPT,   /* plainly allowed: no unpack needed */
+    MSG_UNSURE,   /* the unpack judges it and names the error */
+    MSG_OVERCLAIM /* a container claims more values than bytes are left */
+};
 
 static uint64_t msg_be(const unsigned char *p, size_t k)
 {
@@ -52,31 +62,38 @@ static uint64_t msg_be(const unsigned char *p, size_t k)
 }
 
 /*
- * Skips one value at *off when it is plainly allowed: whole within len, no
- * ext (nor the unused 0xc1), at most MSG_FAST_DEPTH containers deep, and an
- * array when want_array. Anything else returns false with *off untouched,
- * and the full check (msg_check_one's unpack) judges it and names the error.
- * So the fast path only ever accepts what the full check accepts, and every
- * refusal keeps its message; it just builds no objects and needs no zone
- * (an unpack per argument or item was most of the submit's own work).
+ * Walks one value at *off. MSG_ACCEPT when it is plainly allowed: whole
+ * within len, no ext (nor the unused 0xc1), at most MSG_FAST_DEPTH
+ * containers deep, and an array when want_array; *off then moves past it.
+ * MSG_OVERCLAIM when some container, at any depth msgpack-c would reach,
+ * claims more values than there are bytes left (each takes one at least):
+ * msgpack-c allocates what a header claims before reading a value of it,
+ * so such bytes must never reach it (a 4-byte array32 header asks for
+ * 96 GiB). MSG_UNSURE otherwise; *off is untouched except on MSG_ACCEPT.
+ * So the fast path only ever accepts what the full check (msg_check_one's
+ * unpack) accepts, and every other refusal keeps that check's message; it
+ * just builds no objects and needs no zone (an unpack per argument or item
+ * was most of the submit's own work).
  */
-static bool msg_fast_skip(const unsigned char *b, size_t len, size_t *off, bool want_array)
+static enum msg_walk msg_walk(const unsigned char *b, size_t len, size_t *off, bool want_array)
 {
     size_t o = *off;
-    if (want_array && (o >= len || !((b[o] >= 0x90 && b[o] <= 0x9f) || b[o] == 0xdc || b[o] == 0xdd)))
-        return false;
-    uint64_t left[MSG_FAST_DEPTH + 1]; /* values still to skip at each level */
+    bool unsure = want_array &&
+                  (o >= len || !((b[o] >= 0x90 && b[o] <= 0x9f) || b[o] == 0xdc || b[o] == 0xdd));
+    uint64_t left[MSG_WALK_DEPTH + 1]; /* values still to walk at each level */
     int top = 0;
     left[0] = 1;
     for (;;) {
         while (left[top] == 0)
             if (top-- == 0) {
+                if (unsure)
+                    return MSG_UNSURE;
                 *off = o;
-                return true;
+                return MSG_ACCEPT;
             }
         left[top]--;
         if (o >= len)
-            return false;
+            return MSG_UNSURE; /* truncated */
         unsigned t = b[o];
         size_t head = 1;    /* type byte and length field */
         uint64_t body = 0;  /* bytes after the head */
@@ -107,25 +124,32 @@ static bool msg_fast_skip(const unsigned char *b, size_t len, size_t *off, bool 
             kids = 1, lenbytes = t == 0xdc ? 2 : 4;
         else if (t == 0xde || t == 0xdf)
             kids = 2, lenbytes = t == 0xde ? 2 : 4;
+        else if (t >= 0xc7 && t <= 0xc9) /* ext 8..32: not allowed, walked past */
+            unsure = true, lenbytes = 1 << (t - 0xc7), head = 1;
+        else if (t >= 0xd4 && t <= 0xd8) /* fixext 1..16: the same */
+            unsure = true, body = 1 + (1u << (t - 0xd4));
         else
-            return false; /* 0xc1, ext, fixext */
+            return MSG_UNSURE; /* 0xc1, never used */
         head += (size_t)lenbytes;
         if (len - o < head)
-            return false;
+            return MSG_UNSURE;
         if (lenbytes > 0) {
             uint64_t v = msg_be(b + o + 1, (size_t)lenbytes);
             if (kids)
                 n = v;
             else
-                body = v;
+                body = v + (t >= 0xc7 && t <= 0xc9); /* an ext's type byte */
         }
         o += head;
         if (len - o < body)
-            return false;
+            return MSG_UNSURE;
         o += (size_t)body;
         if (kids && n > 0) {
-            if (top == MSG_FAST_DEPTH)
-                return false;
+            if (n * (uint64_t)kids > len - o)
+                return MSG_OVERCLAIM;
+            if (top == MSG_WALK_DEPTH)
+                return MSG_UNSURE; /* msgpack-c refuses it before allocating */
+            unsure |= top == MSG_FAST_DEPTH;
             left[++top] = n * (uint64_t)kids;
         }
     }
@@ -145,8 +169,12 @@ static int msg_check_one(const char *buf, size_t len, size_t *off, bool want_arr
     char what[80];
 #define MSG_NAME() (index == SIZE_MAX ? snprintf(what, sizeof what, "%s", what_) \
                                       : snprintf(what, sizeof what, "%s %zu", what_, index))
-    if (msg_fast_skip((const unsigned char *)buf, len, off, want_array))
+    enum msg_walk w = msg_walk((const unsigned char *)buf, len, off, want_array);
+    if (w == MSG_ACCEPT)
         return POOL_OK;
+    if (w == MSG_OVERCLAIM && MSG_NAME() >= 0)
+        return pool_seterr(POOL_EINVAL, "%s: not a serialized value (an array or map claims "
+                           "more values than there are bytes: truncated or malformed)", what);
     msgpack_object o;
     msgpack_zone_clear(zone);
     msgpack_unpack_return ur = msgpack_unpack(buf, len, off, zone, &o);
@@ -171,7 +199,7 @@ int pool_msg_check_value(const char *buf, size_t len, bool want_array, const cha
     if (buf == NULL || len == 0)
         return pool_seterr(POOL_EINVAL, "%s: empty buffer (pack an array, even an empty one)", what);
     size_t off = 0;
-    if (msg_fast_skip((const unsigned char *)buf, len, &off, want_array) && off == len)
+    if (msg_walk((const unsigned char *)buf, len, &off, want_array) == MSG_ACCEPT && off == len)
         return POOL_OK; /* no zone needed */
     off = 0;
     /* Sized to the value (about 6 object bytes per packed byte; it grows if
@@ -210,6 +238,9 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
     } else {
         return pool_seterr(POOL_EINVAL, "items: must be a packed array of items");
     }
+    if (n > len - off) /* each item takes a byte at least: refuse before allocating for n */
+        return pool_seterr(POOL_EINVAL, "items: the array claims %zu items in %zu bytes "
+                           "(truncated or malformed)", n, len - off);
     size_t *s = malloc((n ? n : 1) * sizeof *s);
     if (s == NULL)
         return pool_seterr(POOL_ESYS, "items: out of memory for %zu items", n);

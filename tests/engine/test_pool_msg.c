@@ -268,12 +268,64 @@ static void fast_check_every_type_byte_agrees(void **state)
         }
 }
 
+/* A header that claims more values than the bytes can hold is refused by
+ * name before msgpack-c sees it: msgpack-c allocates what a header claims
+ * (an array32 of 2^32-1 values: 96 GiB) before reading one. At any depth
+ * msgpack-c would reach, in arrays and maps, and an items array's own
+ * count; a claim that just fits is not refused for it. */
+static void overclaiming_headers_refused_before_unpack(void **state)
+{
+    (void)state;
+    static const unsigned char arr32[] = {0x91, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const unsigned char map32[] = {0x91, 0xdf, 0x7f, 0xff, 0xff, 0xff, 0x01, 0x02};
+    static const unsigned char arr16[] = {0x91, 0xdc, 0x00, 0x09, 0x01, 0x02, 0x03};
+    unsigned char deep[40]; /* 20 levels of one-element arrays, then the claim */
+    size_t k = 0;
+    while (k < 20)
+        deep[k++] = 0x91;
+    deep[k++] = 0xdd;
+    for (int i = 0; i < 4; i++)
+        deep[k++] = 0xff;
+    deep[k++] = 0x00;
+    const struct {
+        const unsigned char *b;
+        size_t len;
+    } bad[] = {{arr32, sizeof arr32}, {map32, sizeof map32}, {arr16, sizeof arr16}, {deep, k}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(pool_msg_check_value((const char *)bad[i].b, bad[i].len, true, "args"),
+                         POOL_EINVAL);
+        assert_contains(pool_last_error(), "args: not a serialized value");
+        assert_contains(pool_last_error(), "claims more values than there are bytes");
+        size_t *starts, n; /* the same bytes as the single item of a map's items */
+        assert_int_equal(pool_msg_split_array((const char *)bad[i].b, bad[i].len, &starts, &n,
+                                              true),
+                         POOL_EINVAL);
+        assert_contains(pool_last_error(), "item 0: not a serialized value");
+    }
+    static const unsigned char items[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x91, 0x01};
+    size_t *starts, n;
+    assert_int_equal(pool_msg_split_array((const char *)items, sizeof items, &starts, &n, true),
+                     POOL_EINVAL);
+    assert_contains(pool_last_error(), "items: the array claims 4294967295 items in 2 bytes");
+    /* Claims that just fit: three values in three bytes, a map's two per entry. */
+    static const unsigned char fits[] = {0x92, 0xdc, 0x00, 0x03, 0x01, 0x02, 0x03,
+                                         0xde, 0x00, 0x01, 0x01, 0x02};
+    assert_int_equal(pool_msg_check_value((const char *)fits, sizeof fits, true, "args"), POOL_OK);
+    static const unsigned char items_fit[] = {0x92, 0x91, 0x01, 0x90};
+    assert_int_equal(pool_msg_split_array((const char *)items_fit, sizeof items_fit, &starts, &n,
+                                          true),
+                     POOL_OK);
+    assert_int_equal(n, 2);
+    free(starts);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         CASE(fast_check_agrees_with_unpack),
         CASE(fast_check_nesting_agrees),
         CASE(fast_check_every_type_byte_agrees),
+        CASE(overclaiming_headers_refused_before_unpack),
     };
     return test_main(argc, argv, "pool_msg", tests, sizeof tests / sizeof *tests);
 }
