@@ -238,8 +238,9 @@ valgrind: deps
 
 # The engine's cmocka cases alone under valgrind (about 2 minutes), part of
 # make test: valgrind's own kernel interface differs from the machine's (it
-# had no pidfd_open, and 11 start cases failed there unseen while the full
-# make valgrind, about 19 minutes, was not in CI).
+# had no pidfd_open, and 11 start cases failed there unseen while make
+# valgrind, which adds the strategies and the scenario loader, about 3
+# minutes, was not in CI).
 valgrind-quick: build
 	@echo "== the engine's cases under valgrind"
 	@VALGRIND="$(VALGRIND_CMD)" tests/run_cases.sh $(filter $(BUILD)/tests/engine/%,$(TEST_BIN))
