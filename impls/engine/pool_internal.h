@@ -155,8 +155,15 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
                          bool elements_are_arrays);
 
 /* Result frames on a worker's pipe: a uint32 length, then the msgpack payload
- * [kind, job, chunk, first, body]. RESULT's body is an array of [ok, value_or_message,
- * t_start, t_end], one per item; INITFAIL's body is the message. */
+ * [kind, job, chunk, first, body]. INITFAIL's body is the message. RESULT's
+ * body is columnar, [values, status, times], for a chunk of n items:
+ *   values  an array of n objects: item i's value, or when it failed its
+ *           message (a str that holds its NUL, so usable in place);
+ *   status  nil when every item succeeded, else a bin of n bytes (1 ok, 0 failed);
+ *   times   a bin of 2n big-endian doubles: item i began at 2i, ended at 2i+1.
+ * So the parent unpacks one object per item, not the five of an array
+ * [ok, value, t_start, t_end] per item, and skips every per-item status
+ * check of a chunk without failures (pool_chunk.nfailed). */
 enum pool_frame_kind { POOL_FRAME_RESULT = 1, POOL_FRAME_INITFAIL = 2 };
 
 /* ---- shared memory: what each worker is doing (pool_worker.c) ----------- */
@@ -288,8 +295,11 @@ int pool_fs_recv(int ctl_fd, struct pool_fs_msg *msg, int *fd);
 
 /*
  * A chunk's results, as delivered to its job. Owned by the job once handed
- * over. Items are msgpack arrays [ok, value_or_message, t_start, t_end] that
- * point into `raw` (msgpack-c unpacks strings without copying).
+ * over. A frame's chunk holds the columns of its RESULT body (enum
+ * pool_frame_kind above): `values` are unpacked objects that point into
+ * `raw` (msgpack-c unpacks strings without copying), `ok` and `times` point
+ * into `raw` directly. A chunk the parent makes (a dead worker's, a time
+ * limit's) has none of them: status and errmsg say why every item failed.
  */
 typedef struct pool_chunk {
     uint32_t index;
@@ -297,7 +307,10 @@ typedef struct pool_chunk {
     uint32_t count;
     char *raw;            /* the frame payload: NULL, or raw_inline */
     msgpack_zone *zone;   /* owns the unpacked objects: NULL, or &own_zone */
-    msgpack_object *items;
+    msgpack_object *values;          /* count values or messages; NULL: no frame */
+    const unsigned char *ok;         /* count bytes, 1 ok, 0 failed; NULL: all ok */
+    const unsigned char *times;      /* 2 * count big-endian doubles (pool_chunk_time) */
+    uint32_t nfailed;                /* items whose ok byte is 0 */
     int status;           /* POOL_OK, or the error failing every item (dead worker) */
     char *errmsg;         /* for a chunk failed by the parent */
     /* A chunk failed because one of its items ran past the time limit: that
@@ -326,6 +339,11 @@ void pool_chunk_free(pool_chunk *c);
 /* Item i: POOL_OK and *value, or an error status and *msg. */
 int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,
                     const char **msg);
+/* How many of its items failed: all of a chunk without a frame. */
+uint32_t pool_chunk_failed(const pool_chunk *c);
+/* When item i began (end false) or ended (end true); only for a frame's
+ * chunk (values not NULL). */
+double pool_chunk_time(const pool_chunk *c, uint32_t i, bool end);
 
 /* ---- jobs and their operations -------------------------------------------- */
 

@@ -351,20 +351,34 @@ int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **valu
         *msg = c->culprit_msg; /* the item that ran past the time limit */
         return c->culprit_status;
     }
-    if (c->status != POOL_OK || c->items == NULL) {
+    if (c->status != POOL_OK || c->values == NULL) {
         *msg = c->errmsg ? c->errmsg : "chunk lost";
         return c->status != POOL_OK ? c->status : POOL_EWORKER;
     }
-    const msgpack_object *it = &c->items[i];
-    /* Shape checked by the result handler: [ok, value_or_message, t0, t1]. */
-    if (it->via.array.ptr[0].via.boolean) {
-        *value = &it->via.array.ptr[1];
+    if (c->ok == NULL || c->ok[i]) {
+        *value = &c->values[i];
         return POOL_OK;
     }
     static const char fallback[] = "task failed";
-    const msgpack_object *m = &it->via.array.ptr[1];
+    const msgpack_object *m = &c->values[i];
     /* The worker packs the message NUL-terminated inside the str (see
      * pool_worker.c), so it can be handed out as a C string in place. */
     *msg = m->type == MSGPACK_OBJECT_STR && m->via.str.size > 0 ? m->via.str.ptr : fallback;
     return POOL_ETASK;
+}
+
+uint32_t pool_chunk_failed(const pool_chunk *c)
+{
+    return c->status != POOL_OK || c->values == NULL ? c->count : c->nfailed;
+}
+
+double pool_chunk_time(const pool_chunk *c, uint32_t i, bool end)
+{
+    const unsigned char *b = c->times + 16 * (size_t)i + (end ? 8 : 0);
+    uint64_t u = 0;
+    for (int k = 0; k < 8; k++)
+        u = u << 8 | b[k]; /* big-endian, as the worker stored it */
+    double t;
+    memcpy(&t, &u, sizeof t);
+    return t;
 }

@@ -210,13 +210,15 @@ static void build_value(pool_result *r)
         r->error = strdup("out of memory assembling the map's results");
         return;
     }
+    /* status POOL_OK: every item of every chunk succeeded, so each chunk's
+     * values column is its items' values, in order. */
     size_t k = 0;
-    for (uint32_t c = 0; c < r->nchunks; c++)
-        for (uint32_t i = 0; i < r->chunks[c]->count; i++) {
-            const msgpack_object *item;
-            pool_chunk_item(r->chunks[c], i, &item, &msg);
-            v[k++] = *item;
-        }
+    for (uint32_t c = 0; c < r->nchunks; c++) {
+        const pool_chunk *ch = r->chunks[c];
+        if (ch->count > 0) /* an empty frame's values may be NULL */
+            memcpy(v + k, ch->values, ch->count * sizeof *v);
+        k += ch->count;
+    }
     r->value_obj.type = MSGPACK_OBJECT_ARRAY;
     r->value_obj.via.array.size = (uint32_t)k;
     r->value_obj.via.array.ptr = v;
@@ -310,7 +312,8 @@ static void result_deliver(pool_result *r, pool_chunk *c)
         return;
     }
     r->chunks[c->index] = c;
-    for (uint32_t i = 0; i < c->count && r->status == POOL_OK; i++) {
+    /* Only a chunk with failures is walked, for its first failed item. */
+    for (uint32_t i = 0; pool_chunk_failed(c) > 0 && i < c->count && r->status == POOL_OK; i++) {
         const msgpack_object *v;
         const char *msg;
         int st = pool_chunk_item(c, i, &v, &msg);

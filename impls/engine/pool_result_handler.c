@@ -38,20 +38,34 @@
 
 /* ---- result frames, to their jobs --------------------------------------------- */
 
-/* Checks a result frame's shape (the worker is ours: a bad one is a bug). */
-static const msgpack_object_array *frame_items(const msgpack_object *o)
+/* Reads a RESULT frame's columnar body [values, status, times]
+ * (pool_internal.h) into c: false when its shape is wrong (the worker is
+ * ours: a bad one is a bug). The status column is counted once here, so
+ * that the later walks (pool_record_chunk, the job's delivery, the map's
+ * value) skip per-item checks for a chunk without failures. */
+static bool frame_columns(const msgpack_object *body, pool_chunk *c)
 {
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5 ||
-        o->via.array.ptr[4].type != MSGPACK_OBJECT_ARRAY)
-        return NULL;
-    const msgpack_object_array *a = &o->via.array.ptr[4].via.array;
-    for (uint32_t i = 0; i < a->size; i++) {
-        const msgpack_object *it = &a->ptr[i];
-        if (it->type != MSGPACK_OBJECT_ARRAY || it->via.array.size != 4 ||
-            it->via.array.ptr[0].type != MSGPACK_OBJECT_BOOLEAN)
-            return NULL;
-    }
-    return a;
+    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 3)
+        return false;
+    const msgpack_object *col = body->via.array.ptr;
+    if (col[0].type != MSGPACK_OBJECT_ARRAY)
+        return false;
+    uint32_t n = col[0].via.array.size;
+    if (col[2].type != MSGPACK_OBJECT_BIN || col[2].via.bin.size != 16 * (uint64_t)n)
+        return false;
+    c->count = n;
+    c->values = col[0].via.array.ptr;
+    c->times = (const unsigned char *)col[2].via.bin.ptr;
+    c->ok = NULL;
+    c->nfailed = 0;
+    if (col[1].type == MSGPACK_OBJECT_NIL)
+        return true;
+    if (col[1].type != MSGPACK_OBJECT_BIN || col[1].via.bin.size != n)
+        return false;
+    c->ok = (const unsigned char *)col[1].via.bin.ptr;
+    for (uint32_t i = 0; i < n; i++)
+        c->nfailed += c->ok[i] == 0;
+    return true;
 }
 
 /* Marks the pool broken and fails every job: no worker can ever start.
@@ -152,13 +166,10 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
         pool_chunk_free(c);
         return;
     }
-    const msgpack_object_array *items = frame_items(&frame);
-    if (items == NULL)
+    if (!frame_columns(&f[4], c))
         pool_panic("handle_frame: malformed frame from worker slot %d", slot);
     c->index = (uint32_t)f[2].via.u64;
     c->first = (uint32_t)f[3].via.u64;
-    c->count = items->size;
-    c->items = items->ptr;
     /* Remembered so that a worker killed between sending this and clearing
      * its slot does not have the chunk failed as well (worker_exited). */
     p->ws[slot].last_job = f[1].via.u64;

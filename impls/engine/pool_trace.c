@@ -121,12 +121,11 @@ static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, p
             .job = job->id, .item = c->first + i, .task = (uint16_t)job->task,
             .slot = (int16_t)slot, .pid = pid, .t_submit = job->t_submit, .t_result = now,
         };
-        if (c->items) {
-            const msgpack_object *f = c->items[i].via.array.ptr;
-            r->ok = f[0].via.boolean;
+        if (c->values) { /* a frame: its status and times columns */
+            r->ok = c->ok == NULL || c->ok[i];
             r->state = r->ok ? POOL_TRACE_DONE : POOL_TRACE_FAILED;
-            r->t_start = f[2].via.f64;
-            r->t_end = f[3].via.f64;
+            r->t_start = pool_chunk_time(c, i, false);
+            r->t_end = pool_chunk_time(c, i, true);
         } else {
             r->state = lost_state(c, i, &r->t_start);
         }
@@ -329,14 +328,9 @@ void pool_trace_abandon(pool *p, pool_job *const *v, size_t n)
 void pool_record_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, pid_t pid,
                        double now)
 {
-    for (uint32_t i = 0; i < c->count; i++) {
-        const msgpack_object *v;
-        const char *msg;
-        if (pool_chunk_item(c, i, &v, &msg) == POOL_OK)
-            p->stats.tasks_done++;
-        else
-            p->stats.tasks_failed++;
-    }
+    uint32_t failed = pool_chunk_failed(c); /* counted once, by the result handler */
+    p->stats.tasks_done += c->count - failed;
+    p->stats.tasks_failed += failed;
     if (p->opt.trace)
         trace_chunk(p, c, job, slot, pid, now);
 }

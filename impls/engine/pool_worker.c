@@ -79,6 +79,46 @@ static void worker_pack_msg(msgpack_packer *pk, const char *msg)
 
 double pool_worker_clock_shift;
 
+/* Stores a double as 8 big-endian bytes, msgpack's own order for a float 64:
+ * the times column then reads the same on every host. (The MPI transport
+ * already sends native structs, pool_mpi_wire.h, so mixed byte orders do
+ * not work today; the frame body itself need not add to that.) */
+static void worker_store_time(unsigned char *at, double t)
+{
+    uint64_t u;
+    memcpy(&u, &t, sizeof u);
+    for (int k = 7; k >= 0; k--, u >>= 8)
+        at[k] = (unsigned char)u;
+}
+
+/* Ends a RESULT body: the status column (nil when all_ok) and the times
+ * column, which follows the n status bytes in `status`. */
+static void worker_pack_columns(msgpack_packer *pk, const unsigned char *status, size_t n,
+                                bool all_ok)
+{
+    if (all_ok) {
+        msgpack_pack_nil(pk);
+    } else {
+        msgpack_pack_bin(pk, n);
+        msgpack_pack_bin_body(pk, status, n);
+    }
+    msgpack_pack_bin(pk, 16 * n);
+    msgpack_pack_bin_body(pk, status + n, 16 * n);
+}
+
+/*
+ * Runs a chunk's items and packs its RESULT frame in `out`. The body is
+ * columnar (pool_internal.h, enum pool_frame_kind):
+ *   [values, status, times]
+ * values: an array of one object per item, its value, or for a failed
+ * item its message (worker_pack_msg); status: nil when every item
+ * succeeded, else a bin of one byte per item (1 ok, 0 failed); times: a bin
+ * of two big-endian doubles per item (when it began and ended, on the
+ * parent's clock). The values are packed as the items run; status and times
+ * are gathered on the side and appended after the last item. Three objects
+ * per chunk plus one per item is what the parent unpacks, where
+ * [ok, value, t0, t1] per item cost it five.
+ */
 void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
                            const char *payload, msgpack_sbuffer *out, msgpack_sbuffer *tmp)
 {
@@ -96,9 +136,17 @@ void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool
         _exit(POOL_EXIT_BAD_MESSAGE);
     unsigned task = (unsigned)u.data.via.array.ptr[0].via.u64;
     const msgpack_object_array *items = &u.data.via.array.ptr[1].via.array;
+    size_t n = items->size;
+    /* The side columns: n status bytes, then 16 bytes of times per item. */
+    unsigned char *status = malloc(n * 17 + 1);
+    if (status == NULL)
+        _exit(POOL_EXIT_NOMEM);
+    unsigned char *times = status + n;
+    bool all_ok = true;
     char err[1024];
-    msgpack_pack_array(&pk, items->size);
-    for (uint32_t i = 0; i < items->size; i++) {
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
         atomic_store(&me->item, hdr->first + i);
         msgpack_sbuffer_clear(tmp);
         double t0 = pool_now();
@@ -106,17 +154,17 @@ void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool
         int rc = pool_task_run(task, &items->ptr[i].via.array, &tpk, slot, err, sizeof err);
         atomic_store(&me->t_start, 0.0); /* ...to here, item by item */
         double t1 = pool_now();
-        msgpack_pack_array(&pk, 4);
-        if (rc == 0) {
-            msgpack_pack_true(&pk);
+        status[i] = rc == 0;
+        all_ok &= rc == 0;
+        if (rc == 0)
             msgpack_sbuffer_write(out, tmp->data, tmp->size);
-        } else {
-            msgpack_pack_false(&pk);
+        else
             worker_pack_msg(&pk, err);
-        }
-        msgpack_pack_double(&pk, t0 + pool_worker_clock_shift); /* on the parent's clock */
-        msgpack_pack_double(&pk, t1 + pool_worker_clock_shift);
+        worker_store_time(times + 16 * i, t0 + pool_worker_clock_shift); /* the parent's clock */
+        worker_store_time(times + 16 * i + 8, t1 + pool_worker_clock_shift);
     }
+    worker_pack_columns(&pk, status, n, all_ok);
+    free(status);
     msgpack_unpacked_destroy(&u);
 }
 
