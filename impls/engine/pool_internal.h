@@ -230,7 +230,7 @@ extern double pool_worker_clock_shift;
 enum pool_exit_status {
     POOL_EXIT_OK = 0,              /* worker: EXIT message, maxtasksperchild, or queue closed */
     POOL_EXIT_QUEUE_LOCK = 70,     /* worker: the shared queue's lock is unusable */
-    POOL_EXIT_NOMEM = 71,          /* worker: no memory for a task message */
+    POOL_EXIT_NOMEM = 71,          /* worker: no memory for a task message, or a result */
     POOL_EXIT_QUEUE_CUT = 72,      /* worker: the queue closed in the middle of a message */
     POOL_EXIT_QUEUE_OVERRUN = 73,  /* worker: a message longer than its header said */
     POOL_EXIT_RESULT_PIPE = 74,    /* worker: cannot write its result (the pool is gone) */
