@@ -336,6 +336,9 @@ typedef struct pool_chunk {
 } pool_chunk;
 
 void pool_chunk_free(pool_chunk *c);
+/* Points c's columns (count, values, ok, times, nfailed) into an unpacked
+ * RESULT body [values, status, times]; false when its shape is wrong. */
+bool pool_chunk_read_body(pool_chunk *c, const msgpack_object *body);
 /* Item i: POOL_OK and *value, or an error status and *msg. */
 int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,
                     const char **msg);

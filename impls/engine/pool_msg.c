@@ -7,6 +7,10 @@
  * copies their bytes into task messages as they are. A map's items are
  * located inside their packed array by byte offset, so a chunk is a copy of
  * a slice of the caller's buffer, with a one-byte array header per item.
+ *
+ * Results come back as one frame per chunk, its body in columns
+ * [values, status, times] (pool_internal.h, enum pool_frame_kind): the
+ * last part of this file reads a chunk's items out of them.
  */
 #include "pool_internal.h"
 
@@ -340,6 +344,36 @@ void pool_chunk_free(pool_chunk *c)
     free(c->errmsg);
     free(c->culprit_msg);
     free(c);
+}
+
+/* The result handler's reading of a RESULT body (pool_internal.h): the
+ * columns stay where msgpack-c left them, in the chunk's zone and raw
+ * bytes. The status column is counted once here, so that the later walks
+ * (pool_record_chunk, the job's delivery, the map's value) skip per-item
+ * checks for a chunk without failures. */
+bool pool_chunk_read_body(pool_chunk *c, const msgpack_object *body)
+{
+    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 3)
+        return false;
+    const msgpack_object *col = body->via.array.ptr;
+    if (col[0].type != MSGPACK_OBJECT_ARRAY)
+        return false;
+    uint32_t n = col[0].via.array.size;
+    if (col[2].type != MSGPACK_OBJECT_BIN || col[2].via.bin.size != 16 * (uint64_t)n)
+        return false;
+    c->count = n;
+    c->values = col[0].via.array.ptr;
+    c->times = (const unsigned char *)col[2].via.bin.ptr;
+    c->ok = NULL;
+    c->nfailed = 0;
+    if (col[1].type == MSGPACK_OBJECT_NIL)
+        return true;
+    if (col[1].type != MSGPACK_OBJECT_BIN || col[1].via.bin.size != n)
+        return false;
+    c->ok = (const unsigned char *)col[1].via.bin.ptr;
+    for (uint32_t i = 0; i < n; i++)
+        c->nfailed += c->ok[i] == 0;
+    return true;
 }
 
 int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,

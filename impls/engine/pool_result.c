@@ -313,7 +313,8 @@ static void result_deliver(pool_result *r, pool_chunk *c)
     }
     r->chunks[c->index] = c;
     /* Only a chunk with failures is walked, for its first failed item. */
-    for (uint32_t i = 0; pool_chunk_failed(c) > 0 && i < c->count && r->status == POOL_OK; i++) {
+    uint32_t walk = pool_chunk_failed(c) > 0 ? c->count : 0;
+    for (uint32_t i = 0; i < walk && r->status == POOL_OK; i++) {
         const msgpack_object *v;
         const char *msg;
         int st = pool_chunk_item(c, i, &v, &msg);

@@ -38,36 +38,6 @@
 
 /* ---- result frames, to their jobs --------------------------------------------- */
 
-/* Reads a RESULT frame's columnar body [values, status, times]
- * (pool_internal.h) into c: false when its shape is wrong (the worker is
- * ours: a bad one is a bug). The status column is counted once here, so
- * that the later walks (pool_record_chunk, the job's delivery, the map's
- * value) skip per-item checks for a chunk without failures. */
-static bool frame_columns(const msgpack_object *body, pool_chunk *c)
-{
-    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 3)
-        return false;
-    const msgpack_object *col = body->via.array.ptr;
-    if (col[0].type != MSGPACK_OBJECT_ARRAY)
-        return false;
-    uint32_t n = col[0].via.array.size;
-    if (col[2].type != MSGPACK_OBJECT_BIN || col[2].via.bin.size != 16 * (uint64_t)n)
-        return false;
-    c->count = n;
-    c->values = col[0].via.array.ptr;
-    c->times = (const unsigned char *)col[2].via.bin.ptr;
-    c->ok = NULL;
-    c->nfailed = 0;
-    if (col[1].type == MSGPACK_OBJECT_NIL)
-        return true;
-    if (col[1].type != MSGPACK_OBJECT_BIN || col[1].via.bin.size != n)
-        return false;
-    c->ok = (const unsigned char *)col[1].via.bin.ptr;
-    for (uint32_t i = 0; i < n; i++)
-        c->nfailed += c->ok[i] == 0;
-    return true;
-}
-
 /* Marks the pool broken and fails every job: no worker can ever start.
  * fs_dead: the fork server is gone too (no worker is left to wait for). */
 static void pool_break(pool *p, const char *msg, bool fs_dead)
@@ -166,7 +136,7 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
         pool_chunk_free(c);
         return;
     }
-    if (!frame_columns(&f[4], c))
+    if (!pool_chunk_read_body(c, &f[4]))
         pool_panic("handle_frame: malformed frame from worker slot %d", slot);
     c->index = (uint32_t)f[2].via.u64;
     c->first = (uint32_t)f[3].via.u64;
