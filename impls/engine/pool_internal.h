@@ -305,8 +305,9 @@ typedef struct pool_chunk {
     uint32_t index;
     uint32_t first;       /* job-wide index of item 0 */
     uint32_t count;
-    char *raw;            /* the frame payload: NULL, or raw_inline */
-    msgpack_zone *zone;   /* owns the unpacked objects: NULL, or &own_zone */
+    char *raw;            /* the frame payload: NULL, or inside the chunk's block */
+    msgpack_zone *zone;   /* owns the unpacked objects: NULL (none, or a plain
+                             frame's values inside the block), or &own_zone */
     msgpack_object *values;          /* count values or messages; NULL: no frame */
     const unsigned char *ok;         /* count bytes, 1 ok, 0 failed; NULL: all ok */
     const unsigned char *times;      /* 2 * count big-endian doubles (pool_chunk_time) */
@@ -342,6 +343,13 @@ bool pool_chunk_read_body(pool_chunk *c, const msgpack_object *body);
 /* Item i: POOL_OK and *value, or an error status and *msg. */
 int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,
                     const char **msg);
+/* A RESULT frame whose values are all scalars (the common one), read
+ * without msgpack-c into one block with no zone: its chunk (index, first
+ * and columns set) and *job; NULL for any other frame, which the caller
+ * unpacks the general way. */
+pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job);
+/* The first zone chunk for unpacking len packed bytes (grows if short). */
+size_t pool_zone_guess(size_t len);
 /* How many of its items failed: all of a chunk without a frame. */
 uint32_t pool_chunk_failed(const pool_chunk *c);
 /* When item i began (end false) or ended (end true); only for a frame's

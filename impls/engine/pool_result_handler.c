@@ -100,8 +100,9 @@ static void init_failed(pool *p, const msgpack_object *body)
     pool_break(p, msg, false);
 }
 
-/* Copies a frame into a new chunk and unpacks it there; *frame is the
- * unpacked [kind, job, chunk, first, body]. */
+/* Copies a frame into a new chunk and unpacks it there with msgpack-c;
+ * *frame is the unpacked [kind, job, chunk, first, body]. For the frames
+ * pool_chunk_from_plain_frame does not read. */
 static pool_chunk *unpack_frame(int slot, const char *data, uint32_t len, msgpack_object *frame)
 {
     pool_chunk *c = calloc(1, sizeof *c + len);
@@ -112,11 +113,10 @@ static pool_chunk *unpack_frame(int slot, const char *data, uint32_t len, msgpac
     c->trace_first = SIZE_MAX;
     /* The zone lives as long as the result does. msgpack_unpack_next would
      * make one of msgpack-c's default 8 KiB chunks per frame, which 10 000
-     * pending apply results would pay each; msgpack_unpack takes a zone
-     * sized to the frame instead (about 6 object bytes per packed byte; it
-     * grows if that is not enough). */
+     * pending results would pay each; msgpack_unpack takes a zone sized to
+     * the frame instead. */
     size_t off = 0;
-    if (!msgpack_zone_init(&c->own_zone, 256 + 6 * (size_t)len))
+    if (!msgpack_zone_init(&c->own_zone, pool_zone_guess(len)))
         pool_panic("handle_frame: out of memory");
     c->zone = &c->own_zone;
     if (msgpack_unpack(c->raw, len, &off, c->zone, frame) != MSGPACK_UNPACK_SUCCESS)
@@ -126,7 +126,9 @@ static pool_chunk *unpack_frame(int slot, const char *data, uint32_t len, msgpac
     return c;
 }
 
-static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
+/* The general way: INITFAIL, or values that are containers. NULL when the
+ * frame was an INITFAIL (handled here). */
+static pool_chunk *read_frame(pool *p, int slot, const char *data, uint32_t len, uint64_t *job)
 {
     msgpack_object frame;
     pool_chunk *c = unpack_frame(slot, data, len, &frame);
@@ -134,17 +136,27 @@ static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
     if (f[0].via.i64 == POOL_FRAME_INITFAIL) {
         init_failed(p, &f[4]);
         pool_chunk_free(c);
-        return;
+        return NULL;
     }
     if (!pool_chunk_read_body(c, &f[4]))
         pool_panic("handle_frame: malformed frame from worker slot %d", slot);
     c->index = (uint32_t)f[2].via.u64;
     c->first = (uint32_t)f[3].via.u64;
+    *job = f[1].via.u64;
+    return c;
+}
+
+static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
+{
+    uint64_t job;
+    pool_chunk *c = pool_chunk_from_plain_frame(data, len, &job);
+    if (c == NULL && (c = read_frame(p, slot, data, len, &job)) == NULL)
+        return;
     /* Remembered so that a worker killed between sending this and clearing
      * its slot does not have the chunk failed as well (worker_exited). */
-    p->ws[slot].last_job = f[1].via.u64;
+    p->ws[slot].last_job = job;
     p->ws[slot].last_chunk = c->index;
-    chunk_dispatch(p, f[1].via.u64, c, slot, (size_t)len + 4);
+    chunk_dispatch(p, job, c, slot, (size_t)len + 4);
 }
 
 /* Reads what a worker's pipe holds; handles every complete frame. Returns

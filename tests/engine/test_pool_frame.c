@@ -160,6 +160,193 @@ static void malformed_bodies_refused(void **state)
     }
 }
 
+/* ---- the plain frame, read without msgpack-c (pool_chunk_from_plain_frame) */
+
+/* Packs a RESULT frame [1, job, chunk, first, [values, status, times]] whose
+ * values are packed by `values` (n of them); status nil unless ok given. */
+static void pack_frame(msgpack_sbuffer *sb, uint64_t job, uint32_t n,
+                       void (*values)(msgpack_packer *), const char *ok)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, POOL_FRAME_RESULT);
+    msgpack_pack_uint64(&pk, job);
+    msgpack_pack_uint32(&pk, 70000); /* chunk, a uint32 */
+    msgpack_pack_uint32(&pk, 300);   /* first, a uint16 */
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, n);
+    values(&pk);
+    if (ok) {
+        msgpack_pack_bin(&pk, n);
+        msgpack_pack_bin_body(&pk, ok, n);
+    } else {
+        msgpack_pack_nil(&pk);
+    }
+    msgpack_pack_bin(&pk, 16 * n);
+    for (uint32_t i = 0; i < 16 * n; i++)
+        msgpack_pack_bin_body(&pk, (const char[]){(char)i}, 1);
+}
+
+#define SCALARS 24
+/* Every scalar msgpack-c sets in its own way: each integer width, signed
+ * ones on both sides of 0, floats of both sizes, strings and bins of every
+ * length field, nil and booleans. */
+static void pack_scalars(msgpack_packer *pk)
+{
+    static char big[70000];
+    msgpack_pack_int(pk, 5);             /* positive fixint */
+    msgpack_pack_uint8(pk, 200);
+    msgpack_pack_uint16(pk, 60000);
+    msgpack_pack_uint32(pk, 4000000000u);
+    msgpack_pack_uint64(pk, UINT64_MAX);
+    msgpack_pack_int(pk, -3);            /* negative fixint */
+    msgpack_pack_fix_int8(pk, -100);
+    msgpack_pack_fix_int8(pk, 100);      /* signed width, positive: POSITIVE_INTEGER */
+    msgpack_pack_fix_int16(pk, -30000);
+    msgpack_pack_fix_int32(pk, -2000000000);
+    msgpack_pack_fix_int64(pk, INT64_MIN);
+    msgpack_pack_fix_int64(pk, 7);
+    msgpack_pack_float(pk, 1.5f);
+    msgpack_pack_double(pk, -2.25);
+    msgpack_pack_nil(pk);
+    msgpack_pack_true(pk);
+    msgpack_pack_false(pk);
+    msgpack_pack_str_with_body(pk, "", 0);
+    msgpack_pack_str_with_body(pk, "failed\0", 7); /* a message, its NUL inside */
+    msgpack_pack_str_with_body(pk, big, 40);     /* str 8 */
+    msgpack_pack_str_with_body(pk, big, 300);    /* str 16 */
+    msgpack_pack_str_with_body(pk, big, 70000);  /* str 32 */
+    msgpack_pack_bin_with_body(pk, "ab", 2);
+    msgpack_pack_bin_with_body(pk, big, 300);
+}
+
+static void pack_one_pair(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_int(pk, 2);
+}
+
+static void pack_one_int(msgpack_packer *pk) { msgpack_pack_int(pk, 49); }
+
+/* Every value reads as msgpack-c's unpack reads it, with no zone, and the
+ * columns and numbers as pool_chunk_read_body sets them. */
+static void plain_frame_read_as_msgpack_reads_it(void **state)
+{
+    (void)state;
+    char ok[SCALARS];
+    memset(ok, 1, sizeof ok);
+    ok[18] = 0; /* the message */
+    for (int with_status = 0; with_status < 2; with_status++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        pack_frame(&sb, 1ull << 40, SCALARS, pack_scalars, with_status ? ok : NULL);
+        uint64_t job = 0;
+        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job);
+        assert_non_null(c);
+        assert_null(c->zone);
+        assert_int_equal(job, 1ull << 40);
+        assert_int_equal(c->index, 70000);
+        assert_int_equal(c->first, 300);
+        assert_int_equal(c->count, SCALARS);
+        assert_int_equal(c->nfailed, with_status);
+        assert_int_equal(pool_chunk_failed(c), with_status);
+
+        pool_chunk g; /* the general reading, for comparison */
+        memset(&g, 0, sizeof g);
+        msgpack_zone z;
+        msgpack_zone_init(&z, pool_zone_guess(sb.size));
+        msgpack_object frame;
+        size_t off = 0;
+        assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &z, &frame),
+                         MSGPACK_UNPACK_SUCCESS);
+        assert_true(pool_chunk_read_body(&g, &frame.via.array.ptr[4]));
+        for (uint32_t i = 0; i < SCALARS; i++) {
+            assert_int_equal(c->values[i].type, g.values[i].type);
+            if (!msgpack_object_equal(c->values[i], g.values[i]))
+                fail_msg("value %u reads otherwise than msgpack-c reads it", i);
+            assert_true(pool_chunk_time(c, i, true) == pool_chunk_time(&g, i, true));
+        }
+        const msgpack_object *v;
+        const char *msg;
+        assert_int_equal(pool_chunk_item(c, 18, &v, &msg), with_status ? POOL_ETASK : POOL_OK);
+        if (with_status)
+            assert_string_equal(msg, "failed");
+        /* Strings point into the chunk's own copy, not the buffer read. */
+        assert_true(c->values[20].via.str.ptr >= c->raw &&
+                    c->values[20].via.str.ptr < c->raw + sb.size);
+        msgpack_zone_destroy(&z);
+        pool_chunk_free(c);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
+/* The worker's own frame of an apply of a number is plain. */
+static void worker_frame_is_plain(void **state)
+{
+    (void)state;
+    static const char args[] = {(char)0x92, 7, (char)0xd0, (char)0x9c}; /* [7, -100] */
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_object frame;
+    pool_chunk_free(run_square(args, sizeof args, &out, &frame));
+    uint64_t job = 0;
+    pool_chunk *c = pool_chunk_from_plain_frame(out.data + 4, (uint32_t)out.size - 4, &job);
+    assert_non_null(c);
+    assert_int_equal(job, 7);
+    assert_int_equal(c->index, 2);
+    assert_int_equal(c->first, 10);
+    const msgpack_object *v;
+    const char *msg;
+    assert_int_equal(pool_chunk_item(c, 1, &v, &msg), POOL_OK);
+    assert_int_equal(v->via.u64, 10000);
+    pool_chunk_free(c);
+    msgpack_sbuffer_destroy(&out);
+}
+
+/* Anything but a plain frame is left to msgpack-c (NULL): a container among
+ * the values, an INITFAIL, every truncation, a byte too many, a status or
+ * times column of the wrong size. */
+static void other_frames_left_to_the_general_unpack(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    uint64_t job;
+    pack_frame(&sb, 9, 1, pack_one_pair, NULL);
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job));
+    msgpack_sbuffer_clear(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, POOL_FRAME_INITFAIL);
+    for (int i = 0; i < 3; i++)
+        msgpack_pack_int(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "no\0", 3);
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job));
+
+    msgpack_sbuffer_clear(&sb);
+    pack_frame(&sb, 9, 1, pack_one_int, "\1");
+    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job);
+    assert_non_null(c); /* the whole one is read ... */
+    pool_chunk_free(c);
+    for (size_t cut = 0; cut < sb.size; cut++) /* ... no truncation of it is */
+        if (pool_chunk_from_plain_frame(sb.data, (uint32_t)cut, &job) != NULL)
+            fail_msg("a frame cut to %zu of %zu bytes was read", cut, sb.size);
+    msgpack_sbuffer_write(&sb, "", 1);
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job));
+    char *b = sb.data;
+    size_t status_at = sb.size - 1 - 16 - 2 - 3; /* bin8 of 1, then bin8 of 16, the extra */
+    assert_int_equal((unsigned char)b[status_at], 0xc4);
+    b[status_at + 1] = 2; /* a status column of 2 bytes for 1 item */
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job));
+    b[status_at + 1] = 1;
+    b[sb.size - 1 - 16 - 1] = 15; /* a times column one byte short */
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job));
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +354,9 @@ int main(int argc, char **argv)
         CASE(failed_items_have_a_status_byte_and_their_message),
         CASE(chunk_without_frame_fails_every_item),
         CASE(malformed_bodies_refused),
+        CASE(plain_frame_read_as_msgpack_reads_it),
+        CASE(worker_frame_is_plain),
+        CASE(other_frames_left_to_the_general_unpack),
     };
     return test_main(argc, argv, "pool_frame", tests, sizeof tests / sizeof *tests);
 }
