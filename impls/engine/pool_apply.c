@@ -14,11 +14,19 @@
 pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_t args_len,
                               pool_callback callback, pool_callback error_callback, void *udata)
 {
-    int index = pool_check_submit(p, task);
-    if (index < 0)
+    /* The pool's state is checked once, under the hold of its lock that
+     * submits (pool_job_submit_one refuses a pool that accepts no work). On
+     * an error, pool_check_submit runs first, so that a closed, broken or
+     * interrupted pool is the error reported, as it was before. */
+    int index = p ? pool_task_index(task) : -1;
+    if (index < 0) {
+        pool_check_submit(p, task); /* says why: the pool's state, or the task unknown */
         return NULL;
-    if (pool_msg_check_value(args, args_len, true, "arguments") != POOL_OK)
+    }
+    if (pool_msg_check_value(args, args_len, true, "arguments") != POOL_OK) {
+        pool_check_submit(p, task); /* the pool's state first, else the arguments' */
         return NULL;
+    }
     pool_result *r = pool_result_new(p, (unsigned)index, false, 1, 1, callback, error_callback,
                                      udata);
     if (r == NULL) {

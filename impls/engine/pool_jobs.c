@@ -218,9 +218,14 @@ int pool_job_register(pool *p, pool_job *job, bool continuing)
 int pool_job_submit_one(pool *p, pool_job *job, pool_taskmsg *m)
 {
     pthread_mutex_lock(&p->lock);
-    job->id = m->hdr.job = ++p->next_job;
-    p->stats.jobs_submitted++;
+    /* apply_async checks the pool's state here alone: a refused job takes
+     * no id and is not counted. */
+    job->id = m->hdr.job = p->next_job + 1;
     int rc = job_register_locked(p, job, false);
+    if (rc == POOL_OK) {
+        p->next_job++;
+        p->stats.jobs_submitted++;
+    }
     bool taken = rc == POOL_OK && pool_taskq_push_locked(p, m, m, 1);
     pthread_mutex_unlock(&p->lock);
     if (!taken)

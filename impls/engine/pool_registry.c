@@ -106,12 +106,27 @@ unsigned pool_registry_count(void)
     return registry_len;
 }
 
+/* The index this thread found last: apply_async names the same task call
+ * after call, and one strcmp against it spares the registry's lock and its
+ * scan. Safe to read unlocked: this thread found that entry under the lock,
+ * and an entry's name never changes once written (registering a name again
+ * only replaces its function). Compared by content, not by pointer: the
+ * caller's buffer may hold another name next time. */
+static _Thread_local int last_found = -1;
+
 int pool_task_index(const char *name)
 {
     pthread_once(&registry_once, registry_init);
+    if (name == NULL)
+        return -1;
+    int last = last_found;
+    if (last >= 0 && strcmp(registry[last].name, name) == 0)
+        return last;
     pthread_mutex_lock(&registry_lock);
-    int i = name ? registry_find(name) : -1;
+    int i = registry_find(name);
     pthread_mutex_unlock(&registry_lock);
+    if (i >= 0)
+        last_found = i;
     return i;
 }
 

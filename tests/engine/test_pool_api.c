@@ -17,6 +17,8 @@
 
 #include "test_helpers.h"
 
+#include "pool_internal.h" /* pool_task_index, for the name it remembers */
+
 /* ---- tasks registered by the cases --------------------------------------- */
 
 /* add(a, b): the starmap task, as in CPython's test_starmap (mul). */
@@ -556,6 +558,62 @@ static void default_chunksize(void **state)
     assert_string_equal(pool_status_name(POOL_EBROKEN), "POOL_EBROKEN");
 }
 
+/* pool_task_index remembers the last name it found (pool_registry.c): by
+ * content, so a buffer that holds another name next time, a name that is a
+ * prefix of the remembered one, or one not registered, each reads right. */
+static void task_index_by_name_not_by_pointer(void **state)
+{
+    (void)state;
+    assert_status(pool_task_register("sq", task_add, NULL), POOL_OK);
+    char name[16];
+    strcpy(name, "square");
+    int square = pool_task_index(name);
+    assert_true(square >= 0);
+    assert_int_equal(pool_task_index(name), square); /* remembered */
+    strcpy(name, "sq"); /* same buffer, another name, a prefix of the last */
+    int sq = pool_task_index(name);
+    assert_true(sq >= 0 && sq != square);
+    assert_string_equal(pool_task_name((unsigned)sq), "sq");
+    strcpy(name, "squarex");
+    assert_int_equal(pool_task_index(name), -1);
+    assert_int_equal(pool_task_index(NULL), -1);
+    assert_int_equal(pool_task_index("square"), square);
+}
+
+/* apply_async checks the pool's state under the lock that submits it, not
+ * before (one lock round fewer per task): still a closed pool is the error
+ * reported, before an unknown task or bad arguments, and a pool that runs
+ * reports those. */
+static void apply_async_errors_in_order(void **state)
+{
+    (void)state;
+    pool *p = make_pool(1);
+    msgpack_sbuffer a;
+    msgpack_sbuffer_init(&a);
+    pool_args_int(&a, 3);
+    static const char not_array[] = {5};
+    assert_null(pool_apply_async(p, "no_such_task", a.data, a.size, NULL, NULL, NULL));
+    assert_status(pool_last_status(), POOL_EINVAL);
+    assert_non_null(strstr(pool_last_error(), "unknown task 'no_such_task'"));
+    assert_null(pool_apply_async(p, "square", not_array, 1, NULL, NULL, NULL));
+    assert_status(pool_last_status(), POOL_EINVAL);
+    assert_non_null(strstr(pool_last_error(), "arguments"));
+    assert_status(pool_close(p), POOL_OK);
+    const char *tasks[] = {"square", "no_such_task", "square"};
+    for (int k = 0; k < 3; k++) {
+        const char *args = k < 2 ? a.data : not_array;
+        size_t len = k < 2 ? a.size : 1;
+        assert_null(pool_apply_async(p, tasks[k], args, len, NULL, NULL, NULL));
+        assert_status(pool_last_status(), POOL_ESTATE);
+        assert_string_equal(pool_last_error(), "the pool is closed: it accepts no new work");
+    }
+    assert_status(pool_join(p), POOL_OK);
+    pool_stats st;
+    pool_get_stats(p, &st);
+    assert_int_equal(st.jobs_submitted, 0); /* no refused job counted */
+    msgpack_sbuffer_destroy(&a);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +632,8 @@ int main(int argc, char **argv)
         CASE(async_timeout),
         CASE(task_call_in_process),
         CASE(default_chunksize),
+        CASE(task_index_by_name_not_by_pointer),
+        CASE(apply_async_errors_in_order),
     };
     return test_main(argc, argv, "test_pool_api", tests, sizeof tests / sizeof tests[0]);
 }
