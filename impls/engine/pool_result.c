@@ -228,11 +228,12 @@ static void build_value(pool_result *r)
 /*
  * Runs the done callbacks, then marks the result ready, so that get()
  * returns after every callback has run (pool.h). A done callback added
- * while these run is appended to the list, hence the loop.
+ * while these run is appended to the list, hence the loop. Entered with
+ * the lock held (complete's hold goes on here: one round fewer per
+ * result); returns with it released.
  */
-static void finish(pool_result *r)
+static void finish_locked(pool_result *r)
 {
-    pthread_mutex_lock(&r->lock);
     r->phase = PHASE_COMPLETING;
     r->cb_thread = pthread_self();
     while (r->done_cbs) {
@@ -268,17 +269,18 @@ static void finish(pool_result *r)
     }
 }
 
-/* The last chunk is in: callbacks, then ready. Runs on the result handler. */
+static void finish(pool_result *r)
+{
+    pthread_mutex_lock(&r->lock);
+    finish_locked(r);
+}
+
+/* The last chunk is in (result_deliver, under r's lock, has built the value
+ * and set the phase): callbacks, then ready. Runs on the result handler. */
 static void complete(pool_result *r)
 {
     pool *p = r->pool;
-    pthread_mutex_lock(&r->lock);
-    if (r->status == POOL_OK)
-        build_value(r);
-    bool ok = r->status == POOL_OK;
-    r->cb_thread = pthread_self();
-    pthread_mutex_unlock(&r->lock);
-
+    bool ok = r->status == POOL_OK; /* final: written by this thread, under the lock */
     pool_callback fn = ok ? r->cb : r->ecb;
     if (fn) {
         char err[512] = "";
@@ -291,12 +293,11 @@ static void complete(pool_result *r)
         if (r->chunks[c] && r->chunks[c]->trace_first != SIZE_MAX)
             pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
     pthread_mutex_lock(&r->lock);
-    bool unobserved = !ok && r->user_freed && r->ecb == NULL && !r->had_done_cb;
     r->unobserved_checked = true;
-    pthread_mutex_unlock(&r->lock);
-    if (unobserved)
-        pool_count_unobserved(p); /* apply_async without get(): the error is lost */
-    finish(r);
+    if (!ok && r->user_freed && r->ecb == NULL && !r->had_done_cb)
+        pool_count_unobserved(p); /* apply_async without get(): the error is lost.
+                                     The pool lock inside r's: the lock order allows it. */
+    finish_locked(r);
     if (pool_job_unregister(p, r->job.id))
         result_unref(r);
 }
@@ -324,8 +325,12 @@ static void result_deliver(pool_result *r, pool_chunk *c)
         }
     }
     bool last = --r->chunks_left == 0;
-    if (last)
+    if (last) { /* the value and the phase in this hold, before the callbacks */
+        if (r->status == POOL_OK)
+            build_value(r);
         r->phase = PHASE_COMPLETING;
+        r->cb_thread = pthread_self();
+    }
     pthread_mutex_unlock(&r->lock);
     if (last)
         complete(r);
@@ -393,6 +398,8 @@ static void result_spin(pool_result *r, double deadline)
 
 int pool_result_wait(pool_result *r, double timeout)
 {
+    if (atomic_load(&r->done))
+        return POOL_OK; /* ready: no lock round (done is set after the phase) */
     double deadline = pool_deadline(timeout);
     int rc = POOL_OK;
     result_spin(r, deadline);
