@@ -362,11 +362,11 @@ void pool_trace_drain(pool *p)
 void pool_count_callback(pool *p, int rc, const char *what, uint64_t job, const char *err)
 {
     atomic_fetch_add(&p->callbacks_run, 1);
-    if (rc != 0)
+    if (rc != 0) {
         atomic_fetch_add(&p->callback_errors, 1);
-    if (rc != 0)
         fprintf(stderr, "pool: %s of job %llu failed: %s\n", what, (unsigned long long)job,
                 err[0] ? err : "(no message)");
+    }
 }
 
 void pool_count_unobserved(pool *p)
