@@ -438,7 +438,7 @@ struct frame_cur {
 };
 
 /* A big-endian field of k bytes at the cursor, after a type byte. */
-static bool cur_field(struct frame_cur *k, size_t bytes, uint64_t *v)
+static inline bool cur_field(struct frame_cur *k, size_t bytes, uint64_t *v)
 {
     if (k->len - k->off - 1 < bytes)
         return false;
@@ -448,7 +448,7 @@ static bool cur_field(struct frame_cur *k, size_t bytes, uint64_t *v)
 }
 
 /* An unsigned integer: positive fixint or uint 8..64. */
-static bool cur_uint(struct frame_cur *k, uint64_t *v)
+static inline bool cur_uint(struct frame_cur *k, uint64_t *v)
 {
     if (k->off >= k->len)
         return false;
@@ -462,7 +462,7 @@ static bool cur_uint(struct frame_cur *k, uint64_t *v)
 }
 
 /* A header: fixarray (or with bin, bin 8..32) and its count or size. */
-static bool cur_head(struct frame_cur *k, bool bin, uint64_t *n)
+static inline bool cur_head(struct frame_cur *k, bool bin, uint64_t *n)
 {
     if (k->off >= k->len)
         return false;
@@ -478,7 +478,7 @@ static bool cur_head(struct frame_cur *k, bool bin, uint64_t *n)
 }
 
 /* Raw bytes of size n at the cursor (a str's or a bin's): *o points there. */
-static bool cur_bytes(struct frame_cur *k, uint64_t n, const char **at)
+static inline bool cur_bytes(struct frame_cur *k, uint64_t n, const char **at)
 {
     if (k->len - k->off < n)
         return false;
@@ -489,7 +489,7 @@ static bool cur_bytes(struct frame_cur *k, uint64_t n, const char **at)
 
 /* A signed integer of `bytes` bytes as msgpack-c sets it: positive ones
  * are POSITIVE_INTEGER. */
-static void obj_signed(msgpack_object *o, uint64_t u, size_t bytes)
+static inline void obj_signed(msgpack_object *o, uint64_t u, size_t bytes)
 {
     int64_t v = bytes == 8 ? (int64_t)u : (int64_t)(u << (64 - 8 * bytes)) >> (64 - 8 * bytes);
     o->type = v >= 0 ? MSGPACK_OBJECT_POSITIVE_INTEGER : MSGPACK_OBJECT_NEGATIVE_INTEGER;
@@ -515,7 +515,7 @@ static void obj_float(msgpack_object *o, uint64_t u, bool f32)
 
 /* One scalar value into *o, as msgpack-c's unpack sets it; false for a
  * container, an ext, 0xc1, or bytes that end too soon. */
-static bool cur_scalar(struct frame_cur *k, msgpack_object *o)
+static inline bool cur_scalar(struct frame_cur *k, msgpack_object *o)
 {
     memset(o, 0, sizeof *o);
     if (k->off >= k->len)

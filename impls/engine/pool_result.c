@@ -98,7 +98,9 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
         free(r);
         return NULL;
     }
-    r->job = (pool_job){.ops = &result_ops, .task = task, .t_submit = pool_now(),
+    /* t_submit is the trace's alone: no clock read per task without one. */
+    r->job = (pool_job){.ops = &result_ops, .task = task,
+                        .t_submit = p->opt.trace ? pool_now() : 0,
                         .has_cb = cb != NULL || ecb != NULL};
     r->pool = p;
     r->result_thread = pool_result_thread_id(p);
@@ -111,7 +113,7 @@ pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems,
     r->cb = cb;
     r->ecb = ecb;
     r->udata = udata;
-    pthread_mutex_init(&r->lock, NULL);
+    r->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call per task */
     pool_cond_init(&r->cond);
     atomic_init(&r->refs, 1);
     r->chunks_left = r->nchunks;
@@ -243,7 +245,8 @@ static void finish_locked(pool_result *r)
         while (list) {
             struct done_cb *d = list;
             list = d->next;
-            char err[512] = "";
+            char err[512];
+            err[0] = '\0'; /* not the whole buffer: this runs per result */
             int rc = d->fn(r, d->udata, err, sizeof err);
             if (r->pool)
                 pool_count_callback(r->pool, rc, "a done callback", r->job.id, err);
@@ -283,15 +286,20 @@ static void complete(pool_result *r)
     bool ok = r->status == POOL_OK; /* final: written by this thread, under the lock */
     pool_callback fn = ok ? r->cb : r->ecb;
     if (fn) {
-        char err[512] = "";
+        char err[512];
+        err[0] = '\0'; /* not the whole buffer: this runs per result */
         int rc = fn(r, r->udata, err, sizeof err);
         pool_count_callback(p, rc, ok ? "the callback" : "the error callback", r->job.id, err);
     }
-    /* Marks (or, no callback run, only releases) the held trace records. */
-    double t = fn ? pool_now() : 0;
+    /* Marks (or, no callback run, only releases) the held trace records;
+     * the clock is read only when there is one to mark. */
+    double t = -1;
     for (uint32_t c = 0; r->job.has_cb && c < r->nchunks; c++)
-        if (r->chunks[c] && r->chunks[c]->trace_first != SIZE_MAX)
+        if (r->chunks[c] && r->chunks[c]->trace_first != SIZE_MAX) {
+            if (t < 0)
+                t = fn ? pool_now() : 0;
             pool_trace_mark_callback(p, r->chunks[c]->trace_first, r->chunks[c]->count, t);
+        }
     pthread_mutex_lock(&r->lock);
     r->unobserved_checked = true;
     if (!ok && r->user_freed && r->ecb == NULL && !r->had_done_cb)

@@ -71,7 +71,7 @@ static void pool_break(pool *p, const char *msg, bool fs_dead)
  * the parent made (a dead worker's). */
 static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, size_t frame_bytes)
 {
-    double now = pool_now();
+    double now = p->opt.trace ? pool_now() : 0; /* the trace's t_result alone */
     pthread_mutex_lock(&p->lock);
     if (frame_bytes > 0) {
         p->stats.messages_received++;
