@@ -521,7 +521,7 @@ static inline bool cur_scalar(struct frame_cur *k, msgpack_object *o)
     if (k->off >= k->len)
         return false;
     unsigned t = k->b[k->off];
-    uint64_t u;
+    uint64_t u = 0;
     if (t <= 0x7f || (t >= 0xcc && t <= 0xcf)) {
         o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
         return cur_uint(k, &o->via.u64);
@@ -568,13 +568,13 @@ static inline bool cur_scalar(struct frame_cur *k, msgpack_object *o)
 static bool frame_head(struct frame_cur *k, uint64_t *job, uint64_t *chunk, uint64_t *first,
                        uint64_t *n)
 {
-    uint64_t kind;
+    uint64_t kind = 0;
     if (k->len < 2 || k->b[0] != 0x95)
         return false;
     k->off = 1;
     return cur_uint(k, &kind) && kind == POOL_FRAME_RESULT && cur_uint(k, job) &&
-           cur_uint(k, chunk) && chunk[0] <= UINT32_MAX && cur_uint(k, first) &&
-           first[0] <= UINT32_MAX && k->off < k->len && k->b[k->off++] == 0x93 &&
+           cur_uint(k, chunk) && *chunk <= UINT32_MAX && cur_uint(k, first) &&
+           *first <= UINT32_MAX && k->off < k->len && k->b[k->off++] == 0x93 &&
            cur_head(k, false, n) && *n <= k->len - k->off;
 }
 
@@ -585,8 +585,8 @@ static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         if (!cur_scalar(k, &v[i]))
             return false;
-    uint64_t size;
-    const char *at;
+    uint64_t size = 0;
+    const char *at = NULL;
     c->ok = NULL;
     if (k->off < k->len && k->b[k->off] == 0xc0) {
         k->off++;
@@ -606,7 +606,7 @@ static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
 pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job)
 {
     struct frame_cur k = {(const unsigned char *)data, len, 0};
-    uint64_t chunk, first, n;
+    uint64_t chunk = 0, first = 0, n = 0; /* set by frame_head (zero: for the compiler) */
     if (!frame_head(&k, job, &chunk, &first, &n))
         return NULL;
     /* One block: the chunk, n values (aligned as the chunk is), its bytes. */
