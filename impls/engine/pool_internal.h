@@ -327,6 +327,13 @@ typedef struct pool_chunk {
     uint32_t lost_at;
     double running_start;
     size_t trace_first;   /* index of its first trace record, SIZE_MAX if none */
+    /* Where a plain frame's chunk lives (pool_chunk_from_plain_frame):
+     * HEAP its own block (and every other chunk), SCRATCH the result
+     * handler's buffer until its job is found, ROOM inside its job (an
+     * apply's result has room for one small chunk: one allocation per task
+     * fewer). block: the bytes of a plain chunk's block, 0 for others. */
+    uint8_t home;
+    uint32_t block;
     /* A frame's chunk is one block: the chunk, then its payload (raw_inline),
      * and its zone's head inside (own_zone), so that a result costs the
      * result handler two allocations (this block and the zone's first
@@ -346,8 +353,15 @@ int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **valu
 /* A RESULT frame whose values are all scalars (the common one), read
  * without msgpack-c into one block with no zone: its chunk (index, first
  * and columns set) and *job; NULL for any other frame, which the caller
- * unpacks the general way. */
-pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job);
+ * unpacks the general way. The block is `scratch` (home SCRATCH) when it
+ * fits in scratch_size bytes, else allocated (home HEAP). */
+pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job,
+                                        void *scratch, size_t scratch_size);
+enum pool_chunk_home { POOL_CHUNK_HEAP, POOL_CHUNK_SCRATCH, POOL_CHUNK_ROOM };
+/* A chunk in SCRATCH moved (its pointers with it) into `room` (c->block
+ * bytes, aligned for a chunk), or into a block of its own when room is
+ * NULL; any other chunk is returned as it is. */
+pool_chunk *pool_chunk_settle(pool_chunk *c, void *room);
 /* The first zone chunk for unpacking len packed bytes (grows if short). */
 size_t pool_zone_guess(size_t len);
 /* How many of its items failed: all of a chunk without a frame. */
@@ -374,6 +388,10 @@ typedef struct pool_job_ops {
     void (*abort)(pool_job *job, int status, const char *msg);
     /* Items in chunk number `chunk`, to fail a dead worker's chunk whole. */
     uint32_t (*chunk_count)(pool_job *job, uint32_t chunk);
+    /* A block of `size` bytes inside the job for a chunk of it, or NULL:
+     * asked by the result handler under the pool lock, at most once
+     * granted per job (NULL: the job has no room, a chunk gets a block). */
+    void *(*room)(pool_job *job, size_t size);
     /* Reference counting shared by the job table and the caller. */
     void (*ref)(pool_job *job);
     void (*unref)(pool_job *job);

@@ -343,7 +343,8 @@ void pool_chunk_free(pool_chunk *c)
         msgpack_zone_destroy(c->zone);
     free(c->errmsg);
     free(c->culprit_msg);
-    free(c);
+    if (c->home == POOL_CHUNK_HEAP) /* a room is its job's, scratch the handler's */
+        free(c);
 }
 
 /* The result handler's reading of a RESULT body (pool_internal.h): the
@@ -603,7 +604,8 @@ static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
     return k->off == k->len;
 }
 
-pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job)
+pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job,
+                                        void *scratch, size_t scratch_size)
 {
     struct frame_cur k = {(const unsigned char *)data, len, 0};
     uint64_t chunk = 0, first = 0, n = 0; /* set by frame_head (zero: for the compiler) */
@@ -613,10 +615,14 @@ pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t
     size_t vals_at = (sizeof(pool_chunk) + _Alignof(msgpack_object) - 1) /
                      _Alignof(msgpack_object) * _Alignof(msgpack_object);
     size_t raw_at = vals_at + (size_t)n * sizeof(msgpack_object);
-    pool_chunk *c = malloc(raw_at + len);
+    size_t block = raw_at + len;
+    bool in_scratch = scratch != NULL && block <= scratch_size;
+    pool_chunk *c = in_scratch ? scratch : malloc(block);
     if (c == NULL)
         pool_panic("pool_chunk_from_plain_frame: out of memory");
     memset(c, 0, sizeof *c);
+    c->home = in_scratch ? POOL_CHUNK_SCRATCH : POOL_CHUNK_HEAP;
+    c->block = (uint32_t)block;
     c->raw = (char *)c + raw_at;
     memcpy(c->raw, data, len);
     c->values = (msgpack_object *)(void *)((char *)c + vals_at);
@@ -626,10 +632,39 @@ pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t
     c->trace_first = SIZE_MAX;
     k.b = (const unsigned char *)c->raw; /* the values point into the copy */
     if (!frame_columns(&k, c, (uint32_t)n)) {
-        free(c);
+        if (!in_scratch)
+            free(c);
         return NULL;
     }
     return c;
+}
+
+/* What pointed into the old block points at the same offset in the new. */
+static const char *moved(const char *ptr, const pool_chunk *from, pool_chunk *to)
+{
+    return (const char *)to + (ptr - (const char *)from);
+}
+
+pool_chunk *pool_chunk_settle(pool_chunk *c, void *room)
+{
+    if (c->home != POOL_CHUNK_SCRATCH)
+        return c;
+    pool_chunk *d = room ? room : malloc(c->block);
+    if (d == NULL)
+        pool_panic("pool_chunk_settle: out of memory");
+    memcpy(d, c, c->block);
+    d->home = room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP;
+    d->raw = (char *)moved(c->raw, c, d);
+    d->values = (msgpack_object *)(void *)moved((const char *)c->values, c, d);
+    d->times = (const unsigned char *)moved((const char *)c->times, c, d);
+    if (c->ok)
+        d->ok = (const unsigned char *)moved((const char *)c->ok, c, d);
+    for (uint32_t i = 0; i < d->count; i++) /* strings and bins point into raw */
+        if (d->values[i].type == MSGPACK_OBJECT_STR)
+            d->values[i].via.str.ptr = moved(c->values[i].via.str.ptr, c, d);
+        else if (d->values[i].type == MSGPACK_OBJECT_BIN)
+            d->values[i].via.bin.ptr = moved(c->values[i].via.bin.ptr, c, d);
+    return d;
 }
 
 /*

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,7 +80,18 @@ struct pool_result {
     pthread_t cb_thread;         /* the thread running its callbacks, while COMPLETING */
     const msgpack_object *value; /* set before the callbacks run */
     msgpack_object value_obj;    /* a map's array of item values */
+
+    /* Result handler only (under the pool lock): an apply's room for its
+     * chunk (pool_job_ops.room), so that a small result costs no block of
+     * its own: room_size bytes at the end of this one (0 for a map). */
+    bool room_taken;
+    size_t room_size;
+    max_align_t room[];
 };
+
+/* Room for a plain frame's chunk of one value in up to 64 bytes (a number,
+ * a short string: pool_chunk_from_plain_frame's block). */
+#define RESULT_ROOM (sizeof(pool_chunk) + sizeof(msgpack_object) + 64)
 
 static const pool_job_ops result_ops;
 
@@ -88,9 +100,11 @@ static const pool_job_ops result_ops;
 pool_result *pool_result_new(pool *p, unsigned task, bool is_map, size_t nitems, long chunksize,
                              pool_callback cb, pool_callback ecb, void *udata)
 {
-    pool_result *r = calloc(1, sizeof *r);
+    size_t room = is_map ? 0 : RESULT_ROOM;
+    pool_result *r = calloc(1, sizeof *r + room);
     if (r == NULL)
         return NULL;
+    r->room_size = room;
     r->nchunks = is_map ? (uint32_t)(chunksize > 0 ? (nitems + (size_t)chunksize - 1) / (size_t)chunksize : 0)
                         : 1;
     r->chunks = r->nchunks <= 1 ? &r->chunk0 : calloc(r->nchunks, sizeof *r->chunks);
@@ -368,12 +382,20 @@ static uint32_t op_chunk_count(pool_job *j, uint32_t chunk)
 {
     return result_chunk_count((pool_result *)j, chunk);
 }
+static void *op_room(pool_job *j, size_t size)
+{
+    pool_result *r = (pool_result *)j;
+    if (r->room_taken || size > r->room_size)
+        return NULL;
+    r->room_taken = true; /* once: a chunk run twice gets a block of its own */
+    return r->room;
+}
 static void op_ref(pool_job *j) { result_ref((pool_result *)j); }
 static void op_unref(pool_job *j) { result_unref((pool_result *)j); }
 
 static const pool_job_ops result_ops = {
     .deliver = op_deliver, .abort = op_abort, .chunk_count = op_chunk_count,
-    .ref = op_ref, .unref = op_unref,
+    .room = op_room, .ref = op_ref, .unref = op_unref,
 };
 
 void pool_result_finish_empty(pool_result *r)

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,8 +85,13 @@ static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, size_t
         return;
     }
     job->ops->ref(job);
+    /* A chunk read into the scratch buffer moves into its job's room (a
+     * copy of about 300 bytes, under the lock that found the job) ... */
+    if (c->home == POOL_CHUNK_SCRATCH && job->ops->room)
+        c = pool_chunk_settle(c, job->ops->room(job, c->block));
     pool_record_chunk(p, c, job, slot, slot >= 0 ? p->ws[slot].pid : 0, now);
     pthread_mutex_unlock(&p->lock);
+    c = pool_chunk_settle(c, NULL); /* ... or, without one, a block of its own */
     job->ops->deliver(job, c);
     job->ops->unref(job);
 }
@@ -146,10 +152,15 @@ static pool_chunk *read_frame(pool *p, int slot, const char *data, uint32_t len,
     return c;
 }
 
+/* Where the result handler reads a plain frame until its job is found
+ * (chunk_dispatch): one per thread, and each pool has its own. */
+static _Thread_local max_align_t frame_scratch[512 / sizeof(max_align_t)];
+
 static void handle_frame(pool *p, int slot, const char *data, uint32_t len)
 {
     uint64_t job;
-    pool_chunk *c = pool_chunk_from_plain_frame(data, len, &job);
+    pool_chunk *c = pool_chunk_from_plain_frame(data, len, &job, frame_scratch,
+                                                sizeof frame_scratch);
     if (c == NULL && (c = read_frame(p, slot, data, len, &job)) == NULL)
         return;
     /* Remembered so that a worker killed between sending this and clearing

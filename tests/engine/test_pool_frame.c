@@ -13,6 +13,7 @@
 
 #include "pool_internal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* Runs `square` over the packed arguments in this process, as a worker
@@ -243,7 +244,7 @@ static void plain_frame_read_as_msgpack_reads_it(void **state)
         msgpack_sbuffer_init(&sb);
         pack_frame(&sb, 1ull << 40, SCALARS, pack_scalars, with_status ? ok : NULL);
         uint64_t job = 0;
-        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job);
+        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0);
         assert_non_null(c);
         assert_null(c->zone);
         assert_int_equal(job, 1ull << 40);
@@ -292,7 +293,7 @@ static void worker_frame_is_plain(void **state)
     msgpack_object frame;
     pool_chunk_free(run_square(args, sizeof args, &out, &frame));
     uint64_t job = 0;
-    pool_chunk *c = pool_chunk_from_plain_frame(out.data + 4, (uint32_t)out.size - 4, &job);
+    pool_chunk *c = pool_chunk_from_plain_frame(out.data + 4, (uint32_t)out.size - 4, &job, NULL, 0);
     assert_non_null(c);
     assert_int_equal(job, 7);
     assert_int_equal(c->index, 2);
@@ -315,7 +316,7 @@ static void other_frames_left_to_the_general_unpack(void **state)
     msgpack_sbuffer_init(&sb);
     uint64_t job;
     pack_frame(&sb, 9, 1, pack_one_pair, NULL);
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0));
     msgpack_sbuffer_clear(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -324,26 +325,77 @@ static void other_frames_left_to_the_general_unpack(void **state)
     for (int i = 0; i < 3; i++)
         msgpack_pack_int(&pk, 0);
     msgpack_pack_str_with_body(&pk, "no\0", 3);
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0));
 
     msgpack_sbuffer_clear(&sb);
     pack_frame(&sb, 9, 1, pack_one_int, "\1");
-    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job);
+    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0);
     assert_non_null(c); /* the whole one is read ... */
     pool_chunk_free(c);
     for (size_t cut = 0; cut < sb.size; cut++) /* ... no truncation of it is */
-        if (pool_chunk_from_plain_frame(sb.data, (uint32_t)cut, &job) != NULL)
+        if (pool_chunk_from_plain_frame(sb.data, (uint32_t)cut, &job, NULL, 0) != NULL)
             fail_msg("a frame cut to %zu of %zu bytes was read", cut, sb.size);
     msgpack_sbuffer_write(&sb, "", 1);
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0));
     char *b = sb.data;
     size_t status_at = sb.size - 1 - 16 - 2 - 3; /* bin8 of 1, then bin8 of 16, the extra */
     assert_int_equal((unsigned char)b[status_at], 0xc4);
     b[status_at + 1] = 2; /* a status column of 2 bytes for 1 item */
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job, NULL, 0));
     b[status_at + 1] = 1;
     b[sb.size - 1 - 16 - 1] = 15; /* a times column one byte short */
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job, NULL, 0));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A plain frame read into a scratch buffer moves, its pointers with it,
+ * into a room (its job's: not freed with the chunk) or into a block of its
+ * own; a frame too big for the scratch gets its block at once. */
+static void plain_chunk_settles_from_scratch(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    char ok[SCALARS];
+    memset(ok, 1, sizeof ok);
+    ok[18] = 0;
+    pack_frame(&sb, 5, SCALARS, pack_scalars, ok);
+    uint64_t job;
+    static max_align_t small[64], scratch[(1 << 18) / sizeof(max_align_t)],
+        room[(1 << 18) / sizeof(max_align_t)];
+    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, small,
+                                                sizeof small);
+    assert_non_null(c);
+    assert_int_equal(c->home, POOL_CHUNK_HEAP); /* too big for the scratch */
+    pool_chunk_free(c);
+    pool_chunk *want = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0);
+    for (int into_room = 0; into_room < 2; into_room++) {
+        c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, scratch,
+                                        sizeof scratch);
+        assert_ptr_equal(c, (void *)scratch);
+        assert_int_equal(c->home, POOL_CHUNK_SCRATCH);
+        assert_true(c->block <= sizeof room);
+        pool_chunk *d = pool_chunk_settle(c, into_room ? (void *)room : NULL);
+        memset(scratch, 0xee, sizeof scratch); /* nothing may still point there */
+        assert_int_equal(d->home, into_room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP);
+        assert_true(into_room ? d == (void *)room : d != (void *)scratch);
+        assert_ptr_equal(pool_chunk_settle(d, NULL), d); /* settled: stays */
+        assert_int_equal(d->count, SCALARS);
+        assert_int_equal(d->nfailed, 1);
+        for (uint32_t i = 0; i < SCALARS; i++) {
+            if (!msgpack_object_equal(d->values[i], want->values[i]))
+                fail_msg("value %u changed in the move", i);
+            assert_true(pool_chunk_time(d, i, false) == pool_chunk_time(want, i, false));
+        }
+        assert_true(d->values[21].via.str.ptr > d->raw &&
+                    d->values[21].via.str.ptr < d->raw + sb.size);
+        const msgpack_object *v;
+        const char *msg;
+        assert_int_equal(pool_chunk_item(d, 18, &v, &msg), POOL_ETASK);
+        assert_string_equal(msg, "failed");
+        pool_chunk_free(d); /* a room is not freed (ASan: not a heap block) */
+    }
+    pool_chunk_free(want);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -357,6 +409,7 @@ int main(int argc, char **argv)
         CASE(plain_frame_read_as_msgpack_reads_it),
         CASE(worker_frame_is_plain),
         CASE(other_frames_left_to_the_general_unpack),
+        CASE(plain_chunk_settles_from_scratch),
     };
     return test_main(argc, argv, "pool_frame", tests, sizeof tests / sizeof *tests);
 }
