@@ -31,8 +31,8 @@
  * The job table and the result handler reach a job only through the
  * operations it carries (pool_job_ops), filled by pool_result.c and
  * pool_imap.c: nothing below the API files names a kind of job. pool_core.c
- * (the lifecycle) starts and stops them all; pool_msg.c, pool_trace.c,
- * pool_util.c and pool_registry.c serve every layer.
+ * (the lifecycle) starts and stops them all; pool_msg.c and pool_frame.c,
+ * pool_trace.c, pool_util.c and pool_registry.c serve every layer.
  *
  * Lock order: an object's lock (result or iterator) may be held while taking
  * the pool lock, never the reverse. The pool lock is never held while a
@@ -350,8 +350,8 @@ bool pool_chunk_read_body(pool_chunk *c, const msgpack_object *body);
 /* Item i: POOL_OK and *value, or an error status and *msg. */
 int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **value,
                     const char **msg);
-/* A RESULT frame whose values are all scalars (the common one), read
- * without msgpack-c into one block with no zone: its chunk (index, first
+/* pool_frame.c: a RESULT frame whose values are all scalars (the common
+ * one), read without msgpack-c into one block with no zone: its chunk (index, first
  * and columns set) and *job; NULL for any other frame, which the caller
  * unpacks the general way. The block is `scratch` (home SCRATCH) when it
  * fits in scratch_size bytes, else allocated (home HEAP). */

@@ -1,0 +1,267 @@
+/*
+ * pool_frame.c: a plain RESULT frame, read without msgpack-c.
+ *
+ * Most frames are plain: a RESULT whose values are all scalars (nil,
+ * booleans, numbers, strings, bins), as every apply of a number is. Such a
+ * frame is read here by a walk over its bytes, with no zone: msgpack-c's
+ * general unpack, a zone's first chunk and its free cost the result
+ * handler about 1 100 instructions per frame, most of its work on an
+ * apply. Each value is set exactly as msgpack-c's unpack sets it (strings
+ * and bins point into the chunk's copy of the frame); anything else (a
+ * container among the values, an INITFAIL, a frame not of this shape) is
+ * left to the general unpack (pool_chunk_read_body, pool_msg.c).
+ *
+ * The chunk, its values and its copy of the frame are one block: the
+ * result handler's scratch buffer while the chunk's job is not yet found,
+ * then (pool_chunk_settle) room inside the job (an apply's result) or a
+ * block of its own. The frame's layout: pool_internal.h, enum
+ * pool_frame_kind.
+ */
+#include "pool_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A big-endian number of k bytes. */
+static uint64_t frame_be(const unsigned char *p, size_t k)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < k; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A cursor over bytes; every read checks its bound. */
+struct frame_cur {
+    const unsigned char *b;
+    size_t len, off;
+};
+
+/* A big-endian field of k bytes at the cursor, after a type byte. */
+static inline bool cur_field(struct frame_cur *k, size_t bytes, uint64_t *v)
+{
+    if (k->len - k->off - 1 < bytes)
+        return false;
+    *v = frame_be(k->b + k->off + 1, bytes);
+    k->off += 1 + bytes;
+    return true;
+}
+
+/* An unsigned integer: positive fixint or uint 8..64. */
+static inline bool cur_uint(struct frame_cur *k, uint64_t *v)
+{
+    if (k->off >= k->len)
+        return false;
+    unsigned t = k->b[k->off];
+    if (t <= 0x7f) {
+        *v = t;
+        k->off++;
+        return true;
+    }
+    return t >= 0xcc && t <= 0xcf && cur_field(k, (size_t)1 << (t - 0xcc), v);
+}
+
+/* A header: fixarray (or with bin, bin 8..32) and its count or size. */
+static inline bool cur_head(struct frame_cur *k, bool bin, uint64_t *n)
+{
+    if (k->off >= k->len)
+        return false;
+    unsigned t = k->b[k->off];
+    if (!bin && t >= 0x90 && t <= 0x9f) {
+        *n = t & 0x0f;
+        k->off++;
+        return true;
+    }
+    if (!bin && (t == 0xdc || t == 0xdd))
+        return cur_field(k, t == 0xdc ? 2 : 4, n);
+    return bin && t >= 0xc4 && t <= 0xc6 && cur_field(k, (size_t)1 << (t - 0xc4), n);
+}
+
+/* Raw bytes of size n at the cursor (a str's or a bin's): *o points there. */
+static inline bool cur_bytes(struct frame_cur *k, uint64_t n, const char **at)
+{
+    if (k->len - k->off < n)
+        return false;
+    *at = (const char *)k->b + k->off;
+    k->off += (size_t)n;
+    return true;
+}
+
+/* A signed integer of `bytes` bytes as msgpack-c sets it: positive ones
+ * are POSITIVE_INTEGER. */
+static inline void obj_signed(msgpack_object *o, uint64_t u, size_t bytes)
+{
+    int64_t v = bytes == 8 ? (int64_t)u : (int64_t)(u << (64 - 8 * bytes)) >> (64 - 8 * bytes);
+    o->type = v >= 0 ? MSGPACK_OBJECT_POSITIVE_INTEGER : MSGPACK_OBJECT_NEGATIVE_INTEGER;
+    if (v >= 0)
+        o->via.u64 = (uint64_t)v;
+    else
+        o->via.i64 = v;
+}
+
+/* Floats: msgpack-c widens a float32 to via.f64 and says FLOAT32. */
+static void obj_float(msgpack_object *o, uint64_t u, bool f32)
+{
+    o->type = f32 ? MSGPACK_OBJECT_FLOAT32 : MSGPACK_OBJECT_FLOAT64;
+    if (f32) {
+        uint32_t w = (uint32_t)u;
+        float f;
+        memcpy(&f, &w, sizeof f);
+        o->via.f64 = f;
+    } else {
+        memcpy(&o->via.f64, &u, sizeof o->via.f64);
+    }
+}
+
+/* One scalar value into *o, as msgpack-c's unpack sets it; false for a
+ * container, an ext, 0xc1, or bytes that end too soon. */
+static inline bool cur_scalar(struct frame_cur *k, msgpack_object *o)
+{
+    memset(o, 0, sizeof *o);
+    if (k->off >= k->len)
+        return false;
+    unsigned t = k->b[k->off];
+    uint64_t u = 0;
+    if (t <= 0x7f || (t >= 0xcc && t <= 0xcf)) {
+        o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        return cur_uint(k, &o->via.u64);
+    }
+    if (t >= 0xe0 || (t >= 0xd0 && t <= 0xd3)) {
+        size_t bytes = t >= 0xe0 ? 1 : (size_t)1 << (t - 0xd0);
+        if (t >= 0xe0)
+            u = t, k->off++;
+        else if (!cur_field(k, bytes, &u))
+            return false;
+        obj_signed(o, u, bytes);
+        return true;
+    }
+    if (t == 0xca || t == 0xcb) {
+        if (!cur_field(k, t == 0xca ? 4 : 8, &u))
+            return false;
+        obj_float(o, u, t == 0xca);
+        return true;
+    }
+    if (t == 0xc0 || t == 0xc2 || t == 0xc3) {
+        o->type = t == 0xc0 ? MSGPACK_OBJECT_NIL : MSGPACK_OBJECT_BOOLEAN;
+        o->via.boolean = t == 0xc3;
+        k->off++;
+        return true;
+    }
+    if (t >= 0xc4 && t <= 0xc6) {
+        o->type = MSGPACK_OBJECT_BIN;
+        return cur_head(k, true, &u) && u <= UINT32_MAX &&
+               (o->via.bin.size = (uint32_t)u, cur_bytes(k, u, &o->via.bin.ptr));
+    }
+    if ((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb)) {
+        if (t <= 0xbf)
+            u = t & 0x1f, k->off++;
+        else if (!cur_field(k, (size_t)1 << (t - 0xd9), &u))
+            return false;
+        o->type = MSGPACK_OBJECT_STR;
+        o->via.str.size = (uint32_t)u;
+        return u <= UINT32_MAX && cur_bytes(k, u, &o->via.str.ptr);
+    }
+    return false; /* arrays, maps, ext, 0xc1: the general unpack */
+}
+
+/* The envelope up to the values: [1, job, chunk, first, [[ (n values... */
+static bool frame_head(struct frame_cur *k, uint64_t *job, uint64_t *chunk, uint64_t *first,
+                       uint64_t *n)
+{
+    uint64_t kind = 0;
+    if (k->len < 2 || k->b[0] != 0x95)
+        return false;
+    k->off = 1;
+    return cur_uint(k, &kind) && kind == POOL_FRAME_RESULT && cur_uint(k, job) &&
+           cur_uint(k, chunk) && *chunk <= UINT32_MAX && cur_uint(k, first) &&
+           *first <= UINT32_MAX && k->off < k->len && k->b[k->off++] == 0x93 &&
+           cur_head(k, false, n) && *n <= k->len - k->off;
+}
+
+/* The values, then the status and times columns, to the frame's end. */
+static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
+{
+    msgpack_object *v = c->values;
+    for (uint32_t i = 0; i < n; i++)
+        if (!cur_scalar(k, &v[i]))
+            return false;
+    uint64_t size = 0;
+    const char *at = NULL;
+    c->ok = NULL;
+    if (k->off < k->len && k->b[k->off] == 0xc0) {
+        k->off++;
+    } else {
+        if (!cur_head(k, true, &size) || size != n || !cur_bytes(k, size, &at))
+            return false;
+        c->ok = (const unsigned char *)at;
+        for (uint32_t i = 0; i < n; i++)
+            c->nfailed += c->ok[i] == 0;
+    }
+    if (!cur_head(k, true, &size) || size != 16 * (uint64_t)n || !cur_bytes(k, size, &at))
+        return false;
+    c->times = (const unsigned char *)at;
+    return k->off == k->len;
+}
+
+pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job,
+                                        void *scratch, size_t scratch_size)
+{
+    struct frame_cur k = {(const unsigned char *)data, len, 0};
+    uint64_t chunk = 0, first = 0, n = 0; /* set by frame_head (zero: for the compiler) */
+    if (!frame_head(&k, job, &chunk, &first, &n))
+        return NULL;
+    /* One block: the chunk, n values (aligned as the chunk is), its bytes. */
+    size_t vals_at = (sizeof(pool_chunk) + _Alignof(msgpack_object) - 1) /
+                     _Alignof(msgpack_object) * _Alignof(msgpack_object);
+    size_t raw_at = vals_at + (size_t)n * sizeof(msgpack_object);
+    size_t block = raw_at + len;
+    bool in_scratch = scratch != NULL && block <= scratch_size;
+    pool_chunk *c = in_scratch ? scratch : malloc(block);
+    if (c == NULL)
+        pool_panic("pool_chunk_from_plain_frame: out of memory");
+    memset(c, 0, sizeof *c);
+    c->home = in_scratch ? POOL_CHUNK_SCRATCH : POOL_CHUNK_HEAP;
+    c->block = (uint32_t)block;
+    c->raw = (char *)c + raw_at;
+    memcpy(c->raw, data, len);
+    c->values = (msgpack_object *)(void *)((char *)c + vals_at);
+    c->index = (uint32_t)chunk;
+    c->first = (uint32_t)first;
+    c->count = (uint32_t)n;
+    c->trace_first = SIZE_MAX;
+    k.b = (const unsigned char *)c->raw; /* the values point into the copy */
+    if (!frame_columns(&k, c, (uint32_t)n)) {
+        if (!in_scratch)
+            free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* What pointed into the old block points at the same offset in the new. */
+static const char *moved(const char *ptr, const pool_chunk *from, pool_chunk *to)
+{
+    return (const char *)to + (ptr - (const char *)from);
+}
+
+pool_chunk *pool_chunk_settle(pool_chunk *c, void *room)
+{
+    if (c->home != POOL_CHUNK_SCRATCH)
+        return c;
+    pool_chunk *d = room ? room : malloc(c->block);
+    if (d == NULL)
+        pool_panic("pool_chunk_settle: out of memory");
+    memcpy(d, c, c->block);
+    d->home = room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP;
+    d->raw = (char *)moved(c->raw, c, d);
+    d->values = (msgpack_object *)(void *)moved((const char *)c->values, c, d);
+    d->times = (const unsigned char *)moved((const char *)c->times, c, d);
+    if (c->ok)
+        d->ok = (const unsigned char *)moved((const char *)c->ok, c, d);
+    for (uint32_t i = 0; i < d->count; i++) /* strings and bins point into raw */
+        if (d->values[i].type == MSGPACK_OBJECT_STR)
+            d->values[i].via.str.ptr = moved(c->values[i].via.str.ptr, c, d);
+        else if (d->values[i].type == MSGPACK_OBJECT_BIN)
+            d->values[i].via.bin.ptr = moved(c->values[i].via.bin.ptr, c, d);
+    return d;
+}
