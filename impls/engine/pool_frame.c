@@ -221,7 +221,7 @@ pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t
         pool_panic("pool_chunk_from_plain_frame: out of memory");
     memset(c, 0, sizeof *c);
     c->home = in_scratch ? POOL_CHUNK_SCRATCH : POOL_CHUNK_HEAP;
-    c->block = (uint32_t)block;
+    c->block = in_scratch ? (uint32_t)block : 0; /* only a scratch chunk moves */
     c->raw = (char *)c + raw_at;
     memcpy(c->raw, data, len);
     c->values = (msgpack_object *)(void *)((char *)c + vals_at);

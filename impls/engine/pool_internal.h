@@ -331,7 +331,8 @@ typedef struct pool_chunk {
      * HEAP its own block (and every other chunk), SCRATCH the result
      * handler's buffer until its job is found, ROOM inside its job (an
      * apply's result has room for one small chunk: one allocation per task
-     * fewer). block: the bytes of a plain chunk's block, 0 for others. */
+     * fewer). block: the bytes of a chunk in SCRATCH (at most the scratch
+     * buffer's size, what pool_chunk_settle copies), 0 for others. */
     uint8_t home;
     uint32_t block;
     /* A frame's chunk is one block: the chunk, then its payload (raw_inline),
