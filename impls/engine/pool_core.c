@@ -302,6 +302,7 @@ static int start_forkserver(pool *p, const pool_options *opt, int init_task)
     p->cfg.tx = p->tx;
     p->cfg.init_task = init_task;
     p->cfg.maxtasks = opt->maxtasksperchild;
+    p->cfg.timed = opt->trace || opt->task_timeout > 0;
     p->cfg.start_method = opt->start_method;
     if (opt->start_method != POOL_START_FORKSERVER)
         return start_launcher(p, opt);

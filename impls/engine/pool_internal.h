@@ -160,7 +160,8 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
  *   values  an array of n objects: item i's value, or when it failed its
  *           message (a str that holds its NUL, so usable in place);
  *   status  nil when every item succeeded, else a bin of n bytes (1 ok, 0 failed);
- *   times   a bin of 2n big-endian doubles: item i began at 2i, ended at 2i+1.
+ *   times   a bin of 2n big-endian doubles: item i began at 2i, ended at 2i+1;
+ *           nil when the worker was not timed (no trace, no time limit).
  * So the parent unpacks one object per item, not the five of an array
  * [ok, value, t_start, t_end] per item, and skips every per-item status
  * check of a chunk without failures (pool_chunk.nfailed). */
@@ -194,6 +195,8 @@ struct pool_worker_cfg {
     char *initargs;        /* packed array, or NULL */
     size_t initargs_len;
     long maxtasks;
+    bool timed;            /* read the clock per item: the pool traces or keeps a time
+                              limit (pool_worker_run_chunk) */
     /* Start methods fork and spawn (pool_launcher.c). */
     int start_method;      /* enum pool_start_method */
     int shm_fd;            /* spawn: the memfd behind the slot records, passed to each
@@ -210,12 +213,12 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
  * the initializer (0, or -1 with an INITFAIL frame in out), the INITFAIL
  * frame itself, and one chunk's tasks into one RESULT frame in out (its
  * uint32 length left for the sender to fill). `me` is the slot record the
- * worker writes (the item it runs and when it began). */
+ * worker writes (the item it runs, and when timed, when it began). */
 int pool_worker_initialize(const struct pool_worker_cfg *cfg, int slot, msgpack_sbuffer *out,
                            msgpack_sbuffer *tmp);
 void pool_worker_initfail_frame(msgpack_sbuffer *out, const char *msg);
 void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
-                           const char *payload, msgpack_sbuffer *out, msgpack_sbuffer *tmp);
+                           const char *payload, msgpack_sbuffer *out, bool timed);
 /* Added to every time a worker reports (t_start, t_end): 0 for a forked
  * worker (one clock); an MPI rank's offset to rank 0's clock, so that a
  * trace across hosts is on one clock (pool_mpi.c). */
@@ -310,7 +313,8 @@ typedef struct pool_chunk {
                              frame's values inside the block), or &own_zone */
     msgpack_object *values;          /* count values or messages; NULL: no frame */
     const unsigned char *ok;         /* count bytes, 1 ok, 0 failed; NULL: all ok */
-    const unsigned char *times;      /* 2 * count big-endian doubles (pool_chunk_time) */
+    const unsigned char *times;      /* 2 * count big-endian doubles (pool_chunk_time);
+                                        NULL: not timed */
     uint32_t nfailed;                /* items whose ok byte is 0 */
     int status;           /* POOL_OK, or the error failing every item (dead worker) */
     char *errmsg;         /* for a chunk failed by the parent */
@@ -368,7 +372,7 @@ size_t pool_zone_guess(size_t len);
 /* How many of its items failed: all of a chunk without a frame. */
 uint32_t pool_chunk_failed(const pool_chunk *c);
 /* When item i began (end false) or ended (end true); only for a frame's
- * chunk (values not NULL). */
+ * chunk (values not NULL); 0 when it was not timed. */
 double pool_chunk_time(const pool_chunk *c, uint32_t i, bool end);
 
 /* ---- jobs and their operations -------------------------------------------- */

@@ -93,9 +93,9 @@ static void spawn_arg(const struct launcher *l, int slot, int result_fd, char *b
     const struct pool_worker_cfg *c = l->cfg;
     int tx[POOL_SPAWN_FDS];
     c->tx->ops->spawn_fds(c->tx, tx);
-    snprintf(buf, len, "--pool-worker=%d,%s,%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx", result_fd,
+    snprintf(buf, len, "--pool-worker=%d,%s,%d,%d,%d,%zu,%d,%d,%zu,%ld,%d,%llx", result_fd,
              c->tx->ops->name, tx[0], tx[1], c->shm_fd, c->shm_size, slot, c->init_task,
-             c->initargs_len, c->maxtasks, (unsigned long long)c->registry_hash);
+             c->initargs_len, c->maxtasks, (int)c->timed, (unsigned long long)c->registry_hash);
 }
 
 /* The child of a fork, in either method. Only async-signal-safe calls until

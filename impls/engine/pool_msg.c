@@ -360,11 +360,12 @@ bool pool_chunk_read_body(pool_chunk *c, const msgpack_object *body)
     if (col[0].type != MSGPACK_OBJECT_ARRAY)
         return false;
     uint32_t n = col[0].via.array.size;
-    if (col[2].type != MSGPACK_OBJECT_BIN || col[2].via.bin.size != 16 * (uint64_t)n)
+    bool untimed = col[2].type == MSGPACK_OBJECT_NIL; /* pool_worker_run_chunk's `timed` */
+    if (!untimed && (col[2].type != MSGPACK_OBJECT_BIN || col[2].via.bin.size != 16 * (uint64_t)n))
         return false;
     c->count = n;
     c->values = col[0].via.array.ptr;
-    c->times = (const unsigned char *)col[2].via.bin.ptr;
+    c->times = untimed ? NULL : (const unsigned char *)col[2].via.bin.ptr;
     c->ok = NULL;
     c->nfailed = 0;
     if (col[1].type == MSGPACK_OBJECT_NIL)
@@ -409,6 +410,8 @@ uint32_t pool_chunk_failed(const pool_chunk *c)
 
 double pool_chunk_time(const pool_chunk *c, uint32_t i, bool end)
 {
+    if (c->times == NULL)
+        return 0; /* not timed: the pool neither traces nor keeps a limit */
     const unsigned char *b = c->times + 16 * (size_t)i + (end ? 8 : 0);
     uint64_t u = 0;
     for (int k = 0; k < 8; k++)

@@ -7,13 +7,14 @@
  * exist again). It registers its tasks, then calls pool_worker_spawn_main,
  * which reads the engine's argument, the last of argv:
  *
- *   --pool-worker=RESULT,TRANSPORT,TX0,TX1,SHM,SHMSIZE,SLOT,INIT,INITLEN,MAXTASKS,HASH
+ *   --pool-worker=RESULT,TRANSPORT,TX0,TX1,SHM,SHMSIZE,SLOT,INIT,INITLEN,MAXTASKS,TIMED,HASH
  *
  * RESULT, TX0, TX1 and SHM are the descriptors the worker inherited (its
  * result pipe, the transport's own, named by the transport's spawn_fds and
  * given back to its wk_open, the memfd of the pool's slot records); the
  * initializer's packed arguments, INITLEN bytes, follow the slots in
- * that memory. HASH is the parent's registry hash: task messages name tasks
+ * that memory. TIMED is 1 when the worker reads the clock for each item
+ * (the pool traces or keeps a time limit), else 0. HASH is the parent's registry hash: task messages name tasks
  * by index, so the program must have registered the same names in the same
  * order, and a worker whose registry differs fails as an initializer does
  * (the pool is broken, with a message that says so) instead of running the
@@ -46,12 +47,14 @@ static int spawn_parse(const char *a, struct pool_worker_cfg *cfg, int *slot, in
     unsigned long long hash;
     char name[16];
     int tx[POOL_SPAWN_FDS];
-    int n = 0;
-    if (sscanf(a, "%d,%15[a-z],%d,%d,%d,%zu,%d,%d,%zu,%ld,%llx%n", result_fd, name, &tx[0],
+    int n = 0, timed = -1;
+    if (sscanf(a, "%d,%15[a-z],%d,%d,%d,%zu,%d,%d,%zu,%ld,%d,%llx%n", result_fd, name, &tx[0],
                &tx[1], &cfg->shm_fd, &cfg->shm_size, slot, &cfg->init_task, &cfg->initargs_len,
-               &cfg->maxtasks, &hash, &n) != 11 || a[n] != '\0' ||
+               &cfg->maxtasks, &timed, &hash, &n) != 12 || a[n] != '\0' ||
+        (timed != 0 && timed != 1) ||
         cfg->shm_size < cfg->initargs_len + sizeof(struct pool_slot_shm))
         return -1;
+    cfg->timed = timed == 1;
     int kind = pool_transport_parse(name);
     const pool_transport_ops *ops = kind > 0 ? pool_transport_pick(kind) : NULL;
     if (ops == NULL || ops->wk_open == NULL)

@@ -6,8 +6,10 @@
  * The body is columnar, [values, status, times] (pool_internal.h): these
  * cases run a chunk in this process, then check the columns' shape (status
  * nil when every item succeeded, one byte per item otherwise; 16 bytes of
- * times per item) and that every item reads back as it ran: its value, or
- * its failure's message as a C string, and when it began and ended.
+ * times per item, or nil when the pool reads no times) and that every item
+ * reads back as it ran: its value, or its failure's message as a C string
+ * (what a failed task packed before failing cut off), and when it began and
+ * ended.
  */
 #include "test_helpers.h"
 
@@ -16,23 +18,36 @@
 #include <stddef.h>
 #include <string.h>
 
-/* Runs `square` over the packed arguments in this process, as a worker
- * would, and unpacks the frame: *body is its [values, status, times]. */
-static pool_chunk *run_square(const char *args, size_t len, msgpack_sbuffer *out,
-                              msgpack_object *frame)
+/* A task that packs half a value, then fails: the worker must cut the
+ * half off, or the values column would hold an item too many. Odd
+ * numbers fail, even ones return themselves. */
+static int task_half_then_fail(const msgpack_object_array *args, msgpack_packer *out,
+                               pool_task_ctx *ctx)
+{
+    int64_t x = args->ptr[0].via.i64;
+    if (x % 2 == 0)
+        return msgpack_pack_int64(out, x);
+    msgpack_pack_array(out, 2);
+    msgpack_pack_nil(out);
+    return pool_task_fail(ctx, "odd: %lld", (long long)x);
+}
+
+/* Runs `task` over the packed arguments in this process, as a worker
+ * would (timed or not), and unpacks the frame: its body is
+ * [values, status, times]. */
+static pool_chunk *run_task(const char *task, bool timed, const char *args, size_t len,
+                            msgpack_sbuffer *out, msgpack_object *frame)
 {
     size_t *starts, n;
     assert_int_equal(pool_msg_split_array(args, len, &starts, &n, false), POOL_OK);
-    pool_taskmsg *m = pool_taskmsg_new(7, 2, 10, (unsigned)pool_task_index("square"), args,
+    pool_taskmsg *m = pool_taskmsg_new(7, 2, 10, (unsigned)pool_task_index(task), args,
                                        starts, n, len, true);
     assert_non_null(m);
     struct pool_slot_shm me;
     memset(&me, 0, sizeof me);
-    msgpack_sbuffer tmp;
-    msgpack_sbuffer_init(&tmp);
     double before = pool_now();
-    pool_worker_run_chunk(&me, 0, &m->hdr, m->data, out, &tmp);
-    msgpack_sbuffer_destroy(&tmp);
+    pool_worker_run_chunk(&me, 0, &m->hdr, m->data, out, timed);
+    assert_int_equal(atomic_load(&me.item), 10 + n - 1); /* the last item it ran */
     pool_taskmsg_free_list(m);
     free(starts);
 
@@ -52,6 +67,15 @@ static pool_chunk *run_square(const char *args, size_t len, msgpack_sbuffer *out
     assert_int_equal(f[3].via.u64, 10);
     assert_true(pool_chunk_read_body(c, &f[4]));
     assert_int_equal(c->count, n);
+    const msgpack_object *times = &f[4].via.array.ptr[2];
+    if (!timed) {
+        assert_int_equal(times->type, MSGPACK_OBJECT_NIL);
+        assert_null(c->times);
+        assert_true(pool_chunk_time(c, 0, false) == 0);
+        return c;
+    }
+    assert_int_equal(times->type, MSGPACK_OBJECT_BIN);
+    assert_int_equal(times->via.bin.size, 16 * n);
     for (uint32_t i = 0; i < n; i++) { /* times on this clock, in order */
         double t0 = pool_chunk_time(c, i, false), t1 = pool_chunk_time(c, i, true);
         assert_true(t0 >= before && t1 >= t0 && t1 <= pool_now());
@@ -67,10 +91,9 @@ static void all_ok_chunk_has_no_status_column(void **state)
     msgpack_sbuffer out;
     msgpack_sbuffer_init(&out);
     msgpack_object frame;
-    pool_chunk *c = run_square(args, sizeof args, &out, &frame);
+    pool_chunk *c = run_task("square", true, args, sizeof args, &out, &frame);
     const msgpack_object *body = frame.via.array.ptr[4].via.array.ptr;
     assert_int_equal(body[1].type, MSGPACK_OBJECT_NIL);
-    assert_int_equal(body[2].via.bin.size, 3 * 16);
     assert_null(c->ok);
     assert_int_equal(c->nfailed, 0);
     assert_int_equal(pool_chunk_failed(c), 0);
@@ -92,7 +115,7 @@ static void failed_items_have_a_status_byte_and_their_message(void **state)
     msgpack_sbuffer out;
     msgpack_sbuffer_init(&out);
     msgpack_object frame;
-    pool_chunk *c = run_square(args, sizeof args, &out, &frame);
+    pool_chunk *c = run_task("square", true, args, sizeof args, &out, &frame);
     const msgpack_object *body = frame.via.array.ptr[4].via.array.ptr;
     assert_int_equal(body[1].type, MSGPACK_OBJECT_BIN);
     assert_int_equal(body[1].via.bin.size, 3);
@@ -108,6 +131,36 @@ static void failed_items_have_a_status_byte_and_their_message(void **state)
     assert_string_equal(msg, "square: expects one number"); /* NUL-terminated in place */
     assert_int_equal(pool_chunk_item(c, 2, &v, &msg), POOL_OK);
     assert_int_equal(v->via.i64, 36);
+    pool_chunk_free(c);
+    msgpack_sbuffer_destroy(&out);
+}
+
+/* Untimed (no trace, no time limit): no times column; a failed task's half
+ * value is cut off, so every item still reads back as it ran. */
+static void untimed_chunk_has_no_times_and_cuts_half_values(void **state)
+{
+    (void)state;
+    static const char args[] = {(char)0x94, 2, 3, 4, 5}; /* [2, 3, 4, 5] */
+    assert_status(pool_task_register("half_then_fail", task_half_then_fail, NULL), POOL_OK);
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_object frame;
+    pool_chunk *c = run_task("half_then_fail", false, args, sizeof args, &out, &frame);
+    assert_memory_equal(c->ok, "\1\0\1\0", 4);
+    assert_int_equal(pool_chunk_failed(c), 2);
+    for (uint32_t i = 0; i < 4; i++) {
+        const msgpack_object *v;
+        const char *msg;
+        char want[32];
+        if (i % 2 == 0) {
+            assert_int_equal(pool_chunk_item(c, i, &v, &msg), POOL_OK);
+            assert_int_equal(v->via.i64, 2 + i);
+        } else {
+            assert_int_equal(pool_chunk_item(c, i, &v, &msg), POOL_ETASK);
+            snprintf(want, sizeof want, "odd: %u", 2 + i);
+            assert_string_equal(msg, want);
+        }
+    }
     pool_chunk_free(c);
     msgpack_sbuffer_destroy(&out);
 }
@@ -404,6 +457,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         CASE(all_ok_chunk_has_no_status_column),
         CASE(failed_items_have_a_status_byte_and_their_message),
+        CASE(untimed_chunk_has_no_times_and_cuts_half_values),
         CASE(chunk_without_frame_fails_every_item),
         CASE(malformed_bodies_refused),
         CASE(plain_frame_read_as_msgpack_reads_it),
