@@ -118,7 +118,10 @@ struct pool_wire_hdr {
 
 /*
  * A task message waiting in the parent's task queue. Its payload is the
- * msgpack array [task_index, [args_0, args_1, ...]].
+ * msgpack array [task_index, [item_0, item_1, ...], single]: each item is
+ * an argument array (apply, starmap), or with single true the task's one
+ * argument (map calls task(item)), which the worker hands over as a
+ * one-element array without its having travelled as one.
  */
 typedef struct pool_taskmsg {
     struct pool_taskmsg *next;
@@ -128,14 +131,13 @@ typedef struct pool_taskmsg {
 } pool_taskmsg;
 
 /*
- * Builds a task message from already-packed values in buf: value i spans
- * [starts[i], starts[i+1]), the last one ends at `end`. Each value is an
- * argument array, or with `wrap` an item that becomes the one-element array
- * [item] (map calls task(item)).
+ * Builds a task message from already-packed values in buf: the `count`
+ * values from starts[0] up to `end`, copied as they are. Each value is an
+ * argument array, or with `single` the task's one argument.
  */
 pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, unsigned task,
                                const char *buf, const size_t *starts, size_t count, size_t end,
-                               bool wrap);
+                               bool single);
 /* Frees a linked list of task messages. */
 void pool_taskmsg_free_list(pool_taskmsg *m);
 

@@ -284,35 +284,35 @@ static int msg_fill_write(void *data, const char *buf, size_t len)
 
 /*
  * One allocation per message: the body is packed in place, in a block sized
- * from an upper bound (the [task, [...]] heads take at most 1 + 5 + 5 bytes,
- * a wrapped item one more each), not through a growing sbuffer. The sbuffer
- * cost a malloc and a free of 8 KiB (past malloc's per-thread cache, so each
- * took its arena's lock) per message, on the submitting thread.
+ * from an upper bound (the [task, [...], single] heads take at most
+ * 1 + 5 + 5 + 1 bytes), not through a growing sbuffer. The sbuffer cost a
+ * malloc and a free of 8 KiB (past malloc's per-thread cache, so each took
+ * its arena's lock) per message, on the submitting thread. The items are
+ * one slice of the caller's buffer: a map's items travel as they are, with
+ * the `single` flag, not each wrapped in an array of one (that cost the
+ * parent a pack per item and the worker an unpacked object per item).
  */
 pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, unsigned task,
                                const char *buf, const size_t *starts, size_t count, size_t end,
-                               bool wrap)
+                               bool single)
 {
     size_t payload = count > 0 ? end - starts[0] : 0;
-    size_t bound = 11 + (wrap ? count : 0) + payload;
+    size_t bound = 12 + payload;
     pool_taskmsg *m = malloc(sizeof *m + bound);
     if (m == NULL)
         return NULL;
     struct msg_fill f = {m->data};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &f, msg_fill_write);
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 3);
     msgpack_pack_unsigned_int(&pk, task);
     msgpack_pack_array(&pk, count);
-    if (wrap) {
-        for (size_t i = 0; i < count; i++) {
-            size_t e = i + 1 < count ? starts[i + 1] : end;
-            msgpack_pack_array(&pk, 1);
-            msg_fill_write(&f, buf + starts[i], e - starts[i]);
-        }
-    } else if (count > 0) {
+    if (count > 0)
         msg_fill_write(&f, buf + starts[0], payload);
-    }
+    if (single)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
     size_t len = (size_t)(f.at - m->data); /* <= bound */
     m->next = NULL;
     m->hdr = (struct pool_wire_hdr){

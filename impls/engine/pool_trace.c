@@ -135,13 +135,14 @@ static void trace_chunk(pool *p, pool_chunk *c, const pool_job *job, int slot, p
 }
 
 /* The number of items in a task message: its payload is
- * [task_index, [args...]] (pool_taskmsg_new), so the count is the second
- * array header, after a one- or two-byte task index. 0 if unreadable. */
+ * [task_index, [items...], single] (pool_taskmsg_new), so the count is the
+ * second array header, after a task index of one to five bytes. 0 if
+ * unreadable. */
 static uint32_t taskmsg_count(const pool_taskmsg *m)
 {
     const unsigned char *d = (const unsigned char *)m->data;
     size_t off = 1, len = m->len;
-    if (len < 3 || d[0] != 0x92)
+    if (len < 3 || d[0] != 0x93)
         return 0;
     off += d[off] < 0x80 ? 1 : d[off] == 0xcc ? 2 : d[off] == 0xcd ? 3 : 5;
     if (off >= len)

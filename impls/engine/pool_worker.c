@@ -142,10 +142,12 @@ void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool
     size_t off = 0;
     /* The parent built this message; a malformed one is a broken invariant. */
     if (msgpack_unpack_next(&u, payload, hdr->total, &off) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 2)
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3 ||
+        u.data.via.array.ptr[2].type != MSGPACK_OBJECT_BOOLEAN)
         _exit(POOL_EXIT_BAD_MESSAGE);
     unsigned task = (unsigned)u.data.via.array.ptr[0].via.u64;
     const msgpack_object_array *items = &u.data.via.array.ptr[1].via.array;
+    bool single = u.data.via.array.ptr[2].via.boolean; /* item i is the one argument */
     size_t n = items->size;
     /* The side columns: n status bytes, then 16 bytes of times per item. */
     unsigned char *status = malloc(n * (timed ? 17 : 1) + 1);
@@ -162,7 +164,9 @@ void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool
         double t0 = timed ? pool_now() : 0;
         if (timed) /* the time limit runs from here... */
             atomic_store_explicit(&me->t_start, t0, memory_order_release);
-        int rc = pool_task_run(task, &items->ptr[i].via.array, &pk, slot, err, sizeof err);
+        msgpack_object_array one = {1, &items->ptr[i]};
+        int rc = pool_task_run(task, single ? &one : &items->ptr[i].via.array, &pk, slot, err,
+                               sizeof err);
         if (timed) { /* ...to here, item by item */
             atomic_store_explicit(&me->t_start, 0.0, memory_order_release);
             worker_store_time(times + 16 * i, t0 + pool_worker_clock_shift); /* the parent's clock */

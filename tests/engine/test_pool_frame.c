@@ -32,16 +32,23 @@ static int task_half_then_fail(const msgpack_object_array *args, msgpack_packer 
     return pool_task_fail(ctx, "odd: %lld", (long long)x);
 }
 
-/* Runs `task` over the packed arguments in this process, as a worker
- * would (timed or not), and unpacks the frame: its body is
- * [values, status, times]. */
-static pool_chunk *run_task(const char *task, bool timed, const char *args, size_t len,
-                            msgpack_sbuffer *out, msgpack_object *frame)
+/* How many arguments the task was given. */
+static int task_nargs(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
+{
+    (void)ctx;
+    return msgpack_pack_uint32(out, args->size);
+}
+
+/* Runs `task` over the packed items in this process, as a worker would
+ * (timed or not; each item the one argument, or with star an argument
+ * array), and unpacks the frame: its body is [values, status, times]. */
+static pool_chunk *run_task_star(const char *task, bool star, bool timed, const char *args,
+                                 size_t len, msgpack_sbuffer *out, msgpack_object *frame)
 {
     size_t *starts, n;
-    assert_int_equal(pool_msg_split_array(args, len, &starts, &n, false), POOL_OK);
+    assert_int_equal(pool_msg_split_array(args, len, &starts, &n, star), POOL_OK);
     pool_taskmsg *m = pool_taskmsg_new(7, 2, 10, (unsigned)pool_task_index(task), args,
-                                       starts, n, len, true);
+                                       starts, n, len, !star);
     assert_non_null(m);
     struct pool_slot_shm me;
     memset(&me, 0, sizeof me);
@@ -82,6 +89,13 @@ static pool_chunk *run_task(const char *task, bool timed, const char *args, size
         before = t1;
     }
     return c;
+}
+
+/* The same, each item the task's one argument (map). */
+static pool_chunk *run_task(const char *task, bool timed, const char *args, size_t len,
+                            msgpack_sbuffer *out, msgpack_object *frame)
+{
+    return run_task_star(task, false, timed, args, len, out, frame);
 }
 
 static void all_ok_chunk_has_no_status_column(void **state)
@@ -163,6 +177,32 @@ static void untimed_chunk_has_no_times_and_cuts_half_values(void **state)
     }
     pool_chunk_free(c);
     msgpack_sbuffer_destroy(&out);
+}
+
+/* A map's item travels bare and reaches the task as its one argument,
+ * even when the item is itself an array; a starmap's item is the task's
+ * argument array. */
+static void map_items_are_one_argument_starmap_items_all(void **state)
+{
+    (void)state;
+    assert_status(pool_task_register("nargs", task_nargs, NULL), POOL_OK);
+    static const char items[] = {(char)0x93, (char)0x92, 1, 2, (char)0x91, 3, (char)0x90};
+    const struct { bool star; int64_t want[3]; } cases[] = {{false, {1, 1, 1}}, {true, {2, 1, 0}}};
+    for (size_t k = 0; k < 2; k++) {
+        msgpack_sbuffer out;
+        msgpack_sbuffer_init(&out);
+        msgpack_object frame;
+        pool_chunk *c = run_task_star("nargs", cases[k].star, false, items, sizeof items, &out,
+                                      &frame);
+        for (uint32_t i = 0; i < 3; i++) {
+            const msgpack_object *v;
+            const char *msg;
+            assert_int_equal(pool_chunk_item(c, i, &v, &msg), POOL_OK);
+            assert_int_equal(v->via.i64, cases[k].want[i]);
+        }
+        pool_chunk_free(c);
+        msgpack_sbuffer_destroy(&out);
+    }
 }
 
 /* A chunk the parent makes (a dead worker's) has no columns: every item
@@ -458,6 +498,7 @@ int main(int argc, char **argv)
         CASE(all_ok_chunk_has_no_status_column),
         CASE(failed_items_have_a_status_byte_and_their_message),
         CASE(untimed_chunk_has_no_times_and_cuts_half_values),
+        CASE(map_items_are_one_argument_starmap_items_all),
         CASE(chunk_without_frame_fails_every_item),
         CASE(malformed_bodies_refused),
         CASE(plain_frame_read_as_msgpack_reads_it),
