@@ -75,6 +75,25 @@ void scn_unlock(void)
 #define SCN_ATFORK_WAIT_S 2
 static _Thread_local bool scn_atfork_took;
 
+/* Takes the lock within SCN_ATFORK_WAIT_S on the monotonic clock: trylock
+ * every 100 us. Not pthread_mutex_clocklock, which ThreadSanitizer does not
+ * intercept (it then took every unlock after a fork for an unlock of a
+ * free mutex, and make tsan failed on it), and not timedlock, whose
+ * wall-clock deadline a clock step back would stretch. */
+static bool scn_lock_within(int seconds)
+{
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += (time_t)seconds;
+    while (pthread_mutex_trylock(&scn_lua_lock) != 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            return false;
+        nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
+    return true;
+}
+
 static void scn_atfork_prepare(void)
 {
     if (scn_lock_depth > 0) { /* this thread holds it already */
@@ -82,10 +101,7 @@ static void scn_atfork_prepare(void)
         scn_atfork_took = true;
         return;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += SCN_ATFORK_WAIT_S;
-    scn_atfork_took = pthread_mutex_clocklock(&scn_lua_lock, CLOCK_MONOTONIC, &ts) == 0;
+    scn_atfork_took = scn_lock_within(SCN_ATFORK_WAIT_S);
     if (scn_atfork_took)
         scn_lock_depth = 1;
 }
