@@ -219,8 +219,20 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
 int pool_worker_initialize(const struct pool_worker_cfg *cfg, int slot, msgpack_sbuffer *out,
                            msgpack_sbuffer *tmp);
 void pool_worker_initfail_frame(msgpack_sbuffer *out, const char *msg);
+/* What a worker keeps from one chunk to the next, so that a chunk costs no
+ * allocation once its buffers have grown to fit: the zone its task message
+ * is unpacked into (msgpack-c's unpack_next made and freed an 8 KiB one per
+ * message) and the side columns of its result (status, times). */
+struct pool_worker_scratch {
+    msgpack_zone zone;
+    unsigned char *side;
+    size_t side_cap;
+};
+bool pool_worker_scratch_init(struct pool_worker_scratch *s);
+void pool_worker_scratch_destroy(struct pool_worker_scratch *s);
 void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
-                           const char *payload, msgpack_sbuffer *out, bool timed);
+                           const char *payload, msgpack_sbuffer *out,
+                           struct pool_worker_scratch *scratch, bool timed);
 /* Added to every time a worker reports (t_start, t_end): 0 for a forked
  * worker (one clock); an MPI rank's offset to rank 0's clock, so that a
  * trace across hosts is on one clock (pool_mpi.c). */

@@ -314,6 +314,9 @@ static void serve_pool(char *open_msg, int bytes)
     msgpack_sbuffer out, tmp;
     msgpack_sbuffer_init(&out);
     msgpack_sbuffer_init(&tmp);
+    struct pool_worker_scratch scratch;
+    if (!pool_worker_scratch_init(&scratch))
+        pool_panic("pool_mpi: out of memory");
     struct pool_slot_shm me;
     memset(&me, 0, sizeof me);
     int32_t slot = ((struct pool_mpi_open *)(void *)open_msg)->slot;
@@ -336,7 +339,7 @@ static void serve_pool(char *open_msg, int bytes)
             memcpy(&hdr, m, sizeof hdr);
             /* Always timed: the OPEN message does not say whether the pool
              * traces (the harness always does) or keeps a limit (refused here). */
-            pool_worker_run_chunk(&me, slot, &hdr, m + sizeof hdr, &out, true);
+            pool_worker_run_chunk(&me, slot, &hdr, m + sizeof hdr, &out, &scratch, true);
             send_frame(&out);
         } else if (tag == POOL_MPI_EXIT) {
             send_bye(POOL_EXIT_OK);
@@ -346,6 +349,7 @@ static void serve_pool(char *open_msg, int bytes)
     }
     msgpack_sbuffer_destroy(&out);
     msgpack_sbuffer_destroy(&tmp);
+    pool_worker_scratch_destroy(&scratch);
 }
 
 int pool_mpi_serve(void)

@@ -130,29 +130,59 @@ static void worker_pack_columns(msgpack_packer *pk, const unsigned char *status,
  * traces or keeps a time limit. The item number is written either way: a
  * dead worker's error names the item it was running.
  */
+/* A chunk's zone holds its items, one object each: 64 KiB fits a chunk of
+ * a few thousand, the default chunksize of tens of thousands of items. */
+#define WORKER_ZONE_CHUNK (64 * 1024)
+
+bool pool_worker_scratch_init(struct pool_worker_scratch *s)
+{
+    s->side = NULL;
+    s->side_cap = 0;
+    return msgpack_zone_init(&s->zone, WORKER_ZONE_CHUNK);
+}
+
+void pool_worker_scratch_destroy(struct pool_worker_scratch *s)
+{
+    msgpack_zone_destroy(&s->zone);
+    free(s->side);
+}
+
+/* The side columns of a chunk of n items: n status bytes, then when timed
+ * 16 bytes of times per item. */
+static unsigned char *worker_side(struct pool_worker_scratch *s, size_t n, bool timed)
+{
+    size_t need = n * (timed ? 17 : 1) + 1;
+    if (need > s->side_cap) {
+        unsigned char *p = realloc(s->side, need);
+        if (p == NULL)
+            _exit(POOL_EXIT_NOMEM);
+        s->side = p;
+        s->side_cap = need;
+    }
+    return s->side;
+}
+
 void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
-                           const char *payload, msgpack_sbuffer *out, bool timed)
+                           const char *payload, msgpack_sbuffer *out,
+                           struct pool_worker_scratch *scratch, bool timed)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     worker_frame_begin(out, &pk, POOL_FRAME_RESULT, hdr->job, hdr->chunk, hdr->first);
 
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    msgpack_zone_clear(&scratch->zone); /* the last chunk's objects */
+    msgpack_object msg;
     size_t off = 0;
     /* The parent built this message; a malformed one is a broken invariant. */
-    if (msgpack_unpack_next(&u, payload, hdr->total, &off) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3 ||
-        u.data.via.array.ptr[2].type != MSGPACK_OBJECT_BOOLEAN)
+    if (msgpack_unpack(payload, hdr->total, &off, &scratch->zone, &msg) != MSGPACK_UNPACK_SUCCESS ||
+        msg.type != MSGPACK_OBJECT_ARRAY || msg.via.array.size != 3 ||
+        msg.via.array.ptr[2].type != MSGPACK_OBJECT_BOOLEAN)
         _exit(POOL_EXIT_BAD_MESSAGE);
-    unsigned task = (unsigned)u.data.via.array.ptr[0].via.u64;
-    const msgpack_object_array *items = &u.data.via.array.ptr[1].via.array;
-    bool single = u.data.via.array.ptr[2].via.boolean; /* item i is the one argument */
+    unsigned task = (unsigned)msg.via.array.ptr[0].via.u64;
+    const msgpack_object_array *items = &msg.via.array.ptr[1].via.array;
+    bool single = msg.via.array.ptr[2].via.boolean; /* item i is the one argument */
     size_t n = items->size;
-    /* The side columns: n status bytes, then 16 bytes of times per item. */
-    unsigned char *status = malloc(n * (timed ? 17 : 1) + 1);
-    if (status == NULL)
-        _exit(POOL_EXIT_NOMEM);
+    unsigned char *status = worker_side(scratch, n, timed);
     unsigned char *times = timed ? status + n : NULL;
     bool all_ok = true;
     char err[1024];
@@ -180,8 +210,6 @@ void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool
         }
     }
     worker_pack_columns(&pk, status, times, n, all_ok);
-    free(status);
-    msgpack_unpacked_destroy(&u);
 }
 
 void pool_worker_initfail_frame(msgpack_sbuffer *out, const char *msg)
@@ -258,6 +286,9 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
         _exit(POOL_EXIT_INIT_FAILED);
     }
 
+    struct pool_worker_scratch scratch;
+    if (!pool_worker_scratch_init(&scratch))
+        _exit(POOL_EXIT_NOMEM);
     char *buf = NULL;
     size_t cap = 0;
     long done = 0;
@@ -266,7 +297,7 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
         /* Peek, claim in the slot, take: pool_transport.h, rule 2. */
         if (cfg->tx->ops->wk_take(cfg->tx, slot, &hdr, &buf, &cap) != POOL_WIRE_FIRST)
             break;
-        pool_worker_run_chunk(me, slot, &hdr, buf, &out, cfg->timed);
+        pool_worker_run_chunk(me, slot, &hdr, buf, &out, &scratch, cfg->timed);
         worker_send(cfg, slot, result_fd, &out);
         /* Only now is the chunk no longer ours: its result is in the stream. */
         atomic_store(&me->job, 0);
