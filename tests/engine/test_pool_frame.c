@@ -211,6 +211,56 @@ static void map_items_are_one_argument_starmap_items_all(void **state)
     }
 }
 
+/* Values of every packed size and kind, packed by the worker straight into
+ * its frame, timed and not: identity's values read back equal to the
+ * items, in order. */
+static void values_of_every_size_read_back(void **state)
+{
+    (void)state;
+    msgpack_sbuffer in;
+    msgpack_sbuffer_init(&in);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &in, msgpack_sbuffer_write);
+    static const int64_t ints[] = {0, 127, 128, 255, 256, 65535, 65536, 4294967296LL,
+                                   -1, -33, -129, -32769, -2147483649LL};
+    static const char text[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    size_t nstr = sizeof text; /* strings of 0..36 bytes */
+    msgpack_pack_array(&pk, 13 + 2 + nstr);
+    for (size_t i = 0; i < 13; i++)
+        msgpack_pack_int64(&pk, ints[i]);
+    msgpack_pack_double(&pk, 1.5);
+    msgpack_pack_array(&pk, 2); /* [nil, true] */
+    msgpack_pack_nil(&pk);
+    msgpack_pack_true(&pk);
+    for (size_t k = 0; k < nstr; k++) {
+        msgpack_pack_str(&pk, k);
+        msgpack_pack_str_body(&pk, text, k);
+    }
+    msgpack_zone z;
+    assert_true(msgpack_zone_init(&z, 4096));
+    msgpack_object items;
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack(in.data, in.size, &off, &z, &items), MSGPACK_UNPACK_SUCCESS);
+    for (int timed = 0; timed < 2; timed++) {
+        msgpack_sbuffer out;
+        msgpack_sbuffer_init(&out);
+        msgpack_object frame;
+        pool_chunk *c = run_task("identity", timed, in.data, in.size, &out, &frame);
+        assert_int_equal(c->count, items.via.array.size);
+        for (uint32_t i = 0; i < c->count; i++) {
+            const msgpack_object *v;
+            const char *msg;
+            assert_int_equal(pool_chunk_item(c, i, &v, &msg), POOL_OK);
+            if (!msgpack_object_equal(*v, items.via.array.ptr[i]))
+                fail_msg("item %u (timed %d) did not read back as it was", i, timed);
+        }
+        pool_chunk_free(c);
+        msgpack_sbuffer_destroy(&out);
+    }
+    msgpack_zone_destroy(&z);
+    msgpack_sbuffer_destroy(&in);
+}
+
 /* A chunk the parent makes (a dead worker's) has no columns: every item
  * fails with its message. */
 static void chunk_without_frame_fails_every_item(void **state)
@@ -505,6 +555,7 @@ int main(int argc, char **argv)
         CASE(failed_items_have_a_status_byte_and_their_message),
         CASE(untimed_chunk_has_no_times_and_cuts_half_values),
         CASE(map_items_are_one_argument_starmap_items_all),
+        CASE(values_of_every_size_read_back),
         CASE(chunk_without_frame_fails_every_item),
         CASE(malformed_bodies_refused),
         CASE(plain_frame_read_as_msgpack_reads_it),
