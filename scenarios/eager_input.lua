@@ -40,7 +40,10 @@ not run: without a buffer the call would never return.]],
   params = {
     n          = {default = 1000,  quick = 300,   min = 1, max = 1000000, doc = "items at scale 1"},
     payload    = {default = 16384, quick = 16384, min = 1, max = 16777216, doc = "bytes per result"},
-    consume    = {default = 0.0003, quick = 0.0003, min = 0, max = 1,
+    -- quick: 1 ms, eight times what the workers take per result here
+    -- (0.13 ms, 32 KiB results), so that the results still pile up when
+    -- a loaded machine halves the workers' pace (the sleep does not slow).
+    consume    = {default = 0.0003, quick = 0.001, min = 0, max = 1,
                   doc = "seconds the consumer waits on each result (a sleep)"},
     scale      = {default = 1, quick = 1, min = 1, max = 64,
                   doc = "items = scale * n (the *_4n labels set 4)"},

@@ -35,7 +35,7 @@ SOURCE = '002_2fab88b10910dd43.txt'
 PARAMS = {
     'n': (1000, 300, 'items at scale 1'),
     'payload': (16384, 16384, 'bytes per result'),
-    'consume': (0.0003, 0.0003, 'seconds the consumer waits on each result (a sleep)'),
+    'consume': (0.0003, 0.001, 'seconds the consumer waits on each result (a sleep)'),
     'scale': (1, 1, 'items = scale * n (the *_4n labels set 4)'),
     'buffersize': (0, 0, 'chunks out at most (0: none; *_buffered set 4)'),
     'workers': (2, 2, 'pool processes'),
