@@ -179,7 +179,9 @@ typedef struct pool_options {
     const void *initargs;    /* its packed argument array (NULL: no arguments) */
     size_t initargs_len;
     long maxtasksperchild;   /* a worker exits after this many task messages; 0: never */
-    bool trace;              /* keep one trace record per task execution */
+    bool trace;              /* keep one trace record per task execution (its workers
+                                then read the clock twice per task: without a trace or
+                                a task_timeout they do not, nothing would read it) */
     /* With trace: where the records go as the run goes, in batches, instead
      * of staying in the pool (NULL: they stay, pool_trace_copy reads them).
      * Called under the pool's lock on the engine's threads (or the caller's,
