@@ -469,16 +469,27 @@ int pool_iter_top_up(pool_iter *it)
 
 /* ---- the consumer's side: taking ------------------------------------------------ */
 
-/* Frees the chunk whose items have all been yielded. */
-static void release_current(pool_iter *it)
+/* Lets go of the chunk whose items have all been yielded, if it has been
+ * (caller holds the lock); returns it for the caller to free after
+ * unlocking, or NULL. */
+static pool_chunk *release_current(pool_iter *it)
 {
-    pthread_mutex_lock(&it->lock);
+    if (it->cur == NULL || it->cur_pos < it->cur->count)
+        return NULL;
+    pool_chunk *done = it->cur;
     it->state[it->cur_slot] = SLOT_FREE;
     it->consumed++;
-    pthread_mutex_unlock(&it->lock);
-    pool_chunk_free(it->cur);
     it->cur = NULL;
     it->cur_slot = -1;
+    return done;
+}
+
+/* Whether pool_iter_top_up has anything to do (caller holds the lock): the
+ * window has room and the input has not ended, or the pool broke. */
+static bool wants_top_up(const pool_iter *it)
+{
+    return it->per_item || (!it->input_done && !it->aborted &&
+                            it->submitted - it->consumed < (uint64_t)it->window);
 }
 
 /* take_chunk's answer when a broken pool's iterator must pull the next
@@ -543,8 +554,19 @@ int pool_iter_next(pool_iter *it, double timeout, const msgpack_object **value, 
     double deadline = pool_deadline(timeout);
     int rc = PULL_MORE;
     while (rc == PULL_MORE) {
-        if (it->cur && it->cur_pos >= it->cur->count)
-            release_current(it);
+        /* One hold of the lock for the common case (nothing to submit: the
+         * release, the look at the window and the take), where three cost
+         * a one-item chunk three rounds with the result handler's thread. */
+        pthread_mutex_lock(&it->lock);
+        pool_chunk *done = release_current(it);
+        bool top_up = wants_top_up(it);
+        rc = POOL_OK;
+        if (!top_up && it->cur == NULL)
+            rc = take_chunk(it, deadline);
+        pthread_mutex_unlock(&it->lock);
+        pool_chunk_free(done);
+        if (!top_up)
+            continue; /* taken, or the current chunk has items left, or an error */
         rc = pool_iter_top_up(it);
         if (rc != POOL_OK)
             return rc;
