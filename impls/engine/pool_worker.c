@@ -110,26 +110,6 @@ static void worker_pack_columns(msgpack_packer *pk, const unsigned char *status,
     msgpack_pack_bin_body(pk, times, 16 * n);
 }
 
-/*
- * Runs a chunk's items and packs its RESULT frame in `out`. The body is
- * columnar (pool_internal.h, enum pool_frame_kind):
- *   [values, status, times]
- * values: an array of one object per item, its value, or for a failed
- * item its message (worker_pack_msg); status: nil when every item
- * succeeded, else a bin of one byte per item (1 ok, 0 failed); times: a bin
- * of two big-endian doubles per item (when it began and ended, on the
- * parent's clock), or nil when the pool reads no item's times (`timed`
- * false: no trace and no time limit). The values are packed as the items
- * run, straight into `out` (a failed item's partial value is cut off
- * again); status and times are gathered on the side and appended after the
- * last item. Three objects per chunk plus one per item is what the parent
- * unpacks, where [ok, value, t0, t1] per item cost it five.
- *
- * Why `timed`: two clock reads per item were a quarter of a trivial map's
- * CPU here (perf, 23 ns each), and nothing reads them unless the pool
- * traces or keeps a time limit. The item number is written either way: a
- * dead worker's error names the item it was running.
- */
 /* A chunk's zone holds its items, one object each: 64 KiB fits a chunk of
  * a few thousand, the default chunksize of tens of thousands of items. */
 #define WORKER_ZONE_CHUNK (64 * 1024)
@@ -162,6 +142,26 @@ static unsigned char *worker_side(struct pool_worker_scratch *s, size_t n, bool 
     return s->side;
 }
 
+/*
+ * Runs a chunk's items and packs its RESULT frame in `out`. The body is
+ * columnar (pool_internal.h, enum pool_frame_kind):
+ *   [values, status, times]
+ * values: an array of one object per item, its value, or for a failed
+ * item its message (worker_pack_msg); status: nil when every item
+ * succeeded, else a bin of one byte per item (1 ok, 0 failed); times: a bin
+ * of two big-endian doubles per item (when it began and ended, on the
+ * parent's clock), or nil when the pool reads no item's times (`timed`
+ * false: no trace and no time limit). The values are packed as the items
+ * run, straight into `out` (a failed item's partial value is cut off
+ * again); status and times are gathered on the side and appended after the
+ * last item. Three objects per chunk plus one per item is what the parent
+ * unpacks, where [ok, value, t0, t1] per item cost it five.
+ *
+ * Why `timed`: two clock reads per item were a quarter of a trivial map's
+ * CPU here (perf, 23 ns each), and nothing reads them unless the pool
+ * traces or keeps a time limit. The item number is written either way: a
+ * dead worker's error names the item it was running.
+ */
 void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool_wire_hdr *hdr,
                            const char *payload, msgpack_sbuffer *out,
                            struct pool_worker_scratch *scratch, bool timed)
