@@ -176,6 +176,7 @@ void pool_worker_run_chunk(struct pool_slot_shm *me, int slot, const struct pool
     /* The parent built this message; a malformed one is a broken invariant. */
     if (msgpack_unpack(payload, hdr->total, &off, &scratch->zone, &msg) != MSGPACK_UNPACK_SUCCESS ||
         msg.type != MSGPACK_OBJECT_ARRAY || msg.via.array.size != 3 ||
+        msg.via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
         msg.via.array.ptr[2].type != MSGPACK_OBJECT_BOOLEAN)
         _exit(POOL_EXIT_BAD_MESSAGE);
     unsigned task = (unsigned)msg.via.array.ptr[0].via.u64;
