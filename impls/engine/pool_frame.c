@@ -178,7 +178,8 @@ static bool frame_head(struct frame_cur *k, uint64_t *job, uint64_t *chunk, uint
            cur_head(k, false, n) && *n <= k->len - k->off;
 }
 
-/* The values, then the status and times columns, to the frame's end. */
+/* The values, then the status and times columns (times nil when the
+ * worker was not timed), to the frame's end. */
 static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
 {
     msgpack_object *v = c->values;
@@ -196,6 +197,11 @@ static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
         c->ok = (const unsigned char *)at;
         for (uint32_t i = 0; i < n; i++)
             c->nfailed += c->ok[i] == 0;
+    }
+    c->times = NULL;
+    if (k->off < k->len && k->b[k->off] == 0xc0) { /* not timed (pool_worker_run_chunk) */
+        k->off++;
+        return k->off == k->len;
     }
     if (!cur_head(k, true, &size) || size != 16 * (uint64_t)n || !cur_bytes(k, size, &at))
         return false;
@@ -255,7 +261,8 @@ pool_chunk *pool_chunk_settle(pool_chunk *c, void *room)
     d->home = room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP;
     d->raw = (char *)moved(c->raw, c, d);
     d->values = (msgpack_object *)(void *)moved((const char *)c->values, c, d);
-    d->times = (const unsigned char *)moved((const char *)c->times, c, d);
+    if (c->times)
+        d->times = (const unsigned char *)moved((const char *)c->times, c, d);
     if (c->ok)
         d->ok = (const unsigned char *)moved((const char *)c->ok, c, d);
     for (uint32_t i = 0; i < d->count; i++) /* strings and bins point into raw */

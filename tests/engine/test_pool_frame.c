@@ -9,7 +9,9 @@
  * times per item, or nil when the pool reads no times) and that every item
  * reads back as it ran: its value, or its failure's message as a C string
  * (what a failed task packed before failing cut off), and when it began and
- * ended.
+ * ended. The last cases read frames as the result handler reads most of
+ * them, by a walk with no msgpack-c (pool_chunk_from_plain_frame): exactly
+ * as msgpack-c would, and every other frame left to it.
  */
 #include "test_helpers.h"
 
@@ -432,27 +434,35 @@ static void plain_frame_read_as_msgpack_reads_it(void **state)
     }
 }
 
-/* The worker's own frame of an apply of a number is plain. */
+/* The worker's own frame of an apply of a number is plain, timed (a trace,
+ * a time limit) or not. */
 static void worker_frame_is_plain(void **state)
 {
     (void)state;
     static const char args[] = {(char)0x92, 7, (char)0xd0, (char)0x9c}; /* [7, -100] */
-    msgpack_sbuffer out;
-    msgpack_sbuffer_init(&out);
-    msgpack_object frame;
-    pool_chunk_free(run_square(args, sizeof args, &out, &frame));
-    uint64_t job = 0;
-    pool_chunk *c = pool_chunk_from_plain_frame(out.data + 4, (uint32_t)out.size - 4, &job, NULL, 0);
-    assert_non_null(c);
-    assert_int_equal(job, 7);
-    assert_int_equal(c->index, 2);
-    assert_int_equal(c->first, 10);
-    const msgpack_object *v;
-    const char *msg;
-    assert_int_equal(pool_chunk_item(c, 1, &v, &msg), POOL_OK);
-    assert_int_equal(v->via.u64, 10000);
-    pool_chunk_free(c);
-    msgpack_sbuffer_destroy(&out);
+    for (int timed = 0; timed < 2; timed++) {
+        msgpack_sbuffer out;
+        msgpack_sbuffer_init(&out);
+        msgpack_object frame;
+        pool_chunk_free(run_task("square", timed, args, sizeof args, &out, &frame));
+        uint64_t job = 0;
+        pool_chunk *c = pool_chunk_from_plain_frame(out.data + 4, (uint32_t)out.size - 4, &job,
+                                                    NULL, 0);
+        assert_non_null(c);
+        assert_int_equal(job, 7);
+        assert_int_equal(c->index, 2);
+        assert_int_equal(c->first, 10);
+        const msgpack_object *v;
+        const char *msg;
+        assert_int_equal(pool_chunk_item(c, 1, &v, &msg), POOL_OK);
+        assert_int_equal(v->via.u64, 10000);
+        if (timed)
+            assert_true(pool_chunk_time(c, 1, true) >= pool_chunk_time(c, 1, false));
+        else
+            assert_null(c->times);
+        pool_chunk_free(c);
+        msgpack_sbuffer_destroy(&out);
+    }
 }
 
 /* Anything but a plain frame is left to msgpack-c (NULL): a container among
