@@ -166,7 +166,8 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
  *           nil when the worker was not timed (no trace, no time limit).
  * So the parent unpacks one object per item, not the five of an array
  * [ok, value, t_start, t_end] per item, and skips every per-item status
- * check of a chunk without failures (pool_chunk.nfailed). */
+ * check of a chunk without failures (pool_chunk.nfailed); a plain frame
+ * (every value a scalar) it reads by a walk, with no unpack (pool_frame.c). */
 enum pool_frame_kind { POOL_FRAME_RESULT = 1, POOL_FRAME_INITFAIL = 2 };
 
 /* ---- shared memory: what each worker is doing (pool_worker.c) ----------- */
