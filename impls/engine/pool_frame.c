@@ -22,15 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A big-endian number of k bytes. */
-static uint64_t frame_be(const unsigned char *p, size_t k)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < k; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* A cursor over bytes; every read checks its bound. */
 struct frame_cur {
     const unsigned char *b;
@@ -42,7 +33,7 @@ static inline bool cur_field(struct frame_cur *k, size_t bytes, uint64_t *v)
 {
     if (k->len - k->off - 1 < bytes)
         return false;
-    *v = frame_be(k->b + k->off + 1, bytes);
+    *v = pool_be_read(k->b + k->off + 1, bytes);
     k->off += 1 + bytes;
     return true;
 }

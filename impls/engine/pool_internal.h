@@ -170,6 +170,17 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
  * (every value a scalar) it reads by a walk, with no unpack (pool_frame.c). */
 enum pool_frame_kind { POOL_FRAME_RESULT = 1, POOL_FRAME_INITFAIL = 2 };
 
+/* A big-endian number of k (0..8) bytes: msgpack's order for lengths and
+ * numbers, and the frame's times column. The submit-time walk, the plain
+ * frame's reader and pool_chunk_time all read through it. */
+static inline uint64_t pool_be_read(const unsigned char *p, size_t k)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < k; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 /* ---- shared memory: what each worker is doing (pool_worker.c) ----------- */
 
 /*

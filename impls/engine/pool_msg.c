@@ -57,14 +57,6 @@ enum msg_walk {
     MSG_OVERCLAIM /* a container claims more values than bytes are left */
 };
 
-static uint64_t msg_be(const unsigned char *p, size_t k)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < k; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /*
  * Walks one value at *off. MSG_ACCEPT when it is plainly allowed: whole
  * within len, no ext (nor the unused 0xc1), at most MSG_FAST_DEPTH
@@ -138,7 +130,7 @@ static enum msg_walk msg_walk(const unsigned char *b, size_t len, size_t *off, b
         if (len - o < head)
             return MSG_UNSURE;
         if (lenbytes > 0) {
-            uint64_t v = msg_be(b + o + 1, (size_t)lenbytes);
+            uint64_t v = pool_be_read(b + o + 1, (size_t)lenbytes);
             if (kids)
                 n = v;
             else
@@ -431,10 +423,8 @@ double pool_chunk_time(const pool_chunk *c, uint32_t i, bool end)
 {
     if (c->times == NULL)
         return 0; /* not timed: the pool neither traces nor keeps a limit */
-    const unsigned char *b = c->times + 16 * (size_t)i + (end ? 8 : 0);
-    uint64_t u = 0;
-    for (int k = 0; k < 8; k++)
-        u = u << 8 | b[k]; /* big-endian, as the worker stored it */
+    /* big-endian, as the worker stored it */
+    uint64_t u = pool_be_read(c->times + 16 * (size_t)i + (end ? 8 : 0), 8);
     double t;
     memcpy(&t, &u, sizeof t);
     return t;
