@@ -5,7 +5,8 @@
 #   run ARGS...            runs poolbench: stdout in $tmp/out, stderr in
 #                          $tmp/err, the exit status in $rc
 #   check NAME COMMAND...  one test: ok when COMMAND succeeds; on failure it
-#                          prints the status and the first lines of the output
+#                          prints the FAIL lines, the status and the first
+#                          lines of the output
 #   out_has / err_has S    stdout / stderr contains the string S
 #   out_matches ERE...     stdout has a line matching each extended regex
 #   exits_with N S...      status N, and stdout contains every S
@@ -33,13 +34,14 @@ check() {
         passed=$((passed + 1))
     else
         echo "not ok - $name"
-        echo "#   exit status $rc; stdout, then stderr:"
-        sed -n '1,30s/^/#   /p' "$tmp/out" "$tmp/err"
-        # A failed check's own line may come after the first 30: show those.
-        if [ "$(wc -l < "$tmp/out")" -gt 30 ] && grep -q '^FAIL' "$tmp/out"; then
-            echo "#   ... the failed checks:"
+        # The failed checks' own lines first: a log cut after its first
+        # lines (CI's summary) still shows which check failed and why.
+        if grep -q '^FAIL' "$tmp/out"; then
+            echo "#   the failed checks:"
             grep '^FAIL' "$tmp/out" | sed 's/^/#   /'
         fi
+        echo "#   exit status $rc; stdout, then stderr:"
+        sed -n '1,30s/^/#   /p' "$tmp/out" "$tmp/err"
         failed=$((failed + 1))
     fi
 }
