@@ -190,10 +190,41 @@ static int msg_check_one(const char *buf, size_t len, size_t *off, bool want_arr
 #undef MSG_NAME
 }
 
+/* The size of a value whose first byte gives it whole (a number, nil, a
+ * boolean), or 0: everything else needs the full check. */
+static inline size_t msg_scalar_size(unsigned t)
+{
+    if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
+        return 1;
+    if (t >= 0xcc && t <= 0xd3) /* uint, int 8..64 */
+        return 1 + (1u << (t & 0x03));
+    return t == 0xca ? 5 : t == 0xcb ? 9 : 0;
+}
+
+/* Whether buf is exactly a fixarray of numbers, nil or booleans (every
+ * apply of numbers passes such arguments): plainly allowed, checked in a
+ * few instructions a value where msg_walk's general loop took 150 for two
+ * bytes. */
+static bool msg_small_scalar_array(const unsigned char *b, size_t len)
+{
+    if (b[0] < 0x90 || b[0] > 0x9f)
+        return false;
+    size_t o = 1;
+    for (unsigned i = b[0] & 0x0fu; i > 0; i--) {
+        size_t k = o < len ? msg_scalar_size(b[o]) : 0; /* no byte is read at len or past */
+        if (k == 0)
+            return false;
+        o += k;
+    }
+    return o == len; /* a value cut short left o past len */
+}
+
 int pool_msg_check_value(const char *buf, size_t len, bool want_array, const char *what)
 {
     if (buf == NULL || len == 0)
         return pool_seterr(POOL_EINVAL, "%s: empty buffer (pack an array, even an empty one)", what);
+    if (want_array && msg_small_scalar_array((const unsigned char *)buf, len))
+        return POOL_OK;
     size_t off = 0;
     if (msg_walk((const unsigned char *)buf, len, &off, want_array) == MSG_ACCEPT && off == len)
         return POOL_OK; /* no zone needed */
@@ -211,17 +242,6 @@ int pool_msg_check_value(const char *buf, size_t len, bool want_array, const cha
     if (rc == POOL_OK && off != len)
         rc = pool_seterr(POOL_EINVAL, "%s: %zu bytes after the value", what, len - off);
     return rc;
-}
-
-/* The size of a value whose first byte gives it whole (a number, nil, a
- * boolean), or 0: everything else needs the full check. */
-static inline size_t msg_scalar_size(unsigned t)
-{
-    if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
-        return 1;
-    if (t >= 0xcc && t <= 0xd3) /* uint, int 8..64 */
-        return 1 + (1u << (t & 0x03));
-    return t == 0xca ? 5 : t == 0xcb ? 9 : 0;
 }
 
 int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *count,
