@@ -102,6 +102,18 @@ static inline int case_teardown(void **state)
             fail_msg("still false after %.0f s: %s", (double)WAIT_S, #cond);                 \
     } while (0)
 
+/* A fixed pseudo-random sequence (xorshift64), so that a failing case
+ * fails the same way on every run. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static inline uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
 static inline void sleep_s(double s)
 {
     struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };

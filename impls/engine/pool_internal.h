@@ -254,12 +254,19 @@ noreturn void pool_worker_main(const struct pool_worker_cfg *cfg, int slot, int 
 int pool_worker_initialize(const struct pool_worker_cfg *cfg, int slot, msgpack_sbuffer *out,
                            msgpack_sbuffer *tmp);
 void pool_worker_initfail_frame(msgpack_sbuffer *out, const char *msg);
+/* A worker's objects for a plain task message, kept between chunks. */
+struct pool_plain_objs {
+    msgpack_object *v;
+    size_t cap;
+};
 /* What a worker keeps from one chunk to the next, so that a chunk costs no
- * allocation once its buffers have grown to fit: the zone its task message
- * is unpacked into (msgpack-c's unpack_next made and freed an 8 KiB one per
- * message) and the side columns of its result (status, times). */
+ * allocation once its buffers have grown to fit: the objects of a plain
+ * task message (pool_taskmsg_read_plain), the zone any other is unpacked
+ * into (msgpack-c's unpack_next made and freed an 8 KiB one per message)
+ * and the side columns of its result (status, times). */
 struct pool_worker_scratch {
     msgpack_zone zone;
+    struct pool_plain_objs plain; /* a plain message's objects (pool_frame.c) */
     unsigned char *side;
     size_t side_cap;
 };
@@ -416,6 +423,12 @@ enum pool_chunk_home { POOL_CHUNK_HEAP, POOL_CHUNK_SCRATCH, POOL_CHUNK_ROOM };
  * bytes, aligned for a chunk), or into a block of its own when room is
  * NULL; any other chunk is returned as it is. */
 pool_chunk *pool_chunk_settle(pool_chunk *c, void *room);
+/* Reads a task message [task, items, single] whose items are scalars or
+ * arrays of scalars into a->v (items first, then their elements), as
+ * msgpack-c's unpack would; strings point into payload. False for any
+ * other message (msgpack-c reads it then) or out of memory. */
+bool pool_taskmsg_read_plain(const char *payload, size_t len, struct pool_plain_objs *a,
+                             unsigned *task, msgpack_object_array *items, bool *single);
 /* The first zone chunk for unpacking len packed bytes (grows if short). */
 size_t pool_zone_guess(size_t len);
 /* How many of its items failed: all of a chunk without a frame. */

@@ -77,16 +77,6 @@ static bool ref_split(const char *buf, size_t len, bool arrays)
 
 /* ---- values of every type, at random -------------------------------------- */
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static void gen_value(msgpack_packer *pk, int depth, int max_depth, bool ext_ok)
 {
     static const char text[300] = "the quick brown fox";
