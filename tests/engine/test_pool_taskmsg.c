@@ -53,12 +53,34 @@ static bool ref_plain(const char *buf, size_t len, msgpack_zone *z, msgpack_obje
     return true;
 }
 
+/* What every case keeps: a buffer to pack messages in, the reference's
+ * zone, and the walk's objects (kept from message to message, as a
+ * worker keeps them from chunk to chunk). */
+struct fix {
+    msgpack_sbuffer sb;
+    msgpack_zone z;
+    struct pool_plain_objs objs;
+};
+
+static void fix_open(struct fix *f)
+{
+    msgpack_sbuffer_init(&f->sb);
+    assert_true(msgpack_zone_init(&f->z, 4096));
+    f->objs = (struct pool_plain_objs){NULL, 0};
+}
+
+static void fix_close(struct fix *f)
+{
+    free(f->objs.v);
+    msgpack_zone_destroy(&f->z);
+    msgpack_sbuffer_destroy(&f->sb);
+}
+
 /* Reads buf both ways and compares: the walk accepts exactly what the
  * reference calls plain, and then every item equals msgpack-c's. The
  * walk reads a copy of exactly len bytes on the heap, so that reading
  * past the end is a sanitizer's error. Returns whether it was plain. */
-static bool compare_one(const char *buf, size_t len, struct pool_plain_objs *objs,
-                        msgpack_zone *z)
+static bool compare_one(struct fix *f, const char *buf, size_t len)
 {
     char *copy = malloc(len ? len : 1);
     assert_non_null(copy);
@@ -66,9 +88,9 @@ static bool compare_one(const char *buf, size_t len, struct pool_plain_objs *obj
     unsigned task = 0;
     msgpack_object_array items = {0, NULL};
     bool single = false;
-    bool got = pool_taskmsg_read_plain(copy, len, objs, &task, &items, &single);
+    bool got = pool_taskmsg_read_plain(copy, len, &f->objs, &task, &items, &single);
     msgpack_object ref;
-    bool want = ref_plain(copy, len, z, &ref);
+    bool want = ref_plain(copy, len, &f->z, &ref);
     if (got != want)
         fail_msg("read_plain %s a message of %zu bytes that msgpack-c calls %s",
                  got ? "accepted" : "refused", len, want ? "plain" : "not plain");
@@ -171,34 +193,29 @@ static void pack_message(msgpack_sbuffer *sb, unsigned task, unsigned n, unsigne
 static void plain_messages_read_as_msgpack_reads_them(void **state)
 {
     (void)state;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_zone z;
-    msgpack_zone_init(&z, 4096);
-    struct pool_plain_objs objs = {NULL, 0};
+    struct fix f;
+    fix_open(&f);
     for (unsigned k = 0; k < 20; k++) { /* a map of one scalar kind, 1..40 items */
         msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_sbuffer_clear(&sb);
+        msgpack_packer_init(&pk, &f.sb, msgpack_sbuffer_write);
+        msgpack_sbuffer_clear(&f.sb);
         msgpack_pack_array(&pk, 3);
         msgpack_pack_uint32(&pk, k);
         msgpack_pack_array(&pk, 1 + 2 * k);
         for (unsigned i = 0; i < 1 + 2 * k; i++)
             pack_scalar(&pk, k);
         msgpack_pack_true(&pk);
-        assert_true(compare_one(sb.data, sb.size, &objs, &z));
+        assert_true(compare_one(&f, f.sb.data, f.sb.size));
     }
     for (int i = 0; i < 200; i++) { /* scalars and argument lists, both flags */
-        pack_message(&sb, (unsigned)rng(), (unsigned)(rng() % 30), i % 2 ? 0x3 : 0x2, i % 2);
-        assert_true(compare_one(sb.data, sb.size, &objs, &z));
+        pack_message(&f.sb, (unsigned)rng(), (unsigned)(rng() % 30), i % 2 ? 0x3 : 0x2, i % 2);
+        assert_true(compare_one(&f, f.sb.data, f.sb.size));
     }
     /* The objects grew to fit and are kept: a big message, then small ones. */
-    pack_message(&sb, 1, 5000, 0x2, false);
-    assert_true(compare_one(sb.data, sb.size, &objs, &z));
-    assert_true(objs.cap >= 5000);
-    free(objs.v);
-    msgpack_zone_destroy(&z);
-    msgpack_sbuffer_destroy(&sb);
+    pack_message(&f.sb, 1, 5000, 0x2, false);
+    assert_true(compare_one(&f, f.sb.data, f.sb.size));
+    assert_true(f.objs.cap >= 5000);
+    fix_close(&f);
 }
 
 /* What is not plain is refused, for msgpack-c to read: nested lists,
@@ -206,19 +223,16 @@ static void plain_messages_read_as_msgpack_reads_them(void **state)
 static void other_messages_refused(void **state)
 {
     (void)state;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_zone z;
-    msgpack_zone_init(&z, 4096);
-    struct pool_plain_objs objs = {NULL, 0};
+    struct fix f;
+    fix_open(&f);
     int refused = 0;
     for (int i = 0; i < 200; i++) {
-        pack_message(&sb, (unsigned)rng(), 1 + (unsigned)(rng() % 10), 0x1 | 0x4 | 0x8, i % 2);
-        refused += !compare_one(sb.data, sb.size, &objs, &z);
+        pack_message(&f.sb, (unsigned)rng(), 1 + (unsigned)(rng() % 10), 0x1 | 0x4 | 0x8, i % 2);
+        refused += !compare_one(&f, f.sb.data, f.sb.size);
     }
     assert_true(refused > 150); /* most hold a nested list or a map */
-    pack_message(&sb, 3, 4, 0x1, false); /* scalars, single false: no argument lists */
-    assert_false(compare_one(sb.data, sb.size, &objs, &z));
+    pack_message(&f.sb, 3, 4, 0x1, false); /* scalars, single false: no argument lists */
+    assert_false(compare_one(&f, f.sb.data, f.sb.size));
     static const unsigned char bad[][6] = {
         {0x92, 0x01, 0x90},                   /* two fields */
         {0x94, 0x01, 0x90, 0xc3, 0xc0},       /* four */
@@ -229,10 +243,8 @@ static void other_messages_refused(void **state)
     };
     static const size_t bad_len[] = {3, 5, 4, 4, 5, 6};
     for (size_t i = 0; i < sizeof bad_len / sizeof *bad_len; i++)
-        assert_false(compare_one((const char *)bad[i], bad_len[i], &objs, &z));
-    free(objs.v);
-    msgpack_zone_destroy(&z);
-    msgpack_sbuffer_destroy(&sb);
+        assert_false(compare_one(&f, (const char *)bad[i], bad_len[i]));
+    fix_close(&f);
 }
 
 /* Every truncation of plain messages, and random byte changes: the walk
@@ -240,36 +252,31 @@ static void other_messages_refused(void **state)
 static void truncated_and_changed_messages_agree(void **state)
 {
     (void)state;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_zone z;
-    msgpack_zone_init(&z, 4096);
-    struct pool_plain_objs objs = {NULL, 0};
+    struct fix f;
+    fix_open(&f);
     long checks = 0;
     for (int i = 0; i < 60; i++) {
-        pack_message(&sb, (unsigned)rng(), 1 + (unsigned)(rng() % 8), i % 2 ? 0x3 : 0x2, i % 2);
-        for (size_t cut = 0; cut < sb.size; cut++, checks++)
-            assert_false(compare_one(sb.data, cut, &objs, &z)); /* none is a message */
+        pack_message(&f.sb, (unsigned)rng(), 1 + (unsigned)(rng() % 8), i % 2 ? 0x3 : 0x2, i % 2);
+        for (size_t cut = 0; cut < f.sb.size; cut++, checks++)
+            assert_false(compare_one(&f, f.sb.data, cut)); /* none is a message */
         for (int v = 0; v < 20; v++, checks++) {
-            char *c = malloc(sb.size);
+            char *c = malloc(f.sb.size);
             assert_non_null(c);
-            memcpy(c, sb.data, sb.size);
-            c[rng() % sb.size] = (char)(rng() & 0xff);
+            memcpy(c, f.sb.data, f.sb.size);
+            c[rng() % f.sb.size] = (char)(rng() & 0xff);
             /* A changed byte may claim a huge array: msgpack-c would
              * allocate for it before reading; the walk refuses it first. */
             bool claims = false;
-            for (size_t b = 0; b < sb.size; b++)
+            for (size_t b = 0; b < f.sb.size; b++)
                 claims |= (unsigned char)c[b] == 0xdc || (unsigned char)c[b] == 0xdd ||
                           (unsigned char)c[b] == 0xde || (unsigned char)c[b] == 0xdf;
             if (!claims)
-                compare_one(c, sb.size, &objs, &z);
+                compare_one(&f, c, f.sb.size);
             free(c);
         }
     }
     assert_true(checks > 2000);
-    free(objs.v);
-    msgpack_zone_destroy(&z);
-    msgpack_sbuffer_destroy(&sb);
+    fix_close(&f);
 }
 
 int main(int argc, char **argv)
