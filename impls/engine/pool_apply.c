@@ -33,8 +33,7 @@ pool_result *pool_apply_async(pool *p, const char *task, const void *args, size_
         pool_seterr(POOL_ESYS, "apply_async: out of memory");
         return NULL;
     }
-    size_t start = 0;
-    pool_taskmsg *m = pool_taskmsg_new(0, 0, 0, (unsigned)index, args, &start, 1, args_len, false);
+    pool_taskmsg *m = pool_taskmsg_new(0, 0, 0, (unsigned)index, args, 0, 1, args_len, false);
     if (m == NULL) {
         pool_result_free(r);
         pool_seterr(POOL_ESYS, "apply_async: out of memory");

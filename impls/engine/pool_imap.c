@@ -125,7 +125,6 @@ void pool_iter_unref(pool_iter *it)
     free(it->fifo);
     free(it->starts);
     free(it->owned);
-    free(it->chunk_starts);
     free(it->err);
     free(it->input_err);
     free(it->abort_msg);
@@ -317,13 +316,8 @@ static size_t pull_chunk(pool_iter *it, int *rc)
     msgpack_sbuffer_clear(&it->inbuf);
     size_t k = 0;
     *rc = 1;
-    while (k < (size_t)it->chunksize) {
-        size_t off = it->inbuf.size;
-        *rc = pull_item(it);
-        if (*rc <= 0)
-            break;
-        it->chunk_starts[k++] = off;
-    }
+    while (k < (size_t)it->chunksize && (*rc = pull_item(it)) > 0)
+        k++;
     return k;
 }
 
@@ -379,8 +373,8 @@ static int send_chunk(pool_iter *it, size_t k)
     uint64_t s = it->submitted;
     long i = free_slot(it, s);
     pool_taskmsg *m = pool_taskmsg_new(it->job.id, (uint32_t)s, it->items_submitted,
-                                       it->job.task, it->inbuf.data, it->chunk_starts, k,
-                                       it->inbuf.size, !it->star);
+                                       it->job.task, it->inbuf.data, 0, k, it->inbuf.size,
+                                       !it->star);
     if (m == NULL) {
         pthread_mutex_unlock(&it->lock);
         return pool_seterr(POOL_ESYS, "imap: out of memory");

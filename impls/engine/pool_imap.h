@@ -38,7 +38,6 @@ struct pool_iter {
     size_t *starts;
     char *owned;           /* an eagerly read input: the iterator's copy of it */
     msgpack_sbuffer inbuf; /* the items of the chunk being built */
-    size_t *chunk_starts;
     uint32_t items_submitted;
     pool_chunk *cur;       /* the chunk being yielded */
     long cur_slot;

@@ -78,12 +78,6 @@ static pool_iter *imap_new(pool *p, const char *task, long chunksize, bool order
         born_broken(it, broken);
     it->ordered = it->direct = ordered;
     it->chunksize = chunksize > 0 ? chunksize : 1;
-    it->chunk_starts = malloc((size_t)it->chunksize * sizeof *it->chunk_starts);
-    if (it->chunk_starts == NULL) {
-        pool_iter_unref(it);
-        pool_seterr(POOL_ESYS, "imap: out of memory");
-        return NULL;
-    }
     /* ops: pool_iter_new's (pool_imap.c fills them, nothing else names them) */
     it->job = (pool_job){.ops = it->job.ops, .task = (unsigned)index, .t_submit = pool_now()};
     it->job.id = pool_new_job(p);

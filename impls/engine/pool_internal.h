@@ -133,11 +133,11 @@ typedef struct pool_taskmsg {
 
 /*
  * Builds a task message from already-packed values in buf: the `count`
- * values from starts[0] up to `end`, copied as they are. Each value is an
- * argument array, or with `single` the task's one argument.
+ * values in buf[start, end), copied as they are, in one piece. Each value
+ * is an argument array, or with `single` the task's one argument.
  */
 pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, unsigned task,
-                               const char *buf, const size_t *starts, size_t count, size_t end,
+                               const char *buf, size_t start, size_t count, size_t end,
                                bool single);
 /* Frees a linked list of task messages. */
 void pool_taskmsg_free_list(pool_taskmsg *m);

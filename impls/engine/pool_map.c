@@ -40,7 +40,7 @@ static pool_taskmsg *build_chunks(uint64_t id, unsigned task, const char *items,
         size_t k = n - c0 < chunksize ? n - c0 : chunksize;
         size_t end = c0 + k < n ? starts[c0 + k] : items_len;
         pool_taskmsg *m = pool_taskmsg_new(id, (uint32_t)*nmsg, (uint32_t)c0, task, items,
-                                           starts + c0, k, end, !star);
+                                           starts[c0], k, end, !star);
         if (m == NULL) {
             pool_taskmsg_free_list(first);
             return NULL;

@@ -324,10 +324,10 @@ static int msg_fill_write(void *data, const char *buf, size_t len)
  * parent a pack per item and the worker an unpacked object per item).
  */
 pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, unsigned task,
-                               const char *buf, const size_t *starts, size_t count, size_t end,
+                               const char *buf, size_t start, size_t count, size_t end,
                                bool single)
 {
-    size_t payload = count > 0 ? end - starts[0] : 0;
+    size_t payload = count > 0 ? end - start : 0;
     size_t bound = 12 + payload;
     pool_taskmsg *m = malloc(sizeof *m + bound);
     if (m == NULL)
@@ -339,7 +339,7 @@ pool_taskmsg *pool_taskmsg_new(uint64_t job, uint32_t chunk, uint32_t first, uns
     msgpack_pack_unsigned_int(&pk, task);
     msgpack_pack_array(&pk, count);
     if (count > 0)
-        msg_fill_write(&f, buf + starts[0], payload);
+        msg_fill_write(&f, buf + start, payload);
     if (single)
         msgpack_pack_true(&pk);
     else

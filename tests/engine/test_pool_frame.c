@@ -50,7 +50,7 @@ static pool_chunk *run_task_star(const char *task, bool star, bool timed, const 
     size_t *starts, n;
     assert_int_equal(pool_msg_split_array(args, len, &starts, &n, star), POOL_OK);
     pool_taskmsg *m = pool_taskmsg_new(7, 2, 10, (unsigned)pool_task_index(task), args,
-                                       starts, n, len, !star);
+                                       n > 0 ? starts[0] : len, n, len, !star);
     assert_non_null(m);
     struct pool_slot_shm me;
     memset(&me, 0, sizeof me);
