@@ -22,7 +22,7 @@
  * scalar or an array of scalars (a map's numbers, an apply's arguments):
  * the worker reads it here into objects it keeps from chunk to chunk, with
  * no zone, where msgpack-c's unpack cost about 80 instructions an item
- * (callgrind, a map of 20 000 squares); anything else is left to that
+ * (callgrind, a map of squares); anything else is left to that
  * unpack (pool_worker_run_chunk).
  */
 #include "pool_internal.h"
