@@ -112,16 +112,30 @@ check "start method fork is refused on MPI, naming what works" \
 # One machine has one clock; POOLBENCH_MPI_SKEW_US makes every worker rank
 # read its clock 5 s ahead. The offset measured at the start must say so,
 # and the trace must still be on rank 0's clock: each task starts after
-# its submit and ends before its result is read (5 s off otherwise).
+# its submit and ends before its result is read (5 s off otherwise). Both
+# are judged against the error bound each rank reports with its offset
+# (half its best round trip): the bound is the measurement's own, so a
+# busy machine widens it instead of failing the check (at a load of 2.7 on
+# two cores an offset came out 1.4 ms off, inside its bound of 1.8 ms).
+skew_bounds() { # prints each worker rank's |offset - 5 s| and bound, us
+    sed -n 's/^  rank [0-9]* = worker slot .* clock \([-+][0-9.]*\) us from rank 0.s (within \([0-9.]*\) us.*/\1 \2/p' \
+        "$tmp/out" | awk '{ d = $1 - 5000000; print (d < 0 ? -d : d), $2 }'
+}
+skew_measured() { # 4 ranks, each 5 s ahead within its bound (a bound far below 5 s)
+    skew_bounds | awk '{ n++; if ($1 > $2 + 0.1 || $2 > 500000) bad++ }
+                       END { exit !(n == 4 && bad == 0) }'
+}
 consistent_trace() {
-    awk -F, 'NR > 1 && $7 != "" { n++; if ($7 + 0 < $6 + 0 || ($9 != "" && $8 + 0 > $9 + 0)) bad++ }
+    local tol
+    tol=$(skew_bounds | awk '{ if ($2 > m) m = $2 } END { printf "%.6f", m / 1e6 }')
+    awk -F, -v tol="$tol" 'NR > 1 && $7 != "" { n++; if ($7 + tol < $6 + 0 || ($9 != "" && $8 - tol > $9 + 0)) bad++ }
              END { exit !(n > 0 && bad == 0) }' "$tmp/skew.csv"
 }
 POOLBENCH_MPI_SKEW_US=5000000 mrun 5 self,vader run scenarios/serialized_get.lua --quick \
     --impl callback_chain --trace "$tmp/skew.csv"
-check "a worker clock 5 s ahead is measured as such (NTP-style, at the start)" \
-    out_matches '^  rank 4 = worker slot 3 on .* clock \+(4999|5000)[0-9]{3}\.[0-9] us from rank 0'
-check "and the trace stays on rank 0's clock (start after submit, end before result)" \
+check "a worker clock 5 s ahead is measured as such, within its bound (NTP-style, at the start)" \
+    skew_measured
+check "and the trace stays on rank 0's clock (start after submit, end before result, within the bound)" \
     consistent_trace
 
 mrun 3 self,vader run tests/mpi/scenarios/rank_init.lua --quick
