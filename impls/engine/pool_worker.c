@@ -132,8 +132,10 @@ static int worker_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
-/* A chunk's zone holds its items, one object each: 64 KiB fits a chunk of
- * a few thousand, the default chunksize of tens of thousands of items. */
+/* The zone holds the items of a message that is not plain (a container
+ * among them: pool_taskmsg_read_plain reads every other), one object each:
+ * 64 KiB fits a chunk of a few thousand, the default chunksize of tens of
+ * thousands of items. */
 #define WORKER_ZONE_CHUNK (64 * 1024)
 
 /* A plain message's objects kept past a chunk at most (24 bytes each): a
