@@ -15,8 +15,8 @@
  * The chunk, its values and its copy of the frame are one block: the
  * result handler's scratch buffer while the chunk's job is not yet found,
  * then (pool_chunk_settle) room inside the job (an apply's result) or a
- * block of its own. The frame's layout: pool_internal.h, enum
- * pool_frame_kind.
+ * block of its own, with a map's values in the map's final array. The
+ * frame's layout: pool_internal.h, enum pool_frame_kind.
  *
  * A task message [task, items, single] is plain when each item is a
  * scalar or an array of scalars (a map's numbers, an apply's arguments):
@@ -221,8 +221,27 @@ static bool frame_columns(struct frame_cur *k, pool_chunk *c, uint32_t n)
     return k->off == k->len;
 }
 
+/* The scratch buffer holding `block` bytes, grown to it when it is short
+ * and block is within its max: false when it cannot (the chunk then gets a
+ * block of its own). */
+static bool scratch_fits(struct pool_frame_scratch *s, size_t block)
+{
+    if (s == NULL || block > s->max)
+        return false;
+    if (block <= s->size)
+        return true;
+    size_t size = s->size * 2 > block ? s->size * 2 : block;
+    size = size < s->max ? size : s->max;
+    void *buf = realloc(s->buf, size); /* no chunk lives in it between frames */
+    if (buf == NULL)
+        return false;
+    s->buf = buf;
+    s->size = size;
+    return true;
+}
+
 pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job,
-                                        void *scratch, size_t scratch_size)
+                                        struct pool_frame_scratch *scratch)
 {
     struct frame_cur k = {(const unsigned char *)data, len, 0};
     uint64_t chunk = 0, first = 0, n = 0; /* set by frame_head (zero: for the compiler) */
@@ -233,8 +252,8 @@ pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t
                      _Alignof(msgpack_object) * _Alignof(msgpack_object);
     size_t raw_at = vals_at + (size_t)n * sizeof(msgpack_object);
     size_t block = raw_at + len;
-    bool in_scratch = scratch != NULL && block <= scratch_size;
-    pool_chunk *c = in_scratch ? scratch : malloc(block);
+    bool in_scratch = scratch_fits(scratch, block);
+    pool_chunk *c = in_scratch ? scratch->buf : malloc(block);
     if (c == NULL)
         pool_panic("pool_chunk_from_plain_frame: out of memory");
     memset(c, 0, sizeof *c);
@@ -256,32 +275,46 @@ pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t
     return c;
 }
 
-/* What pointed into the old block points at the same offset in the new. */
-static const char *moved(const char *ptr, const pool_chunk *from, pool_chunk *to)
+/* What pointed into the old copy of the frame points at the same offset in
+ * the new. */
+static const char *moved(const char *ptr, const char *from, char *to)
 {
-    return (const char *)to + (ptr - (const char *)from);
+    return to + (ptr - from);
 }
 
-pool_chunk *pool_chunk_settle(pool_chunk *c, void *room)
+/*
+ * The block in scratch is [chunk][values][raw]. Settled, the chunk and its
+ * raw go into room or a new block, and the values after the chunk as they
+ * were, or into `values` (a map's final array: the map then copies
+ * nothing when its last chunk is in, and the block is a tenth the size).
+ */
+pool_chunk *pool_chunk_settle(pool_chunk *c, void *room, msgpack_object *values)
 {
     if (c->home != POOL_CHUNK_SCRATCH)
         return c;
-    pool_chunk *d = room ? room : malloc(c->block);
+    size_t vals_at = (size_t)((char *)c->values - (char *)c);
+    size_t raw_at = (size_t)(c->raw - (char *)c);
+    size_t vals_size = values ? raw_at - vals_at : 0; /* the bytes the block drops */
+    pool_chunk *d = room ? room : malloc(c->block - vals_size);
     if (d == NULL)
         pool_panic("pool_chunk_settle: out of memory");
-    memcpy(d, c, c->block);
+    memcpy(d, c, vals_at);
+    char *raw = (char *)d + raw_at - vals_size;
+    memcpy(raw, c->raw, c->block - raw_at);
+    d->values = values ? values : (msgpack_object *)(void *)((char *)d + vals_at);
+    memcpy(d->values, c->values, (size_t)c->count * sizeof *d->values);
     d->home = room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP;
-    d->raw = (char *)moved(c->raw, c, d);
-    d->values = (msgpack_object *)(void *)moved((const char *)c->values, c, d);
+    d->block = 0;
+    d->raw = raw;
     if (c->times)
-        d->times = (const unsigned char *)moved((const char *)c->times, c, d);
+        d->times = (const unsigned char *)moved((const char *)c->times, c->raw, raw);
     if (c->ok)
-        d->ok = (const unsigned char *)moved((const char *)c->ok, c, d);
+        d->ok = (const unsigned char *)moved((const char *)c->ok, c->raw, raw);
     for (uint32_t i = 0; i < d->count; i++) /* strings and bins point into raw */
         if (d->values[i].type == MSGPACK_OBJECT_STR)
-            d->values[i].via.str.ptr = moved(c->values[i].via.str.ptr, c, d);
+            d->values[i].via.str.ptr = moved(c->values[i].via.str.ptr, c->raw, raw);
         else if (d->values[i].type == MSGPACK_OBJECT_BIN)
-            d->values[i].via.bin.ptr = moved(c->values[i].via.bin.ptr, c, d);
+            d->values[i].via.bin.ptr = moved(c->values[i].via.bin.ptr, c->raw, raw);
     return d;
 }
 

@@ -234,7 +234,7 @@ static pool_iter *array_iter(pool *p, const char *task, const void *items, size_
     if (index < 0)
         return NULL;
     size_t *starts, n;
-    if (pool_msg_split_array(items, items_len, &starts, &n, o->star) != POOL_OK)
+    if (pool_msg_split_array(items, items_len, 1, &starts, &n, o->star) != POOL_OK)
         return NULL;
     pool_iter *it = array_iter_new(p, task, items, items_len, starts, n, o, ordered);
     return it ? imap_start(it) : NULL;

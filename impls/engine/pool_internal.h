@@ -150,12 +150,17 @@ void pool_taskmsg_free_list(pool_taskmsg *m);
 int pool_msg_check_value(const char *buf, size_t len, bool want_array, const char *what);
 
 /*
- * Splits a packed array into its elements: sets *count and, for each element
- * i, its byte offset into starts[i] (the caller frees *starts; element i ends
- * where i+1 begins, the last at len). Checks every element as above.
+ * Splits a packed array into its elements: sets *count and, for every
+ * stride-th element i (0, stride, 2 stride, ...; stride 0 is 1), its byte
+ * offset into starts[i / stride] (the caller frees *starts; with stride 1,
+ * element i ends where i+1 begins, the last at len). Checks every element
+ * as above.
  */
-int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *count,
-                         bool elements_are_arrays);
+int pool_msg_split_array(const char *buf, size_t len, size_t stride, size_t **starts,
+                         size_t *count, bool elements_are_arrays);
+/* A packed array's length, from its header alone; POOL_EINVAL when buf is
+ * not an array's start or claims more elements than it has bytes. */
+int pool_msg_array_count(const char *buf, size_t len, size_t *count);
 
 /* Result frames on a worker's pipe: a uint32 length, then the msgpack payload
  * [kind, job, chunk, first, body]. INITFAIL's body is the message. RESULT's
@@ -414,15 +419,23 @@ int pool_chunk_item(const pool_chunk *c, uint32_t i, const msgpack_object **valu
 /* pool_frame.c: a RESULT frame whose values are all scalars (the common
  * one), read without msgpack-c into one block with no zone: its chunk (index, first
  * and columns set) and *job; NULL for any other frame, which the caller
- * unpacks the general way. The block is `scratch` (home SCRATCH) when it
- * fits in scratch_size bytes, else allocated (home HEAP). */
+ * unpacks the general way. The block is the scratch buffer (home SCRATCH)
+ * when it fits there, the buffer grown to it if need be, else allocated
+ * (home HEAP; always, when scratch is NULL). */
+struct pool_frame_scratch {
+    void *buf;   /* malloc'd, aligned for a chunk; NULL until the first frame */
+    size_t size; /* its bytes */
+    size_t max;  /* the most it grows to: a larger block is allocated */
+};
 pool_chunk *pool_chunk_from_plain_frame(const char *data, uint32_t len, uint64_t *job,
-                                        void *scratch, size_t scratch_size);
+                                        struct pool_frame_scratch *scratch);
 enum pool_chunk_home { POOL_CHUNK_HEAP, POOL_CHUNK_SCRATCH, POOL_CHUNK_ROOM };
 /* A chunk in SCRATCH moved (its pointers with it) into `room` (c->block
  * bytes, aligned for a chunk), or into a block of its own when room is
- * NULL; any other chunk is returned as it is. */
-pool_chunk *pool_chunk_settle(pool_chunk *c, void *room);
+ * NULL; its values into `values` (count objects: a map's slots for it,
+ * pool_job_ops.values_home) when not NULL, else kept in the block. Any
+ * other chunk is returned as it is. */
+pool_chunk *pool_chunk_settle(pool_chunk *c, void *room, msgpack_object *values);
 /* Reads a task message [task, items, single] whose items are scalars or
  * arrays of scalars into a->v (items first, then their elements), as
  * msgpack-c's unpack would; strings point into payload. False for any
@@ -459,6 +472,11 @@ typedef struct pool_job_ops {
      * asked by the result handler under the pool lock, at most once
      * granted per job (NULL: the job has no room, a chunk gets a block). */
     void *(*room)(pool_job *job, size_t size);
+    /* Where chunk c's values go, c->count objects inside the job (a map's
+     * final array), or NULL: asked like room, at most once granted per
+     * chunk index, so that a chunk run twice never writes over the values
+     * of the one kept (NULL: the job keeps values in each chunk). */
+    msgpack_object *(*values_home)(pool_job *job, const pool_chunk *c);
     /* Reference counting shared by the job table and the caller. */
     void (*ref)(pool_job *job);
     void (*unref)(pool_job *job);

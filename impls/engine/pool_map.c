@@ -25,9 +25,10 @@ long pool_default_chunksize(size_t n, int workers)
 }
 
 /* Builds one task message per chunk, linked in order: the list's head, or
- * NULL (out of memory; nothing is left allocated). *last and *nmsg describe
- * the list. Every message is built before the job is registered, so a
- * failure here leaves nothing behind in the pool. */
+ * NULL (out of memory; nothing is left allocated). starts[c] is chunk c's
+ * offset in items. *last and *nmsg describe the list. Every message is
+ * built before the job is registered, so a failure here leaves nothing
+ * behind in the pool. */
 static pool_taskmsg *build_chunks(uint64_t id, unsigned task, const char *items,
                                   size_t items_len, const size_t *starts, size_t n,
                                   size_t chunksize, bool star, pool_taskmsg **last,
@@ -36,11 +37,11 @@ static pool_taskmsg *build_chunks(uint64_t id, unsigned task, const char *items,
     pool_taskmsg *first = NULL;
     *last = NULL;
     *nmsg = 0;
-    for (size_t c0 = 0; c0 < n; c0 += chunksize) {
+    for (size_t c0 = 0, c = 0; c0 < n; c0 += chunksize, c++) {
         size_t k = n - c0 < chunksize ? n - c0 : chunksize;
-        size_t end = c0 + k < n ? starts[c0 + k] : items_len;
+        size_t end = c0 + k < n ? starts[c + 1] : items_len;
         pool_taskmsg *m = pool_taskmsg_new(id, (uint32_t)*nmsg, (uint32_t)c0, task, items,
-                                           starts[c0], k, end, !star);
+                                           starts[c], k, end, !star);
         if (m == NULL) {
             pool_taskmsg_free_list(first);
             return NULL;
@@ -55,22 +56,27 @@ static pool_taskmsg *build_chunks(uint64_t id, unsigned task, const char *items,
     return first;
 }
 
-/* Checks a map's arguments and locates its items: the task index, or an
- * error status. Sets *starts (the caller frees it), *n and *chunksize. */
+/* Checks a map's arguments and locates its chunks: the task index, or an
+ * error status. Sets *n, *chunksize (the default's needs n: the array's
+ * header first) and *starts, each chunk's offset (the caller frees it). */
 static int map_check(pool *p, const char *task, const void *items, size_t items_len, bool star,
                      size_t **starts, size_t *n, long *chunksize)
 {
+    *starts = NULL;
     int index = pool_check_submit(p, task);
     if (index < 0)
         return index;
     if (*chunksize < 0)
         return pool_seterr(POOL_EINVAL, "map: chunksize must be 1 or more, or 0 for the "
                            "default (got %ld)", *chunksize);
-    int rc = pool_msg_split_array(items, items_len, starts, n, star);
+    int rc = pool_msg_array_count(items, items_len, n);
     if (rc != POOL_OK)
         return rc;
     if (*chunksize == 0)
         *chunksize = pool_default_chunksize(*n, pool_workers(p));
+    rc = pool_msg_split_array(items, items_len, (size_t)*chunksize, starts, n, star);
+    if (rc != POOL_OK)
+        return rc;
     return index;
 }
 

@@ -244,37 +244,62 @@ int pool_msg_check_value(const char *buf, size_t len, bool want_array, const cha
     return rc;
 }
 
-int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *count,
-                         bool elements_are_arrays)
+/* The array's header: its length into *n and the offset of its first
+ * element into *off, or POOL_EINVAL. */
+static int msg_array_head(const char *buf, size_t len, size_t *n, size_t *off)
 {
-    *starts = NULL;
-    *count = 0;
     if (buf == NULL || len == 0)
         return pool_seterr(POOL_EINVAL, "items: empty buffer (pack an array, even an empty one)");
     const unsigned char *b = (const unsigned char *)buf;
-    size_t n, off;
     if (b[0] >= 0x90 && b[0] <= 0x9f) {
-        n = b[0] & 0x0f;
-        off = 1;
+        *n = b[0] & 0x0f;
+        *off = 1;
     } else if (b[0] == 0xdc && len >= 3) {
-        n = (size_t)b[1] << 8 | b[2];
-        off = 3;
+        *n = (size_t)b[1] << 8 | b[2];
+        *off = 3;
     } else if (b[0] == 0xdd && len >= 5) {
-        n = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
-        off = 5;
+        *n = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+        *off = 5;
     } else {
         return pool_seterr(POOL_EINVAL, "items: must be a packed array of items");
     }
-    if (n > len - off) /* each item takes a byte at least: refuse before allocating for n */
+    if (*n > len - *off) /* each item takes a byte at least: refuse before allocating for n */
         return pool_seterr(POOL_EINVAL, "items: the array claims %zu items in %zu bytes "
-                           "(truncated or malformed)", n, len - off);
-    size_t *s = malloc((n ? n : 1) * sizeof *s);
+                           "(truncated or malformed)", *n, len - *off);
+    return POOL_OK;
+}
+
+int pool_msg_array_count(const char *buf, size_t len, size_t *count)
+{
+    size_t off;
+    *count = 0;
+    return msg_array_head(buf, len, count, &off);
+}
+
+int pool_msg_split_array(const char *buf, size_t len, size_t stride, size_t **starts,
+                         size_t *count, bool elements_are_arrays)
+{
+    *starts = NULL;
+    *count = 0;
+    size_t n, off;
+    int rc = msg_array_head(buf, len, &n, &off);
+    if (rc != POOL_OK)
+        return rc;
+    if (stride == 0)
+        stride = 1;
+    const unsigned char *b = (const unsigned char *)buf;
+    /* One offset per stride items: a map keeps its chunks' (a few dozen),
+     * not its items' (160 KB of first-touched memory for 20 000). */
+    size_t *s = malloc((n ? (n - 1) / stride + 1 : 1) * sizeof *s);
     if (s == NULL)
         return pool_seterr(POOL_ESYS, "items: out of memory for %zu items", n);
     msgpack_zone zone;
     msgpack_zone_init(&zone, MSGPACK_ZONE_CHUNK_SIZE);
-    for (size_t i = 0; i < n; i++) {
-        s[i] = off;
+    for (size_t i = 0, next = 0, m = 0; i < n; i++) {
+        if (i == next) {
+            s[m++] = off;
+            next += stride;
+        }
         /* The commonest item, a number on its own (map's), in one step: the
          * full check's call cost a map of trivial items half its parent's
          * work (callgrind). */
@@ -283,7 +308,7 @@ int pool_msg_split_array(const char *buf, size_t len, size_t **starts, size_t *c
             off += k;
             continue;
         }
-        int rc = msg_check_one(buf, len, &off, elements_are_arrays, "item", i, &zone);
+        rc = msg_check_one(buf, len, &off, elements_are_arrays, "item", i, &zone);
         if (rc != POOL_OK) {
             msgpack_zone_destroy(&zone);
             free(s);

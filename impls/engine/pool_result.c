@@ -81,6 +81,11 @@ struct pool_result {
     const msgpack_object *value; /* set before the callbacks run */
     msgpack_object value_obj;    /* a map's array of item values */
 
+    /* A map's array of item values, the value's (NULL until its first chunk
+     * arrives). The result handler's alone: it grants a chunk its slots
+     * (pool_job_ops.values_home), fills them and builds the value. */
+    msgpack_object *slots;
+
     /* Result handler only (under the pool lock): an apply's room for its
      * chunk (pool_job_ops.room), so that a small result costs no block of
      * its own: room_size bytes at the end of this one (0 for a map). */
@@ -147,8 +152,7 @@ static void result_unref(pool_result *r)
         pool_chunk_free(r->chunks[i]);
     if (r->chunks != &r->chunk0)
         free(r->chunks);
-    if (r->value == &r->value_obj)
-        free(r->value_obj.via.array.ptr);
+    free(r->slots); /* a map's value, when built, is this array */
     free(r->error);
     while (r->done_cbs) {
         struct done_cb *d = r->done_cbs;
@@ -212,6 +216,15 @@ static uint32_t result_chunk_count(pool_result *r, uint32_t chunk)
     return (uint32_t)(left < (size_t)r->chunksize ? left : (size_t)r->chunksize);
 }
 
+/* A map's array of nitems values, not zeroed: each slot is written before
+ * the value is built. False when out of memory. */
+static bool slots_alloc(pool_result *r)
+{
+    if (r->slots == NULL)
+        r->slots = malloc((r->nitems ? r->nitems : 1) * sizeof *r->slots);
+    return r->slots != NULL;
+}
+
 /* Builds the value once every chunk is in (caller holds the lock). */
 static void build_value(pool_result *r)
 {
@@ -220,18 +233,19 @@ static void build_value(pool_result *r)
         pool_chunk_item(r->chunks[0], 0, &r->value, &msg);
         return;
     }
-    msgpack_object *v = malloc((r->nitems ? r->nitems : 1) * sizeof *v);
-    if (v == NULL) {
+    if (!slots_alloc(r)) {
         r->status = POOL_ESYS;
         r->error = strdup("out of memory assembling the map's results");
         return;
     }
     /* status POOL_OK: every item of every chunk succeeded, so each chunk's
-     * values column is its items' values, in order. */
+     * values column is its items' values, in order. A chunk settled into
+     * its slots (values_home) is there already; another is copied. */
+    msgpack_object *v = r->slots;
     size_t k = 0;
     for (uint32_t c = 0; c < r->nchunks; c++) {
         const pool_chunk *ch = r->chunks[c];
-        if (ch->count > 0) /* an empty frame's values may be NULL */
+        if (ch->count > 0 && ch->values != v + k) /* an empty frame's values may be NULL */
             memcpy(v + k, ch->values, ch->count * sizeof *v);
         k += ch->count;
     }
@@ -390,12 +404,29 @@ static void *op_room(pool_job *j, size_t size)
     r->room_taken = true; /* once: a chunk run twice gets a block of its own */
     return r->room;
 }
+/* A map's chunk goes into its slots of the final array if it is the chunk
+ * it claims to be (index, first item and count as the map cut it) and no
+ * chunk of its index was kept before it. The result handler settles and
+ * delivers one chunk before it reads the next, and alone writes chunks[],
+ * so it may read chunks[] here without r's lock (which the pool lock held
+ * here may not nest): a chunk run twice gets a block of its own, never
+ * writing over the kept one's values, nor over a value built (every slot
+ * kept by then). */
+static msgpack_object *op_values_home(pool_job *j, const pool_chunk *c)
+{
+    pool_result *r = (pool_result *)j;
+    if (!r->is_map || c->index >= r->nchunks || r->chunks[c->index] != NULL ||
+        c->count == 0 || c->first != (size_t)c->index * (size_t)r->chunksize ||
+        c->count != result_chunk_count(r, c->index) || !slots_alloc(r))
+        return NULL;
+    return r->slots + c->first;
+}
 static void op_ref(pool_job *j) { result_ref((pool_result *)j); }
 static void op_unref(pool_job *j) { result_unref((pool_result *)j); }
 
 static const pool_job_ops result_ops = {
     .deliver = op_deliver, .abort = op_abort, .chunk_count = op_chunk_count,
-    .room = op_room, .ref = op_ref, .unref = op_unref,
+    .room = op_room, .values_home = op_values_home, .ref = op_ref, .unref = op_unref,
 };
 
 void pool_result_finish_empty(pool_result *r)

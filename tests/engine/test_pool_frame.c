@@ -48,7 +48,7 @@ static pool_chunk *run_task_star(const char *task, bool star, bool timed, const 
                                  size_t len, msgpack_sbuffer *out, msgpack_object *frame)
 {
     size_t *starts, n;
-    assert_int_equal(pool_msg_split_array(args, len, &starts, &n, star), POOL_OK);
+    assert_int_equal(pool_msg_split_array(args, len, 1, &starts, &n, star), POOL_OK);
     pool_taskmsg *m = pool_taskmsg_new(7, 2, 10, (unsigned)pool_task_index(task), args,
                                        n > 0 ? starts[0] : len, n, len, !star);
     assert_non_null(m);
@@ -395,7 +395,7 @@ static void plain_frame_read_as_msgpack_reads_it(void **state)
         msgpack_sbuffer_init(&sb);
         pack_frame(&sb, 1ull << 40, SCALARS, pack_scalars, with_status ? ok : NULL);
         uint64_t job = 0;
-        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0);
+        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL);
         assert_non_null(c);
         assert_null(c->zone);
         assert_int_equal(job, 1ull << 40);
@@ -447,7 +447,7 @@ static void worker_frame_is_plain(void **state)
         pool_chunk_free(run_task("square", timed, args, sizeof args, &out, &frame));
         uint64_t job = 0;
         pool_chunk *c = pool_chunk_from_plain_frame(out.data + 4, (uint32_t)out.size - 4, &job,
-                                                    NULL, 0);
+                                                    NULL);
         assert_non_null(c);
         assert_int_equal(job, 7);
         assert_int_equal(c->index, 2);
@@ -475,7 +475,7 @@ static void other_frames_left_to_the_general_unpack(void **state)
     msgpack_sbuffer_init(&sb);
     uint64_t job;
     pack_frame(&sb, 9, 1, pack_one_pair, NULL);
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL));
     msgpack_sbuffer_clear(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -484,32 +484,34 @@ static void other_frames_left_to_the_general_unpack(void **state)
     for (int i = 0; i < 3; i++)
         msgpack_pack_int(&pk, 0);
     msgpack_pack_str_with_body(&pk, "no\0", 3);
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL));
 
     msgpack_sbuffer_clear(&sb);
     pack_frame(&sb, 9, 1, pack_one_int, "\1");
-    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0);
+    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL);
     assert_non_null(c); /* the whole one is read ... */
     pool_chunk_free(c);
     for (size_t cut = 0; cut < sb.size; cut++) /* ... no truncation of it is */
-        if (pool_chunk_from_plain_frame(sb.data, (uint32_t)cut, &job, NULL, 0) != NULL)
+        if (pool_chunk_from_plain_frame(sb.data, (uint32_t)cut, &job, NULL) != NULL)
             fail_msg("a frame cut to %zu of %zu bytes was read", cut, sb.size);
     msgpack_sbuffer_write(&sb, "", 1);
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL));
     char *b = sb.data;
     size_t status_at = sb.size - 1 - 16 - 2 - 3; /* bin8 of 1, then bin8 of 16, the extra */
     assert_int_equal((unsigned char)b[status_at], 0xc4);
     b[status_at + 1] = 2; /* a status column of 2 bytes for 1 item */
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job, NULL, 0));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job, NULL));
     b[status_at + 1] = 1;
     b[sb.size - 1 - 16 - 1] = 15; /* a times column one byte short */
-    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job, NULL, 0));
+    assert_null(pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size - 1, &job, NULL));
     msgpack_sbuffer_destroy(&sb);
 }
 
 /* A plain frame read into a scratch buffer moves, its pointers with it,
  * into a room (its job's: not freed with the chunk) or into a block of its
- * own; a frame too big for the scratch gets its block at once. */
+ * own, its values kept there or put in slots given (a map's final array);
+ * a frame bigger than the scratch may grow to gets its block at once, and
+ * the scratch grows to a frame within its max. */
 static void plain_chunk_settles_from_scratch(void **state)
 {
     (void)state;
@@ -520,25 +522,27 @@ static void plain_chunk_settles_from_scratch(void **state)
     ok[18] = 0;
     pack_frame(&sb, 5, SCALARS, pack_scalars, ok);
     uint64_t job;
-    static max_align_t small[64], scratch[(1 << 18) / sizeof(max_align_t)],
-        room[(1 << 18) / sizeof(max_align_t)];
-    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, small,
-                                                sizeof small);
+    static max_align_t room[(1 << 18) / sizeof(max_align_t)];
+    static msgpack_object slots[SCALARS + 2];
+    struct pool_frame_scratch small = {.max = 512}, scratch = {.max = 1 << 18};
+    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, &small);
     assert_non_null(c);
     assert_int_equal(c->home, POOL_CHUNK_HEAP); /* too big for the scratch */
+    assert_null(small.buf);
     pool_chunk_free(c);
-    pool_chunk *want = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL, 0);
-    for (int into_room = 0; into_room < 2; into_room++) {
-        c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, scratch,
-                                        sizeof scratch);
-        assert_ptr_equal(c, (void *)scratch);
+    pool_chunk *want = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, NULL);
+    for (int mode = 0; mode < 3; mode++) { /* room, own block, own block and slots */
+        c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &job, &scratch);
+        assert_ptr_equal(c, scratch.buf); /* grown to the frame */
         assert_int_equal(c->home, POOL_CHUNK_SCRATCH);
-        assert_true(c->block <= sizeof room);
-        pool_chunk *d = pool_chunk_settle(c, into_room ? (void *)room : NULL);
-        memset(scratch, 0xee, sizeof scratch); /* nothing may still point there */
-        assert_int_equal(d->home, into_room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP);
-        assert_true(into_room ? d == (void *)room : d != (void *)scratch);
-        assert_ptr_equal(pool_chunk_settle(d, NULL), d); /* settled: stays */
+        assert_true(c->block <= scratch.size && c->block <= sizeof room);
+        pool_chunk *d = pool_chunk_settle(c, mode == 0 ? (void *)room : NULL,
+                                          mode == 2 ? slots + 1 : NULL);
+        memset(scratch.buf, 0xee, scratch.size); /* nothing may still point there */
+        assert_int_equal(d->home, mode == 0 ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP);
+        assert_true(mode == 0 ? d == (void *)room : d != scratch.buf);
+        assert_ptr_equal(d->values, mode == 2 ? slots + 1 : (msgpack_object *)(d + 1));
+        assert_ptr_equal(pool_chunk_settle(d, NULL, NULL), d); /* settled: stays */
         assert_int_equal(d->count, SCALARS);
         assert_int_equal(d->nfailed, 1);
         for (uint32_t i = 0; i < SCALARS; i++) {
@@ -554,8 +558,107 @@ static void plain_chunk_settles_from_scratch(void **state)
         assert_string_equal(msg, "failed");
         pool_chunk_free(d); /* a room is not freed (ASan: not a heap block) */
     }
+    free(scratch.buf);
     pool_chunk_free(want);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* A plain frame of chunk `chunk` (first item `first`) of n strings. */
+static void pack_str_frame(msgpack_sbuffer *sb, uint32_t chunk, uint32_t first,
+                           const char *const strs[3], uint32_t n)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, POOL_FRAME_RESULT);
+    msgpack_pack_uint64(&pk, 9);
+    msgpack_pack_uint32(&pk, chunk);
+    msgpack_pack_uint32(&pk, first);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        msgpack_pack_str_with_body(&pk, strs[i], strlen(strs[i]));
+    msgpack_pack_nil(&pk); /* every item ok */
+    msgpack_pack_nil(&pk); /* not timed */
+}
+
+/* What the result handler does with a frame (chunk_dispatch): read into
+ * the scratch, ask the job where the values go, settle, deliver. Returns
+ * whether the values went into the job's slots. */
+static bool dispatch(pool_job *job, msgpack_sbuffer *sb, struct pool_frame_scratch *scratch)
+{
+    uint64_t id;
+    pool_chunk *c = pool_chunk_from_plain_frame(sb->data, (uint32_t)sb->size, &id, scratch);
+    assert_non_null(c);
+    assert_int_equal(c->home, POOL_CHUNK_SCRATCH);
+    msgpack_object *home = job->ops->values_home(job, c);
+    c = pool_chunk_settle(c, NULL, home);
+    memset(scratch->buf, 0xee, scratch->size); /* nothing may still point there */
+    job->ops->deliver(job, c);
+    return home != NULL;
+}
+
+/* A map's chunks put their values straight into the map's array, each
+ * chunk at most once: a chunk run twice, or one that is not the chunk it
+ * claims (index, first item, count), gets a block of its own, and the map
+ * keeps the first copy's values (ASan: the copy not kept, freed, is never
+ * pointed at); a chunk that did not come through the scratch is copied in
+ * when the last is in. */
+static void map_chunk_values_go_home_once(void **state)
+{
+    (void)state;
+    pool_options opt;
+    pool_options_default(&opt);
+    opt.workers = 1;
+    pool *p = pool_create(&opt);
+    assert_non_null(p);
+    pool_result *r = pool_result_new(p, (unsigned)pool_task_index("square"), true, 6, 3, NULL,
+                                     NULL, NULL);
+    assert_non_null(r);
+    pool_job *job = pool_result_head(r);
+    job->id = pool_new_job(p); /* in the table, as map_submit puts it */
+    assert_int_equal(pool_job_register(p, job, false), POOL_OK);
+    struct pool_frame_scratch scratch = {.max = 1 << 16};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    static const char *const second[3] = {"d", "e", "f"}, *const again[3] = {"X", "Y", "Z"},
+                             *const first[3] = {"a", "b", "c"};
+    pack_str_frame(&sb, 1, 3, second, 3);
+    assert_true(dispatch(job, &sb, &scratch));
+    pack_str_frame(&sb, 1, 3, again, 3); /* run twice: not into the slots */
+    assert_false(dispatch(job, &sb, &scratch));
+    uint64_t id;
+    for (int bad = 0; bad < 3; bad++) { /* asked, then dropped, as a job not found */
+        /* no chunk 2; chunk 0 does not start at item 1; nor has it 2 items */
+        pack_str_frame(&sb, bad == 0 ? 2 : 0, bad == 1 ? 1 : 0, first, bad == 2 ? 2 : 3);
+        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &id, &scratch);
+        assert_non_null(c);
+        assert_null(job->ops->values_home(job, c));
+    }
+    assert_false(pool_result_ready(r));
+    /* Chunk 0 as a frame too big for the scratch (or not plain) comes: in
+     * a block of its own, its values copied into the array at the end. */
+    pack_str_frame(&sb, 0, 0, first, 3);
+    pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &id, NULL);
+    assert_non_null(c);
+    job->ops->deliver(job, c);
+    const msgpack_object *v = NULL;
+    assert_int_equal(pool_result_get(r, 5, &v), POOL_OK);
+    assert_int_equal(v->via.array.size, 6);
+    for (uint32_t i = 0; i < 6; i++) {
+        const msgpack_object *e = &v->via.array.ptr[i];
+        if (e->type != MSGPACK_OBJECT_STR)
+            fail_msg("item %u: type %d", i, (int)e->type);
+        assert_int_equal(e->via.str.size, 1);
+        assert_int_equal(e->via.str.ptr[0], "abcdef"[i]);
+    }
+    pool_result_free(r);
+    free(scratch.buf);
+    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(pool_close(p), POOL_OK);
+    assert_int_equal(pool_join(p), POOL_OK);
+    pool_destroy(p);
 }
 
 int main(int argc, char **argv)
@@ -572,6 +675,7 @@ int main(int argc, char **argv)
         CASE(worker_frame_is_plain),
         CASE(other_frames_left_to_the_general_unpack),
         CASE(plain_chunk_settles_from_scratch),
+        CASE(map_chunk_values_go_home_once),
     };
     return test_main(argc, argv, "pool_frame", tests, sizeof tests / sizeof *tests);
 }

@@ -149,6 +149,26 @@ static bool claims_fit(const char *buf, size_t len)
     return true;
 }
 
+/* An accepted split with a stride keeps every stride-th offset of the
+ * split of stride 1 (starts, n), and the header alone tells n. */
+static void check_strides(const char *buf, size_t len, bool arrays, const size_t *starts,
+                          size_t n)
+{
+    size_t count = 0;
+    assert_int_equal(pool_msg_array_count(buf, len, &count), POOL_OK);
+    assert_int_equal(count, n);
+    for (size_t stride = 2; stride <= 5; stride += 3) {
+        size_t *s = NULL, m = 0;
+        assert_int_equal(pool_msg_split_array(buf, len, stride, &s, &m, arrays), POOL_OK);
+        assert_int_equal(m, n);
+        for (size_t j = 0; j * stride < n; j++)
+            if (s[j] != starts[j * stride])
+                fail_msg("stride %zu: offset %zu is %zu, stride 1 said %zu", stride, j, s[j],
+                         starts[j * stride]);
+        free(s);
+    }
+}
+
 /* Compares both entry points with the reference on buf, whole, on every
  * truncation, and on a few random byte changes; returns the checks made. */
 static long compare_all(const char *buf, size_t len)
@@ -168,7 +188,9 @@ static long compare_all(const char *buf, size_t len)
                              "the unpack says %s", cut, len, want, variant,
                              got ? "accepted" : "refused", got ? "refused" : "accepted");
                 size_t *starts, n;
-                got = pool_msg_split_array(copy, cut, &starts, &n, want) == POOL_OK;
+                got = pool_msg_split_array(copy, cut, 1, &starts, &n, want) == POOL_OK;
+                if (got)
+                    check_strides(copy, cut, want, starts, n);
                 if (got)
                     free(starts);
                 if (got != ref_split(copy, cut, want))
@@ -287,22 +309,24 @@ static void overclaiming_headers_refused_before_unpack(void **state)
         assert_contains(pool_last_error(), "args: not a serialized value");
         assert_contains(pool_last_error(), "claims more values than there are bytes");
         size_t *starts, n; /* the same bytes as the single item of a map's items */
-        assert_int_equal(pool_msg_split_array((const char *)bad[i].b, bad[i].len, &starts, &n,
+        assert_int_equal(pool_msg_split_array((const char *)bad[i].b, bad[i].len, 1, &starts, &n,
                                               true),
                          POOL_EINVAL);
         assert_contains(pool_last_error(), "item 0: not a serialized value");
     }
     static const unsigned char items[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x91, 0x01};
     size_t *starts, n;
-    assert_int_equal(pool_msg_split_array((const char *)items, sizeof items, &starts, &n, true),
+    assert_int_equal(pool_msg_split_array((const char *)items, sizeof items, 1, &starts, &n, true),
                      POOL_EINVAL);
+    assert_contains(pool_last_error(), "items: the array claims 4294967295 items in 2 bytes");
+    assert_int_equal(pool_msg_array_count((const char *)items, sizeof items, &n), POOL_EINVAL);
     assert_contains(pool_last_error(), "items: the array claims 4294967295 items in 2 bytes");
     /* Claims that just fit: three values in three bytes, a map's two per entry. */
     static const unsigned char fits[] = {0x92, 0xdc, 0x00, 0x03, 0x01, 0x02, 0x03,
                                          0xde, 0x00, 0x01, 0x01, 0x02};
     assert_int_equal(pool_msg_check_value((const char *)fits, sizeof fits, true, "args"), POOL_OK);
     static const unsigned char items_fit[] = {0x92, 0x91, 0x01, 0x90};
-    assert_int_equal(pool_msg_split_array((const char *)items_fit, sizeof items_fit, &starts, &n,
+    assert_int_equal(pool_msg_split_array((const char *)items_fit, sizeof items_fit, 1, &starts, &n,
                                           true),
                      POOL_OK);
     assert_int_equal(n, 2);
