@@ -282,11 +282,25 @@ static const char *moved(const char *ptr, const char *from, char *to)
     return to + (ptr - from);
 }
 
+/* Whether anything of the chunk points into its copy of the frame: a
+ * status or times column, a string, a bin. */
+static bool refers_to_raw(const pool_chunk *c)
+{
+    if (c->ok || c->times)
+        return true;
+    for (uint32_t i = 0; i < c->count; i++)
+        if (c->values[i].type == MSGPACK_OBJECT_STR || c->values[i].type == MSGPACK_OBJECT_BIN)
+            return true;
+    return false;
+}
+
 /*
- * The block in scratch is [chunk][values][raw]. Settled, the chunk and its
- * raw go into room or a new block, and the values after the chunk as they
- * were, or into `values` (a map's final array: the map then copies
- * nothing when its last chunk is in, and the block is a tenth the size).
+ * The block in scratch is [chunk][values][raw]. Settled, the chunk goes
+ * into room or a new block; the values after it as they were, or into
+ * `values` (a map's final array: the map then copies nothing when its
+ * last chunk is in); the raw after them, only when something points into
+ * it. A map's chunk of numbers, all ok, untimed, keeps its chunk alone:
+ * about 300 bytes where its block was 25 KB for 834 values.
  */
 pool_chunk *pool_chunk_settle(pool_chunk *c, void *room, msgpack_object *values)
 {
@@ -295,12 +309,14 @@ pool_chunk *pool_chunk_settle(pool_chunk *c, void *room, msgpack_object *values)
     size_t vals_at = (size_t)((char *)c->values - (char *)c);
     size_t raw_at = (size_t)(c->raw - (char *)c);
     size_t vals_size = values ? raw_at - vals_at : 0; /* the bytes the block drops */
-    pool_chunk *d = room ? room : malloc(c->block - vals_size);
+    size_t raw_size = refers_to_raw(c) ? c->block - raw_at : 0;
+    pool_chunk *d = room ? room : malloc(raw_at - vals_size + raw_size);
     if (d == NULL)
         pool_panic("pool_chunk_settle: out of memory");
     memcpy(d, c, vals_at);
-    char *raw = (char *)d + raw_at - vals_size;
-    memcpy(raw, c->raw, c->block - raw_at);
+    char *raw = raw_size ? (char *)d + raw_at - vals_size : NULL;
+    if (raw_size)
+        memcpy(raw, c->raw, raw_size);
     d->values = values ? values : (msgpack_object *)(void *)((char *)d + vals_at);
     memcpy(d->values, c->values, (size_t)c->count * sizeof *d->values);
     d->home = room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP;

@@ -23,14 +23,6 @@ struct pool_task_entry {
     void *udata;
 };
 
-struct pool_task_ctx {
-    int slot;
-    void *udata;
-    char *err;
-    size_t errlen;
-    bool failed;
-};
-
 /* Guarded by registry_lock for writers; readers run after registration. */
 static struct pool_task_entry registry[POOL_MAX_TASKS];
 static unsigned registry_len;
@@ -160,21 +152,34 @@ void *pool_task_udata(const pool_task_ctx *ctx)
     return ctx->udata;
 }
 
+bool pool_task_runner_init(struct pool_task_runner *r, unsigned index, int slot, char *err,
+                           size_t errlen)
+{
+    err[0] = '\0';
+    if (index >= registry_len) {
+        snprintf(err, errlen, "no task with index %u", index);
+        return false;
+    }
+    *r = (struct pool_task_runner){
+        .fn = registry[index].fn, .index = index,
+        .ctx = {.slot = slot, .udata = registry[index].udata, .err = err, .errlen = errlen},
+    };
+    return true;
+}
+
+void pool_task_runner_no_message(const struct pool_task_runner *r, int rc)
+{
+    snprintf(r->ctx.err, r->ctx.errlen, "task '%s' failed (returned %d)",
+             registry[r->index].name, rc);
+}
+
 int pool_task_run(unsigned index, const msgpack_object_array *args, msgpack_packer *out,
                   int slot, char *err, size_t errlen)
 {
-    if (index >= registry_len) {
-        snprintf(err, errlen, "no task with index %u", index);
+    struct pool_task_runner r;
+    if (!pool_task_runner_init(&r, index, slot, err, errlen))
         return -1;
-    }
-    pool_task_ctx ctx = {
-        .slot = slot, .udata = registry[index].udata, .err = err, .errlen = errlen,
-    };
-    err[0] = '\0';
-    int rc = registry[index].fn(args, out, &ctx);
-    if (rc != 0 && !ctx.failed)
-        snprintf(err, errlen, "task '%s' failed (returned %d)", registry[index].name, rc);
-    return rc == 0 ? 0 : -1;
+    return pool_task_runner_run(&r, args, out);
 }
 
 int pool_task_call(const char *name, const void *args, size_t args_len, msgpack_sbuffer *out)

@@ -34,6 +34,19 @@ static int task_half_then_fail(const msgpack_object_array *args, msgpack_packer 
     return pool_task_fail(ctx, "odd: %lld", (long long)x);
 }
 
+/* Fails 3 with a message of its own, 5 without one (a bare -2), and
+ * returns any other number. */
+static int task_fail_quietly(const msgpack_object_array *args, msgpack_packer *out,
+                             pool_task_ctx *ctx)
+{
+    int64_t x = args->ptr[0].via.i64;
+    if (x == 3)
+        return pool_task_fail(ctx, "three");
+    if (x == 5)
+        return -2;
+    return msgpack_pack_int64(out, x);
+}
+
 /* How many arguments the task was given. */
 static int task_nargs(const msgpack_object_array *args, msgpack_packer *out, pool_task_ctx *ctx)
 {
@@ -185,6 +198,43 @@ static void untimed_chunk_has_no_times_and_cuts_half_values(void **state)
     }
     pool_chunk_free(c);
     msgpack_sbuffer_destroy(&out);
+}
+
+/* A task that fails without pool_task_fail gets the engine's message, not
+ * the one an item before it left (the runner's state is item by item);
+ * a task the worker does not know fails every item, saying so. */
+static void failure_messages_are_each_items_own(void **state)
+{
+    (void)state;
+    static const char args[] = {(char)0x94, 3, 5, 4, 5}; /* [3, 5, 4, 5] */
+    assert_status(pool_task_register("fail_quietly", task_fail_quietly, NULL), POOL_OK);
+    const char *want[] = {"three", "task 'fail_quietly' failed (returned -2)", NULL,
+                          "task 'fail_quietly' failed (returned -2)"};
+    for (int unknown = 0; unknown < 2; unknown++) {
+        msgpack_sbuffer out;
+        msgpack_sbuffer_init(&out);
+        msgpack_object frame;
+        pool_chunk *c = run_task(unknown ? "no_such_task" : "fail_quietly", false, args,
+                                 sizeof args, &out, &frame);
+        assert_int_equal(pool_chunk_failed(c), unknown ? 4 : 3);
+        for (uint32_t i = 0; i < 4; i++) {
+            const msgpack_object *v;
+            const char *msg;
+            int st = pool_chunk_item(c, i, &v, &msg);
+            if (unknown) {
+                assert_int_equal(st, POOL_ETASK);
+                assert_string_equal(msg, "no task with index 4294967295");
+            } else if (want[i] == NULL) {
+                assert_int_equal(st, POOL_OK);
+                assert_int_equal(v->via.i64, 4);
+            } else {
+                assert_int_equal(st, POOL_ETASK);
+                assert_string_equal(msg, want[i]);
+            }
+        }
+        pool_chunk_free(c);
+        msgpack_sbuffer_destroy(&out);
+    }
 }
 
 /* A map's item travels bare and reaches the task as its one argument,
@@ -563,6 +613,54 @@ static void plain_chunk_settles_from_scratch(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* A chunk of numbers, every item ok, untimed (a map's usual one) leaves
+ * its copy of the frame behind when it settles: nothing points into it.
+ * One string among them keeps it. */
+static void settled_numbers_keep_no_frame_copy(void **state)
+{
+    (void)state;
+    struct pool_frame_scratch scratch = {.max = 1 << 16};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int with_str = 0; with_str < 2; with_str++) {
+        msgpack_packer pk;
+        msgpack_sbuffer_clear(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_int(&pk, POOL_FRAME_RESULT);
+        msgpack_pack_uint64(&pk, 9);
+        msgpack_pack_uint32(&pk, 0);
+        msgpack_pack_uint32(&pk, 0);
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint64(&pk, 1);
+        msgpack_pack_uint64(&pk, 70000);
+        msgpack_pack_double(&pk, -0.5);
+        if (with_str)
+            msgpack_pack_str_with_body(&pk, "s", 1);
+        else
+            msgpack_pack_nil(&pk);
+        msgpack_pack_nil(&pk);
+        msgpack_pack_nil(&pk);
+        uint64_t id;
+        pool_chunk *c = pool_chunk_from_plain_frame(sb.data, (uint32_t)sb.size, &id, &scratch);
+        assert_non_null(c);
+        pool_chunk *d = pool_chunk_settle(c, NULL, NULL);
+        memset(scratch.buf, 0xee, scratch.size);
+        assert_int_equal(d->raw == NULL, !with_str);
+        assert_int_equal(d->values[0].via.u64, 1);
+        assert_int_equal(d->values[1].via.u64, 70000);
+        assert_true(d->values[2].via.f64 == -0.5);
+        if (with_str)
+            assert_memory_equal(d->values[3].via.str.ptr, "s", 1);
+        else
+            assert_int_equal(d->values[3].type, MSGPACK_OBJECT_NIL);
+        pool_chunk_free(d);
+    }
+    free(scratch.buf);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* A plain frame of chunk `chunk` (first item `first`) of n strings. */
 static void pack_str_frame(msgpack_sbuffer *sb, uint32_t chunk, uint32_t first,
                            const char *const strs[3], uint32_t n)
@@ -667,6 +765,7 @@ int main(int argc, char **argv)
         CASE(all_ok_chunk_has_no_status_column),
         CASE(failed_items_have_a_status_byte_and_their_message),
         CASE(untimed_chunk_has_no_times_and_cuts_half_values),
+        CASE(failure_messages_are_each_items_own),
         CASE(map_items_are_one_argument_starmap_items_all),
         CASE(values_of_every_size_read_back),
         CASE(chunk_without_frame_fails_every_item),
@@ -676,6 +775,7 @@ int main(int argc, char **argv)
         CASE(other_frames_left_to_the_general_unpack),
         CASE(plain_chunk_settles_from_scratch),
         CASE(map_chunk_values_go_home_once),
+        CASE(settled_numbers_keep_no_frame_copy),
     };
     return test_main(argc, argv, "pool_frame", tests, sizeof tests / sizeof *tests);
 }
