@@ -25,8 +25,13 @@
 #     writes hyperfine's CSV and JSON for each strategy, the summary and
 #     machine.txt, with a CPython row beside each C row where python3 is
 #     present; and with PYTHON=NONE it still succeeds, C only.
-# Parts whose tools are missing (build/poolbench, a scenario, python3,
-# hyperfine) are skipped with a message, not failed: the test runs on a
+#   - bench/overhead (-n 300, shm, apply and map_async, no CPython) exits 0,
+#     its rows show every result right, and it prints issue 14's map_async
+#     target as the median of five fresh pools against the start-up's (its
+#     verdict either way: speed is the benchmark's); an unknown API is bad
+#     usage (exit 2).
+# Parts whose tools are missing (build/poolbench, build/overhead, a scenario,
+# python3, hyperfine) are skipped with a message, not failed: the test runs on a
 # tree where other parts are still being written.
 #
 # Prints one "ok - ..." or "not ok - ..." line per check ("skip - ..." for
@@ -415,6 +420,30 @@ else
     check "hyperfine.sh without python: C only, with a message, exit 0 (exit $rc)" \
         test "$rc" = 0 -a "$(grep -c 'CPython side skipped' "$tmp/hf2.out")" -ge 1 -a \
         "$(tail -n +2 "$tmp/nopy/summary.csv" | wc -l)" = 1
+fi
+
+# ---- bench/overhead ------------------------------------------------------------
+
+OVERHEAD=${OVERHEAD:-build/overhead}
+if [ ! -x "$OVERHEAD" ]; then
+    skip "bench/overhead: $OVERHEAD is missing"
+else
+    rc=0
+    timeout $LIMIT "$OVERHEAD" -n 300 -a apply,map_async -t shm -p none > "$tmp/ovh.out" \
+        2> "$tmp/ovh.err" || rc=$?
+    check "overhead -n 300 -a apply,map_async -t shm: exit 0, no error (exit $rc)" \
+        test "$rc" = 0 -a ! -s "$tmp/ovh.err"
+    # A row: label (one or more words), medium, wall, us/task, loop, messages,
+    # errors, and CPython's two columns ("-" with -p none).
+    check "overhead: both APIs ran, every result checked and right (errors column 0)" \
+        test "$(awk '/^(apply \(sync\)|map_async \(chunk 0\)) +shm / { print $(NF - 2) }' "$tmp/ovh.out" |
+                tr '\n' ' ')" = "0 0 "
+    check "overhead: map_async against the start-up, each the median of 5 fresh pools" \
+        eval "grep -A1 'map_async wall .*<= 1.5x pool start-up: .*x (.* ms vs .* ms)  \(PASS\|MISS\)' \
+              '$tmp/ovh.out' | grep -q 'each the median of 5 fresh pools; the map.s .*\.\..* ms'"
+    rc=0
+    "$OVERHEAD" -a no_such_api > /dev/null 2>&1 || rc=$?
+    check "overhead: an unknown API is bad usage (exit 2)" test "$rc" = 2
 fi
 
 echo "$passed passed, $failed failed"
