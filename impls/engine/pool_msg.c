@@ -271,9 +271,10 @@ static int msg_array_head(const char *buf, size_t len, size_t *n, size_t *off)
 
 int pool_msg_array_count(const char *buf, size_t len, size_t *count)
 {
-    size_t off;
-    *count = 0;
-    return msg_array_head(buf, len, count, &off);
+    size_t n = 0, off;
+    int rc = msg_array_head(buf, len, &n, &off);
+    *count = rc == POOL_OK ? n : 0;
+    return rc;
 }
 
 int pool_msg_split_array(const char *buf, size_t len, size_t stride, size_t **starts,
