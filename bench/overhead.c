@@ -407,7 +407,7 @@ static double ovh_futex_round_trip(long trips)
  * round trip here), so one figure would say which mode that run caught. */
 typedef struct ovh_spread {
     double median, lo, hi;
-    long trips; /* per run */
+    long trips; /* round trips per run (a floor's), 0 for a map's */
 } ovh_spread;
 
 static long ovh_floor_trips(long trips)
@@ -587,7 +587,7 @@ typedef struct ovh_floor {
 static ovh_spread ovh_map_median(const ovh_row *first, long n, int workers,
                                  enum pool_transport_kind tr)
 {
-    ovh_spread s = { -1, -1, -1, 5 };
+    ovh_spread s = { -1, -1, -1, 0 };
     double t[5] = { first->wall };
     for (int k = 1; k < 5; k++) {
         ovh_row x = { 0 };
@@ -680,10 +680,11 @@ static int ovh_run_all(long n, long w, const bool *sel, const bool *tsel, const 
         for (int a = 0; a < OVH_NAPI; a++)
             failed |= (sel[a] && ovh_measure(a, n, (int)w, ovh_transports[t].kind,
                                              &rows[t][a]) < 0) || rows[t][a].errors;
-        if (t == 1 && rows[t][OVH_MAP_ASYNC].ran && !rows[t][OVH_MAP_ASYNC].errors &&
-            (fl.map[t] = ovh_map_median(&rows[t][OVH_MAP_ASYNC], n, (int)w,
-                                        ovh_transports[t].kind)).median < 0)
-            failed = 1;
+        const ovh_row *map = &rows[t][OVH_MAP_ASYNC]; /* its target is on shm */
+        if (ovh_transports[t].kind == POOL_TRANSPORT_SHM && map->ran && !map->errors) {
+            fl.map[t] = ovh_map_median(map, n, (int)w, ovh_transports[t].kind);
+            failed |= fl.map[t].median < 0;
+        }
     }
     printf("floors (two processes; median of 5 runs of %ld round trips, fastest..slowest run):\n"
            "  pipe (%d B) %.2f us (%.2f..%.2f), futex through shared memory %.2f us (%.2f..%.2f)\n",

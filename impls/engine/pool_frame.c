@@ -322,6 +322,8 @@ pool_chunk *pool_chunk_settle(pool_chunk *c, void *room, msgpack_object *values)
     d->home = room ? POOL_CHUNK_ROOM : POOL_CHUNK_HEAP;
     d->block = 0;
     d->raw = raw;
+    if (raw == NULL)
+        return d; /* nothing pointed into it: nothing to move */
     if (c->times)
         d->times = (const unsigned char *)moved((const char *)c->times, c->raw, raw);
     if (c->ok)

@@ -89,10 +89,12 @@ static void chunk_dispatch(pool *p, uint64_t id, pool_chunk *c, int slot, size_t
     /* A chunk read into the scratch buffer moves into its job's room (a
      * copy of about 300 bytes, under the lock that found the job) ... */
     msgpack_object *values = NULL;
-    if (c->home == POOL_CHUNK_SCRATCH && job->ops->values_home)
-        values = job->ops->values_home(job, c);
-    if (c->home == POOL_CHUNK_SCRATCH && job->ops->room && values == NULL)
-        c = pool_chunk_settle(c, job->ops->room(job, c->block), NULL);
+    if (c->home == POOL_CHUNK_SCRATCH) {
+        if (job->ops->values_home)
+            values = job->ops->values_home(job, c);
+        if (values == NULL && job->ops->room)
+            c = pool_chunk_settle(c, job->ops->room(job, c->block), NULL);
+    }
     pool_record_chunk(p, c, job, slot, slot >= 0 ? p->ws[slot].pid : 0, now);
     pthread_mutex_unlock(&p->lock);
     /* ... or, without one, a block of its own, and a map's values into its

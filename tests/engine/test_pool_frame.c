@@ -364,20 +364,30 @@ static void malformed_bodies_refused(void **state)
 
 /* ---- the plain frame, read without msgpack-c (pool_chunk_from_plain_frame) */
 
-/* Packs a RESULT frame [1, job, chunk, first, [values, status, times]] whose
- * values are packed by `values` (n of them); status nil unless ok given. */
+/* Starts a RESULT frame [1, job, chunk, first, [values, status, times]]
+ * in sb, up to the header of its n values: the caller packs the values,
+ * then the status and times columns. */
+static void frame_begin(msgpack_packer *pk, msgpack_sbuffer *sb, uint64_t job, uint32_t chunk,
+                        uint32_t first, uint32_t n)
+{
+    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_int(pk, POOL_FRAME_RESULT);
+    msgpack_pack_uint64(pk, job);
+    msgpack_pack_uint32(pk, chunk);
+    msgpack_pack_uint32(pk, first);
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_array(pk, n);
+}
+
+/* Packs a RESULT frame whose values are packed by `values` (n of them),
+ * timed; status nil unless ok given. Chunk 70000 is a uint32, first 300 a
+ * uint16: the walk reads both widths. */
 static void pack_frame(msgpack_sbuffer *sb, uint64_t job, uint32_t n,
                        void (*values)(msgpack_packer *), const char *ok)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 5);
-    msgpack_pack_int(&pk, POOL_FRAME_RESULT);
-    msgpack_pack_uint64(&pk, job);
-    msgpack_pack_uint32(&pk, 70000); /* chunk, a uint32 */
-    msgpack_pack_uint32(&pk, 300);   /* first, a uint16 */
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_array(&pk, n);
+    frame_begin(&pk, sb, job, 70000, 300, n);
     values(&pk);
     if (ok) {
         msgpack_pack_bin(&pk, n);
@@ -625,14 +635,7 @@ static void settled_numbers_keep_no_frame_copy(void **state)
     for (int with_str = 0; with_str < 2; with_str++) {
         msgpack_packer pk;
         msgpack_sbuffer_clear(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_array(&pk, 5);
-        msgpack_pack_int(&pk, POOL_FRAME_RESULT);
-        msgpack_pack_uint64(&pk, 9);
-        msgpack_pack_uint32(&pk, 0);
-        msgpack_pack_uint32(&pk, 0);
-        msgpack_pack_array(&pk, 3);
-        msgpack_pack_array(&pk, 4);
+        frame_begin(&pk, &sb, 9, 0, 0, 4);
         msgpack_pack_uint64(&pk, 1);
         msgpack_pack_uint64(&pk, 70000);
         msgpack_pack_double(&pk, -0.5);
@@ -667,14 +670,7 @@ static void pack_str_frame(msgpack_sbuffer *sb, uint32_t chunk, uint32_t first,
 {
     msgpack_packer pk;
     msgpack_sbuffer_clear(sb);
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 5);
-    msgpack_pack_int(&pk, POOL_FRAME_RESULT);
-    msgpack_pack_uint64(&pk, 9);
-    msgpack_pack_uint32(&pk, chunk);
-    msgpack_pack_uint32(&pk, first);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_array(&pk, n);
+    frame_begin(&pk, sb, 9, chunk, first, n);
     for (uint32_t i = 0; i < n; i++)
         msgpack_pack_str_with_body(&pk, strs[i], strlen(strs[i]));
     msgpack_pack_nil(&pk); /* every item ok */
